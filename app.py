@@ -1,0 +1,322 @@
+"""The `mailer` command line: a complete, scriptable interface to the mailing service.
+
+With no subcommand it runs the console with a consumer beside it (and, without PROBE_TOKEN, the local
+gateway simulator). Errors are one clear line on stderr and a non-zero exit:
+2 for bad input (nothing is written), 3 for a database that cannot be used, 1 for a partial import.
+"""
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import peewee as pw
+
+import models
+
+EXIT_INVALID, EXIT_DATABASE, EXIT_PARTIAL = 2, 3, 1
+
+
+def emit(args, data, text=None):
+    if getattr(args, "json", False) or text is None:
+        print(json.dumps(data, ensure_ascii=False, indent=None if getattr(args, "json", False) else 2))
+    else:
+        print(text)
+
+
+def table(rows, columns):
+    widths = [max(len(str(c)), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(columns, widths))]
+    for r in rows:
+        lines.append("  ".join(str("" if r.get(c) is None else r.get(c)).ljust(w)
+                               for c, w in zip(columns, widths)))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# clients
+
+
+def cmd_clients_add(args):
+    import tasks
+    client = tasks.create_client(phone=args.phone, operator=args.operator, tag=args.tag or "", tz=args.tz)
+    emit(args, models.client_as_dict(client), str(client.id))
+
+
+def cmd_clients_edit(args):
+    import tasks
+    client = tasks.edit_client(args.id, phone=args.phone, operator=args.operator, tag=args.tag, tz=args.tz)
+    emit(args, models.client_as_dict(client), f"client {client.id} saved")
+
+
+def cmd_clients_delete(args):
+    count = models.delete_clients(args.ids)
+    emit(args, {"deleted": count}, f"deleted {count} client(s)")
+
+
+def cmd_clients_list(args):
+    query = models.client_query(args.search).limit(args.limit).offset(args.offset)
+    rows = [models.client_as_dict(c) for c in query]
+    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz"]))
+
+
+def cmd_clients_import(args):
+    import tasks
+    report = tasks.import_clients(args.file, all_or_nothing=args.all_or_nothing)
+    lines = [f"imported {report.imported} of {report.total} row(s)"
+             + (" (nothing, because some rows are bad)" if args.all_or_nothing and report.rejected else "")]
+    lines += [f"line {n}: {why}  [{raw}]" for n, raw, why in report.rejected]
+    emit(args, report.as_dict(), "\n".join(lines))
+    return EXIT_PARTIAL if report.rejected else 0
+
+
+def cmd_clients_export(args):
+    if args.file:
+        with open(args.file, "w", newline="", encoding="utf-8") as fh:
+            models.export_clients(fh)
+    else:
+        models.export_clients(sys.stdout)
+
+
+# ---------------------------------------------------------------------------------------------------
+# mailings
+
+
+def mailing_fields(args):
+    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window")
+            if getattr(args, k, None) is not None}
+
+
+def cmd_mailings_create(args):
+    import tasks
+    mailing = tasks.create_mailing(**mailing_fields(args))
+    emit(args, models.mailing_as_dict(mailing), str(mailing.id))
+
+
+def cmd_mailings_edit(args):
+    import tasks
+    mailing = tasks.edit_mailing(args.id, **mailing_fields(args))
+    emit(args, models.mailing_as_dict(mailing), f"mailing {mailing.id} saved ({mailing.state})")
+
+
+def cmd_mailings_state(args):
+    import tasks
+    mailing = tasks.set_mailing_state(args.id, args.action)
+    emit(args, models.mailing_as_dict(mailing), f"mailing {mailing.id} is {mailing.state}")
+
+
+def cmd_mailings_list(args):
+    stats = models.mailing_stats()
+    rows = [{**s, "progress": f"{s['sent']}/{s['total']}",
+             "start": models.describe_time(models.Mailing.get_by_id(s["id"]).start_at),
+             "text": s["text"][:30]} for s in stats]
+    emit(args, stats, table(rows, ["id", "state", "progress", "failed", "start", "operator", "tag",
+                                   "window", "text"]))
+
+
+def cmd_mailings_show(args):
+    mailing = models.get_mailing(args.id)
+    stats = models.mailing_stats(args.id)[0]
+    messages = [models.message_as_dict(m) for m in
+                models.message_query(args.id, args.status).limit(args.limit).offset(args.offset)]
+    data = {"mailing": models.mailing_as_dict(mailing), "stats": stats, "messages": messages}
+    text = "\n".join([
+        f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
+        f"start {models.describe_time(mailing.start_at)}, end {models.describe_time(mailing.end_at)}",
+        f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}",
+        "counts: " + ", ".join(f"{s}={stats[s]}" for s in models.MESSAGE_STATUSES) + f", total={stats['total']}",
+        "", table(messages, ["id", "phone", "status", "attempts", "sent_at", "last_error"])])
+    emit(args, data, text)
+
+
+def cmd_stats(args):
+    stats = models.mailing_stats(args.id)
+    print(json.dumps(stats[0] if args.id is not None else stats, ensure_ascii=False))
+
+
+def cmd_demo(args):
+    import tasks.demo
+    summary = tasks.demo.load_demo(args.clients)
+    emit(args, summary, f"demo data: {summary['clients']} clients, mailings {summary['mailings']}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# processes
+
+
+def cmd_consumer(args):
+    from tasks.consumer import run_consumer
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_consumer(args.workers)
+
+
+def cmd_console(args):
+    from console.app import run_console
+    run_console()
+
+
+def cmd_gateway_sim(args):
+    from tasks import simulator
+    return simulator.main(args.sim_args)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cmd_run(args):
+    """The console in front, a consumer (and without a token, the gateway simulator) beside it."""
+    env = dict(os.environ)
+    data_dir = Path(models.sqlite_path(models.env_database_url()) or "data/mailer.db").parent
+    data_dir.mkdir(parents=True, exist_ok=True)
+    children = []
+    if not env.get("PROBE_TOKEN"):
+        port, token = _free_port(), "sim-" + secrets.token_hex(12)
+        env.update(PROBE_URL=f"http://127.0.0.1:{port}/v1", PROBE_TOKEN=token)
+        sim_log = open(data_dir / "gateway-sim.log", "ab")
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", token,
+             "--latency", "20-80", "--log", str(data_dir / "gateway-sim-accepted.jsonl")],
+            env=env, stdout=sim_log, stderr=subprocess.STDOUT))
+        print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "
+              f"(nothing leaves this machine). Set PROBE_TOKEN to use the real gateway.", flush=True)
+    if args.demo and not models.Client.select().exists():
+        import tasks.demo
+        tasks.demo.load_demo()
+    consumer_log = open(data_dir / "consumer.log", "ab")
+    children.append(subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
+                                     stdout=consumer_log, stderr=subprocess.STDOUT))
+    print(f"consumer started (log: {data_dir / 'consumer.log'})", flush=True)
+    try:
+        if args.headless:
+            print("running headless; Ctrl+C stops", flush=True)
+            while all(c.poll() is None for c in children):
+                time.sleep(0.5)
+        else:
+            os.environ.update({k: env[k] for k in ("PROBE_URL", "PROBE_TOKEN") if k in env})
+            from console.app import run_console
+            run_console()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="mailer", description="SMS mailing service")
+    sub = parser.add_subparsers(dest="command")
+
+    def add(parent, name, func, help_text, json_flag=True):
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    clients = sub.add_parser("clients", help="the client directory").add_subparsers(dest="action", required=True)
+    p = add(clients, "add", cmd_clients_add, "add a client; prints its id")
+    p.add_argument("--phone", required=True, help="7 followed by 10 digits")
+    p.add_argument("--operator", help="3-digit operator code (default: digits 2-4 of the phone)")
+    p.add_argument("--tag", default="")
+    p.add_argument("--tz", help="IANA zone (default: MAILER_TZ or this machine's)")
+    p = add(clients, "edit", cmd_clients_edit, "change a client")
+    p.add_argument("id", type=int)
+    for flag in ("--phone", "--operator", "--tag", "--tz"):
+        p.add_argument(flag)
+    p = add(clients, "delete", cmd_clients_delete, "delete clients (their messages stay)")
+    p.add_argument("ids", type=int, nargs="+")
+    p = add(clients, "list", cmd_clients_list, "list clients, newest first")
+    p.add_argument("--search", default="", help="phone, operator, tag or zone")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p = add(clients, "import", cmd_clients_import, "import a CSV with header phone,operator,tag,tz")
+    p.add_argument("file")
+    p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
+    p = add(clients, "export", cmd_clients_export, "write the directory as CSV", json_flag=False)
+    p.add_argument("file", nargs="?")
+
+    mailings = sub.add_parser("mailings", help="mailings").add_subparsers(dest="action", required=True)
+    for name, func, help_text in (("create", cmd_mailings_create, "create a mailing; prints its id"),
+                                  ("edit", cmd_mailings_edit, "change a mailing")):
+        p = add(mailings, name, func, help_text)
+        if name == "edit":
+            p.add_argument("id", type=int)
+        required = name == "create"
+        p.add_argument("--text", required=required)
+        p.add_argument("--start", required=required, help="ISO time, now, or +10m/+2h/+1d")
+        p.add_argument("--end", required=required, help="ISO time or +10m/+2h/+1d")
+        p.add_argument("--operator", help="only clients of this operator code")
+        p.add_argument("--tag", help="only clients with this tag")
+        p.add_argument("--window", help="HH:MM-HH:MM in each client's local time")
+    for action in ("pause", "resume", "cancel"):
+        p = add(mailings, action, cmd_mailings_state, f"{action} a mailing")
+        p.add_argument("id", type=int)
+        p.set_defaults(action=action)
+    add(mailings, "list", cmd_mailings_list, "list mailings with their progress")
+    p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
+    p.add_argument("id", type=int)
+    p.add_argument("--status", choices=models.MESSAGE_STATUSES)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+
+    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
+    p.add_argument("id", type=int, nargs="?")
+    p = add(sub, "demo", cmd_demo, "load demo clients and mailings")
+    p.add_argument("--clients", type=int, default=500)
+    p = add(sub, "consumer", cmd_consumer, "run the huey consumer that sends", json_flag=False)
+    p.add_argument("--workers", type=int)
+    add(sub, "console", cmd_console, "the operator console", json_flag=False)
+    p = add(sub, "run", cmd_run, "console with a consumer beside it (the default)", json_flag=False)
+    p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    p.add_argument("--headless", action="store_true", help="no console: consumer (and simulator) only")
+    p = add(sub, "gateway-sim", cmd_gateway_sim, "a probe-compatible gateway simulator on 127.0.0.1",
+            json_flag=False)
+    p.add_argument("sim_args", nargs=argparse.REMAINDER, help="see mailer gateway-sim -- --help")
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["run"])
+    if args.command is None:
+        args = parser.parse_args(["run"])
+    if args.command == "gateway-sim":
+        return args.func(args) or 0
+    try:
+        models.open_database()
+        return args.func(args) or 0
+    except models.ValidationError as exc:
+        for field, message in exc.errors.items():
+            print(f"error: {field}: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    except FileNotFoundError as exc:
+        print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_INVALID
+    except (pw.OperationalError, pw.DatabaseError) as exc:
+        print(f"error: the database at {models.env_database_url()} cannot be used: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,792 @@
+"""Storage and rules of the mailing service: clients, mailings, messages and the send journal.
+
+Every datetime in the database is naive UTC. Everything here is set-based: audiences are materialized
+with one INSERT ... SELECT, messages are claimed and settled in batches. Nothing here imports textual
+or huey: the console and the tasks call this module.
+"""
+import csv
+import datetime as dt
+import functools
+import io
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+
+import peewee as pw
+import pendulum
+from playhouse.db_url import connect
+
+UTC = dt.timezone.utc
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN = (
+    "pending", "sent", "failed", "expired", "cancelled", "unknown")
+MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+
+SCHEDULED, RUNNING, PAUSED, FINISHED = "scheduled", "running", "paused", "finished"
+MAILING_STATES = (SCHEDULED, RUNNING, PAUSED, FINISHED, CANCELLED)
+
+MAX_TEXT = 1000
+MAX_TAG = 64
+CSV_HEADER = ("phone", "operator", "tag", "tz")
+
+
+def utcnow():
+    """Naive UTC now: the only kind of datetime the database holds."""
+    return dt.datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_naive_utc(value):
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # pendulum.DateTime is refused by the sqlite driver: store a plain datetime.
+    return dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
+                       value.second, value.microsecond)
+
+
+class UTCDateTimeField(pw.DateTimeField):
+    def db_value(self, value):
+        return super().db_value(to_naive_utc(value))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration: everything comes from the environment so other engines need no code change.
+
+def env_database_url():
+    return os.environ.get("MAILER_DB_URL", "sqlite:///data/mailer.db")
+
+
+def sqlite_path(url):
+    """File path of a sqlite URL (sqlite:///rel/path or sqlite:////abs/path), else None."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    return None
+
+
+def operator_zone():
+    """The operator's zone: MAILER_TZ, else the machine's, else UTC."""
+    name = os.environ.get("MAILER_TZ")
+    if name:
+        return validate_tz(name)
+    try:
+        name = pendulum.local_timezone().name
+        return name if name in known_zones() else "UTC"
+    except Exception:
+        return "UTC"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Schema
+
+db = pw.DatabaseProxy()
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Client(BaseModel):
+    phone = pw.CharField(max_length=11, unique=True)
+    operator = pw.CharField(max_length=3, index=True)
+    tag = pw.CharField(max_length=MAX_TAG, default="", index=True)
+    tz = pw.CharField(max_length=64)
+    created_at = UTCDateTimeField(default=utcnow)
+
+
+class Mailing(BaseModel):
+    text = pw.TextField()
+    start_at = UTCDateTimeField()
+    end_at = UTCDateTimeField()
+    operator = pw.CharField(max_length=3, null=True)
+    tag = pw.CharField(max_length=MAX_TAG, null=True)
+    window_start = pw.IntegerField(null=True)  # minutes after local midnight
+    window_end = pw.IntegerField(null=True)
+    state = pw.CharField(default=SCHEDULED, index=True)
+    state_reason = pw.TextField(default="")
+    started_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    @property
+    def window(self):
+        if self.window_start is None:
+            return None
+        return format_window(self.window_start, self.window_end)
+
+
+class Message(BaseModel):
+    mailing = pw.ForeignKeyField(Mailing, backref="messages", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, null=True, backref="messages", on_delete="SET NULL")
+    phone = pw.CharField(max_length=11)
+    text = pw.TextField(null=True)  # the text it was sent with
+    status = pw.CharField(default=PENDING)
+    created_at = UTCDateTimeField(default=utcnow)
+    sent_at = UTCDateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(default="")
+    next_attempt_at = UTCDateTimeField(null=True)
+    lease_owner = pw.CharField(null=True, index=True)
+    lease_until = UTCDateTimeField(null=True)
+    sending_since = UTCDateTimeField(null=True)  # set while a POST may be on the wire
+
+    class Meta:
+        indexes = (
+            (("mailing", "client"), True),
+            (("mailing", "status"), False),
+            (("status", "next_attempt_at"), False),
+        )
+
+
+class Attempt(BaseModel):
+    """The send journal: one row per attempt (or per decision about a message)."""
+    message = pw.ForeignKeyField(Message, backref="attempt_rows", on_delete="CASCADE")
+    mailing_id = pw.IntegerField(index=True)
+    client_id = pw.IntegerField(null=True, index=True)
+    at = UTCDateTimeField(default=utcnow, index=True)
+    outcome = pw.CharField()  # sent, retry, failed, expired, cancelled, unknown
+    http_status = pw.IntegerField(null=True)
+    latency_ms = pw.FloatField(null=True)
+    error = pw.TextField(default="")
+
+
+class Heartbeat(BaseModel):
+    """One row per live consumer, rewritten every few seconds."""
+    owner = pw.CharField(unique=True)
+    host = pw.CharField()
+    pid = pw.IntegerField()
+    gateway = pw.CharField(default="")
+    started_at = UTCDateTimeField(default=utcnow)
+    beat_at = UTCDateTimeField(default=utcnow)
+
+
+MODELS = (Client, Mailing, Message, Attempt, Heartbeat)
+
+
+def open_database(url=None, migrate=True):
+    """Connect the models to the database at `url` (default MAILER_DB_URL) and apply migrations."""
+    url = url or env_database_url()
+    path = sqlite_path(url)
+    if path is not None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = pw.SqliteDatabase(
+            path, timeout=30, lock_type="IMMEDIATE",
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+                     "cache_size": -32000, "busy_timeout": 30000})
+    else:
+        database = connect(url)
+    db.initialize(database)
+    if migrate:
+        from playhouse.migrations import Runner
+        Runner(database, directory=str(MIGRATIONS_DIR)).up()
+    return database
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation. Every error names the field it concerns so a screen can show it next to the field.
+
+class ValidationError(ValueError):
+    def __init__(self, errors):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+PHONE_RE = re.compile(r"7\d{10}")
+
+
+def validate_phone(value):
+    value = str(value).strip()
+    if PHONE_RE.fullmatch(value):
+        return value
+    digits = re.sub(r"\D", "", value)
+    hint = ""
+    if len(digits) == 11 and digits[0] in "78":
+        hint = f" (did you mean 7{digits[1:]}?)"
+    elif len(digits) == 10:
+        hint = f" (did you mean 7{digits}?)"
+    raise ValidationError({"phone": f"must be 7 followed by 10 digits, like 79001234567; "
+                                    f"got {value!r}{hint}"})
+
+
+def validate_operator(value, field="operator"):
+    value = str(value).strip()
+    if not re.fullmatch(r"\d{3}", value):
+        raise ValidationError({field: f"must be 3 digits, like 900; got {value!r}"})
+    return value
+
+
+def validate_tag(value, field="tag"):
+    value = (value or "").strip()
+    if len(value) > MAX_TAG:
+        raise ValidationError({field: f"is {len(value)} characters; at most {MAX_TAG}"})
+    if any(ord(c) < 32 for c in value):
+        raise ValidationError({field: "must not contain control characters"})
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def known_zones():
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_tz(value, field="tz"):
+    value = (value or "").strip()
+    if value not in known_zones():
+        raise ValidationError({field: f"unknown time zone {value!r}; use an IANA name like "
+                                      f"Europe/Moscow or UTC"})
+    return value
+
+
+def validate_text(value):
+    value = value or ""
+    if not value.strip():
+        raise ValidationError({"text": "must not be empty"})
+    if len(value) > MAX_TEXT:
+        raise ValidationError({"text": f"is {len(value)} characters; at most {MAX_TEXT}"})
+    return value
+
+
+WINDOW_RE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+
+
+def parse_window(value):
+    """'HH:MM-HH:MM' in the client's local time -> (start, end) minutes; None for no window."""
+    if value is None or not str(value).strip():
+        return None
+    match = WINDOW_RE.fullmatch(str(value).strip())
+    if not match:
+        raise ValidationError({"window": f"must look like 09:00-21:00 (or 22:00-06:00 across "
+                                         f"midnight); got {value!r}"})
+    h1, m1, h2, m2 = map(int, match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ValidationError({"window": f"has an impossible time in {value!r}"})
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start == end:
+        raise ValidationError({"window": "start and end are equal; leave it empty to send at any time"})
+    return start, end
+
+
+def format_window(start, end):
+    return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+
+RELATIVE_RE = re.compile(r"\+\s*(\d+)\s*([smhdw])")
+RELATIVE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value, field, tz=None, now=None):
+    """An operator's time -> naive UTC. Accepts 'now', '+10m' / '+2h' / '+1d', or ISO 8601; a time
+    without an offset is in the operator's zone."""
+    text = str(value or "").strip()
+    tz = tz or operator_zone()
+    now = now or utcnow()
+    if not text:
+        raise ValidationError({field: "is required"})
+    if text.lower() == "now":
+        return now
+    match = RELATIVE_RE.fullmatch(text)
+    if match:
+        return now + dt.timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = pendulum.parse(text, tz=tz, strict=False)
+    except Exception:
+        parsed = None
+    if not isinstance(parsed, dt.datetime):
+        raise ValidationError({field: f"cannot read {text!r} as a time; use ISO like "
+                                      f"2026-12-01T09:00, or now, or +10m / +2h / +1d"})
+    return to_naive_utc(parsed)
+
+
+def describe_time(value, tz=None):
+    """A stored UTC time shown in the operator's zone, with the zone it means."""
+    if value is None:
+        return ""
+    tz = tz or operator_zone()
+    local = value.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M:%S} {tz}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Local sending window arithmetic
+
+
+def in_window(now_utc, tz, window):
+    start, end = window
+    local = now_utc.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(tz))
+    minute = local.hour * 60 + local.minute
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def next_window_open(now_utc, tz, window):
+    """The first UTC instant at or after `now_utc` when the client's local window is open."""
+    if in_window(now_utc, tz, window):
+        return now_utc
+    zone = zoneinfo.ZoneInfo(tz)
+    local = now_utc.replace(tzinfo=UTC).astimezone(zone)
+    for days in range(0, 3):
+        day = local.date() + dt.timedelta(days=days)
+        wall = dt.datetime(day.year, day.month, day.day, window[0] // 60, window[0] % 60)
+        candidate = wall.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        if candidate <= now_utc:
+            continue
+        if candidate.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None) != wall:
+            # The opening wall time is skipped by a DST jump: the window opens when the clocks jump.
+            return _first_open_after(now_utc, candidate, tz, window)
+        return candidate
+    raise AssertionError("a daily window opens within two days")
+
+
+def _first_open_after(lo, hi, tz, window):
+    """Bisect to the minute between lo (closed) and hi for the first open instant."""
+    while (hi - lo) > dt.timedelta(minutes=1):
+        mid = lo + (hi - lo) / 2
+        if in_window(mid, tz, window):
+            hi = mid
+        else:
+            lo = mid
+    hi = hi.replace(second=0, microsecond=0)
+    return hi if in_window(hi, tz, window) else hi + dt.timedelta(minutes=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clients
+
+
+def clean_client(phone, operator=None, tag="", tz=None):
+    """Validate one client's fields; returns a dict ready to insert. Collects every field's error."""
+    errors, row = {}, {}
+    for field, check in (("phone", lambda: validate_phone(phone)),
+                         ("tag", lambda: validate_tag(tag)),
+                         ("tz", lambda: validate_tz(tz) if tz else operator_zone())):
+        try:
+            row[field] = check()
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if operator not in (None, ""):
+        try:
+            row["operator"] = validate_operator(operator)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    elif "phone" in row:
+        row["operator"] = row["phone"][1:4]
+    if errors:
+        raise ValidationError(errors)
+    return row
+
+
+def create_client(phone, operator=None, tag="", tz=None):
+    row = clean_client(phone, operator, tag, tz)
+    with db.atomic():
+        if Client.select().where(Client.phone == row["phone"]).exists():
+            raise ValidationError({"phone": f"{row['phone']} is already a client"})
+        client = Client.create(**row)
+        attach_new_clients(Client.id == client.id)
+    return client
+
+
+def edit_client(client_id, **changes):
+    client = get_client(client_id)
+    merged = {"phone": client.phone, "operator": client.operator, "tag": client.tag, "tz": client.tz}
+    merged.update({k: v for k, v in changes.items() if v is not None})
+    if "phone" in changes and "operator" not in changes and changes["phone"] is not None:
+        merged["operator"] = None  # follow the new phone's code
+    row = clean_client(**merged)
+    with db.atomic():
+        clash = Client.select().where((Client.phone == row["phone"]) & (Client.id != client.id))
+        if clash.exists():
+            raise ValidationError({"phone": f"{row['phone']} is already a client"})
+        Client.update(**row).where(Client.id == client.id).execute()
+        # Unsent messages follow the client's new phone.
+        (Message.update(phone=row["phone"])
+         .where((Message.client == client.id) & (Message.status == PENDING)
+                & Message.sending_since.is_null()).execute())
+        attach_new_clients(Client.id == client.id)
+    return get_client(client_id)
+
+
+def get_client(client_id):
+    client = Client.get_or_none(Client.id == client_id)
+    if client is None:
+        raise ValidationError({"id": f"no client with id {client_id}"})
+    return client
+
+
+def delete_clients(ids):
+    """Delete clients. Their messages stay with the phone they were sent to; unsent ones are
+    cancelled so nobody deleted is messaged."""
+    ids = list(ids)
+    with db.atomic():
+        missing = set(ids) - {c.id for c in Client.select(Client.id).where(Client.id.in_(ids))}
+        if missing:
+            raise ValidationError({"id": f"no client with id {', '.join(map(str, sorted(missing)))}"})
+        (Message.update(status=CANCELLED, last_error="client deleted", lease_owner=None,
+                        lease_until=None)
+         .where(Message.client.in_(ids) & (Message.status == PENDING)
+                & Message.sending_since.is_null()).execute())
+        return Client.delete().where(Client.id.in_(ids)).execute()
+
+
+def client_query(search=""):
+    """Clients matching a free-text filter on phone, operator, tag or zone, newest first."""
+    query = Client.select().order_by(Client.id.desc())
+    search = (search or "").strip()
+    if search:
+        cond = Client.phone.contains(search) | Client.tag.contains(search) | Client.tz.contains(search)
+        if re.fullmatch(r"\d{3}", search):
+            cond |= Client.operator == search
+        query = query.where(cond)
+    return query
+
+
+@dataclass
+class ImportReport:
+    imported: int
+    rejected: list  # (line number, raw line, reason)
+    total: int
+
+    def as_dict(self):
+        return {"imported": self.imported, "total": self.total,
+                "rejected": [{"line": n, "row": raw, "error": why} for n, raw, why in self.rejected]}
+
+
+IMPORT_BATCH = 50_000
+
+
+def import_clients(source, all_or_nothing=False):
+    """Import a CSV (header phone,operator,tag,tz). Good rows go in, each bad row is reported with its
+    line number; with all_or_nothing a single bad row imports nothing."""
+    if isinstance(source, (str, Path)):
+        with open(source, newline="", encoding="utf-8-sig") as fh:
+            return import_clients(fh, all_or_nothing)
+    reader = csv.reader(source)
+    header = next(reader, None)
+    if header is None:
+        raise ValidationError({"file": "is empty; expected a header line phone,operator,tag,tz"})
+    header = [h.strip().lower() for h in header]
+    if "phone" not in header or not set(header) <= set(CSV_HEADER):
+        raise ValidationError({"file": f"header must be phone,operator,tag,tz; got {','.join(header)}"})
+    col = {name: header.index(name) for name in header}
+    default_tz = operator_zone()
+    zones = known_zones()
+    rejected, good, seen = [], [], {}
+    total = 0
+    for line_no, fields in enumerate(reader, start=2):
+        if not fields or not any(f.strip() for f in fields):
+            continue
+        total += 1
+        raw = ",".join(fields)
+        if len(fields) != len(header):
+            rejected.append((line_no, raw, f"has {len(fields)} fields, expected {len(header)}"))
+            continue
+        get = lambda name: fields[col[name]].strip() if name in col else ""  # noqa: E731
+        phone, operator, tag, tz = get("phone"), get("operator"), get("tag"), get("tz")
+        # Fast path for well-formed rows; the full validator explains the others.
+        if (PHONE_RE.fullmatch(phone) and (not operator or (len(operator) == 3 and operator.isdigit()))
+                and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()):
+            row = (phone, operator or phone[1:4], tag, tz or default_tz)
+        else:
+            try:
+                c = clean_client(phone, operator, tag, tz or default_tz)
+            except ValidationError as exc:
+                rejected.append((line_no, raw, str(exc)))
+                continue
+            row = (c["phone"], c["operator"], c["tag"], c["tz"])
+        if row[0] in seen:
+            rejected.append((line_no, raw, f"phone: {row[0]} repeats line {seen[row[0]]}"))
+            continue
+        seen[row[0]] = line_no
+        good.append((line_no, raw, row))
+    existing = _existing_phones([row[0] for _, _, row in good])
+    for line_no, raw, row in good:
+        if row[0] in existing:
+            rejected.append((line_no, raw, f"phone: {row[0]} is already a client"))
+    rows = [row for _, _, row in good if row[0] not in existing]
+    rejected.sort()
+    if all_or_nothing and rejected:
+        return ImportReport(0, rejected, total)
+    now = to_naive_utc(utcnow())
+    with db.atomic():
+        before = Client.select(pw.fn.MAX(Client.id)).scalar() or 0
+        cursor_sql = (f"INSERT INTO client (phone, operator, tag, tz, created_at) "
+                      f"VALUES ({db.param}, {db.param}, {db.param}, {db.param}, {db.param})")
+        conn = db.connection()
+        for i in range(0, len(rows), IMPORT_BATCH):
+            chunk = [r + (now,) for r in rows[i:i + IMPORT_BATCH]]
+            conn.cursor().executemany(cursor_sql, chunk)
+        attach_new_clients(Client.id > before)
+    return ImportReport(len(rows), rejected, total)
+
+
+def _existing_phones(phones):
+    found = set()
+    for i in range(0, len(phones), 900):
+        chunk = phones[i:i + 900]
+        found.update(p for (p,) in Client.select(Client.phone).where(Client.phone.in_(chunk)).tuples())
+    return found
+
+
+def export_clients(out):
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    query = Client.select(Client.phone, Client.operator, Client.tag, Client.tz).order_by(Client.id)
+    for row in query.tuples().iterator():
+        writer.writerow(row)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mailings
+
+
+def audience_filter(operator=None, tag=None):
+    cond = pw.SQL("1 = 1")
+    if operator:
+        cond &= Client.operator == operator
+    if tag:
+        cond &= Client.tag == tag
+    return cond
+
+
+def audience_count(operator=None, tag=None):
+    return Client.select().where(audience_filter(operator or None, tag or None)).count()
+
+
+def filter_values():
+    """The operator codes and tags that exist, for pickers and for checking filters."""
+    operators = [o for (o,) in Client.select(Client.operator).distinct().order_by(Client.operator).tuples()]
+    tags = [t for (t,) in Client.select(Client.tag).where(Client.tag != "").distinct()
+            .order_by(Client.tag).tuples()]
+    return operators, tags
+
+
+def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
+                  require_future_end=True):
+    """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns."""
+    now = now or utcnow()
+    errors, row = {}, {}
+
+    def check(field, fn):
+        try:
+            row[field] = fn()
+        except ValidationError as exc:
+            errors.update(exc.errors)
+
+    check("text", lambda: validate_text(text))
+    check("start_at", lambda: to_naive_utc(start) if isinstance(start, dt.datetime)
+          else parse_when(start, "start", tz, now))
+    check("end_at", lambda: to_naive_utc(end) if isinstance(end, dt.datetime)
+          else parse_when(end, "end", tz, now))
+    check("operator", lambda: validate_operator(operator, "operator") if operator else None)
+    check("tag", lambda: validate_tag(tag, "tag") or None)
+    check("window", lambda: parse_window(window))
+    if "start_at" in row and "end_at" in row:
+        if row["end_at"] <= row["start_at"]:
+            errors["end"] = "must be after the start"
+        elif require_future_end and row["end_at"] <= now:
+            errors["end"] = "is in the past"
+    for field, column in (("operator", Client.operator), ("tag", Client.tag)):
+        value = row.get(field)
+        if value and not Client.select().where(column == value).exists():
+            known = [v for (v,) in Client.select(column).distinct().order_by(column).limit(8).tuples() if v]
+            errors[field] = (f"no client has {field} {value!r}"
+                             + (f"; known: {', '.join(known)}" if known else ""))
+    if errors:
+        raise ValidationError({"end" if k == "end_at" else "start" if k == "start_at" else k: v
+                               for k, v in errors.items()})
+    window_cols = row.pop("window")
+    row["window_start"], row["window_end"] = window_cols or (None, None)
+    return row
+
+
+def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
+    """Create a mailing; if it is due it starts at once (audience materialized here)."""
+    row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
+    mailing = Mailing.create(**row)
+    start_if_due(mailing.id)
+    return get_mailing(mailing.id)
+
+
+def get_mailing(mailing_id):
+    mailing = Mailing.get_or_none(Mailing.id == mailing_id)
+    if mailing is None:
+        raise ValidationError({"id": f"no mailing with id {mailing_id}"})
+    return mailing
+
+
+EDITABLE_WHILE_RUNNING = {"text", "end"}
+
+
+def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
+                 tz=None):
+    """A scheduled mailing can change anything; a running or paused one its text and end (for what
+    is still unsent). Pass "" to clear the filter or the window."""
+    mailing = get_mailing(mailing_id)
+    given = {k for k, v in dict(text=text, start=start, end=end, operator=operator, tag=tag,
+                                window=window).items() if v is not None}
+    if mailing.state in (FINISHED, CANCELLED):
+        raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; it cannot change"})
+    if mailing.state != SCHEDULED and given - EDITABLE_WHILE_RUNNING:
+        raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
+                               f"mailing {mailing.id} is {mailing.state}: only its text and end can change"})
+    row = clean_mailing(
+        text if text is not None else mailing.text,
+        start if start is not None else mailing.start_at,
+        end if end is not None else mailing.end_at,
+        operator if operator is not None else mailing.operator,
+        tag if tag is not None else mailing.tag,
+        window if window is not None else mailing.window, tz=tz)
+    if mailing.state != SCHEDULED:
+        row = {"text": row["text"], "end_at": row["end_at"]}
+    row["updated_at"] = utcnow()
+    Mailing.update(**row).where(Mailing.id == mailing.id).execute()
+    start_if_due(mailing.id)
+    return get_mailing(mailing.id)
+
+
+def start_if_due(mailing_id, now=None):
+    """Materialize the audience of a scheduled mailing whose start has come. Idempotent."""
+    now = now or utcnow()
+    with db.atomic():
+        mailing = Mailing.get_by_id(mailing_id)
+        if mailing.state != SCHEDULED or mailing.start_at > now:
+            return False
+        if mailing.end_at <= now:
+            Mailing.update(state=FINISHED, state_reason="ended before it could start",
+                           updated_at=now).where(Mailing.id == mailing_id).execute()
+            return False
+        materialize(mailing, now)
+        Mailing.update(state=RUNNING, started_at=now, updated_at=now).where(
+            Mailing.id == mailing_id).execute()
+    return True
+
+
+def materialize(mailing, now, client_cond=None):
+    """One pending message per matching client, in one INSERT ... SELECT (duplicates ignored)."""
+    cond = audience_filter(mailing.operator, mailing.tag)
+    if client_cond is not None:
+        cond &= client_cond
+    now = to_naive_utc(now)
+    select = Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
+                           pw.Value(now), pw.Value(now), pw.Value(0), pw.Value("")).where(cond)
+    columns = [Message.mailing, Message.client, Message.phone, Message.status, Message.created_at,
+               Message.next_attempt_at, Message.attempts, Message.last_error]
+    return Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
+
+
+def attach_new_clients(client_cond, now=None):
+    """Give clients just added or changed the message of every running or paused mailing they match."""
+    now = now or utcnow()
+    live = Mailing.select().where(Mailing.state.in_([RUNNING, PAUSED]) & (Mailing.end_at > now))
+    return sum(materialize(mailing, now, client_cond) for mailing in live)
+
+
+def set_state(mailing_id, action, reason=""):
+    """pause, resume or cancel a mailing."""
+    now = utcnow()
+    allowed = {"pause": ((RUNNING,), PAUSED), "resume": ((PAUSED,), RUNNING),
+               "cancel": ((SCHEDULED, RUNNING, PAUSED), CANCELLED)}
+    sources, target = allowed[action]
+    with db.atomic():
+        mailing = get_mailing(mailing_id)
+        if mailing.state not in sources:
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; cannot {action} it"})
+        Mailing.update(state=target, state_reason=reason, updated_at=now).where(
+            Mailing.id == mailing_id).execute()
+        if target == CANCELLED:
+            (Message.update(status=CANCELLED, last_error="mailing cancelled", lease_owner=None,
+                            lease_until=None)
+             .where((Message.mailing == mailing_id) & (Message.status == PENDING)
+                    & Message.sending_since.is_null()).execute())
+    return get_mailing(mailing_id)
+
+
+def finish_if_ended(mailing_id, now=None):
+    """At the end, whatever is unsent and not on the wire expires and the mailing finishes."""
+    now = now or utcnow()
+    with db.atomic():
+        mailing = Mailing.get_by_id(mailing_id)
+        if mailing.state not in (SCHEDULED, RUNNING, PAUSED) or mailing.end_at > now:
+            return False
+        expire_unsent(mailing_id, now)
+        Mailing.update(state=FINISHED, updated_at=now).where(Mailing.id == mailing_id).execute()
+    return True
+
+
+def expire_unsent(mailing_id, now):
+    pending = (Message.select(Message.id).where(
+        (Message.mailing == mailing_id) & (Message.status == PENDING) & Message.sending_since.is_null()))
+    ids = [i for (i,) in pending.tuples()]
+    for i in range(0, len(ids), 10_000):
+        chunk = ids[i:i + 10_000]
+        Message.update(status=EXPIRED, last_error="mailing ended before it was sent",
+                       lease_owner=None, lease_until=None).where(Message.id.in_(chunk)).execute()
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def mailing_stats(mailing_id=None):
+    """Counts by status per mailing: {'id', 'state', 'started', 'total', <status>: n, ...}."""
+    query = Mailing.select().order_by(Mailing.id)
+    if mailing_id is not None:
+        get_mailing(mailing_id)
+        query = query.where(Mailing.id == mailing_id)
+    mailings = list(query)
+    counts = {}
+    count_query = (Message.select(Message.mailing, Message.status, pw.fn.COUNT(pw.SQL("*")))
+                   .group_by(Message.mailing, Message.status))
+    if mailing_id is not None:
+        count_query = count_query.where(Message.mailing == mailing_id)
+    for mid, status, n in count_query.tuples():
+        counts.setdefault(mid, {})[status] = n
+    result = []
+    for m in mailings:
+        by_status = {s: counts.get(m.id, {}).get(s, 0) for s in MESSAGE_STATUSES}
+        total = sum(by_status.values())
+        result.append({
+            "id": m.id, "state": m.state, "started": m.started_at is not None,
+            "total": total if m.started_at else audience_count(m.operator, m.tag),
+            "materialized": total, **by_status,
+            "text": m.text, "operator": m.operator, "tag": m.tag, "window": m.window,
+            "start": m.start_at.isoformat() + "Z", "end": m.end_at.isoformat() + "Z",
+            "reason": m.state_reason,
+        })
+    return result
+
+
+def message_query(mailing_id, status=None):
+    query = Message.select().where(Message.mailing == mailing_id).order_by(Message.id)
+    if status:
+        query = query.where(Message.status == status)
+    return query
+
+
+def message_as_dict(m):
+    return {"id": m.id, "mailing": m.mailing_id, "client": m.client_id, "phone": m.phone,
+            "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+            "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at),
+            "next_attempt_at": _iso(m.next_attempt_at), "text": m.text}
+
+
+def mailing_as_dict(m):
+    return {"id": m.id, "state": m.state, "text": m.text, "start": _iso(m.start_at),
+            "end": _iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
+            "reason": m.state_reason, "started_at": _iso(m.started_at)}
+
+
+def client_as_dict(c):
+    return {"id": c.id, "phone": c.phone, "operator": c.operator, "tag": c.tag, "tz": c.tz}
+
+
+def _iso(value):
+    return value.isoformat() + "Z" if value else None

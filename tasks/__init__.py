@@ -1,0 +1,202 @@
+"""The huey instance and the tasks that schedule and perform the sends.
+
+Huey only wakes work up: a task that dies with its consumer loses nothing, because the database says
+what is left. Each consumer runs at most a fixed number of dispatchers, so waking
+them is cheap and idempotent; a minute-by-minute sweep repairs anything a lost task would have done.
+
+The operations below (create_mailing, import_clients, ...) are what the command line and the console
+call: each applies the domain rule in models and then wakes the consumer.
+"""
+import datetime as dt
+import os
+import threading
+import time
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey, crontab
+
+import models
+from models import RUNNING, SCHEDULED, PAUSED, utcnow
+
+DISPATCH_SLOTS = int(os.environ.get("MAILER_DISPATCHERS", "2"))
+START_EARLY = dt.timedelta(seconds=1.5)  # the start task wakes early and waits for the exact second
+
+
+def queue_url():
+    """MAILER_QUEUE_URL, by default a SQLite queue beside the SQLite database."""
+    url = os.environ.get("MAILER_QUEUE_URL")
+    if url:
+        return url
+    path = models.sqlite_path(models.env_database_url())
+    if path and path != ":memory:":
+        p = Path(path)
+        return f"sqlite:///{p.with_name(p.stem + '-queue.db')}"
+    return "sqlite:///data/mailer-queue.db"
+
+
+def make_huey(url):
+    if url.startswith("redis://") or url.startswith("rediss://"):
+        return RedisHuey("mailer", url=url, results=False)
+    path = models.sqlite_path(url)
+    if path is None:
+        raise SystemExit(f"MAILER_QUEUE_URL must be sqlite:///PATH or redis://...; got {url!r}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("mailer", filename=path, results=False, timeout=30)
+
+
+huey = make_huey(queue_url())
+
+
+def use_queue(url):
+    """Point the (already decorated) tasks at another queue: tests and tools that switch databases."""
+    fresh = make_huey(url)
+    huey.storage = fresh.storage
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tasks
+
+
+# Dispatcher slots are per process: a killed consumer takes its slots with it, leaving no stale lock.
+_slots = threading.BoundedSemaphore(DISPATCH_SLOTS)
+
+
+@huey.task()
+def dispatch():
+    from tasks import dispatcher
+    while True:
+        if not _slots.acquire(blocking=False):
+            return  # this consumer already runs all its dispatchers
+        try:
+            spent_at = time.monotonic() + dispatcher.SETTINGS.budget
+            dispatcher.dispatch(gateway())
+            exhausted = time.monotonic() >= spent_at
+        finally:
+            _slots.release()
+        if exhausted:
+            dispatch()  # yield the worker; the next run continues
+            return
+        # Rechecked after the slot is released, so a wake that found every slot busy is not lost.
+        next_due = dispatcher.due_soon()
+        if next_due is None:
+            return
+        wait = (next_due - utcnow()).total_seconds()
+        if wait <= 0:
+            continue
+        if wait < 1.0:
+            time.sleep(wait)
+            continue
+        dispatch.schedule(eta=next_due.replace(tzinfo=models.UTC))
+        return
+
+
+@huey.task()
+def start_mailing(mailing_id):
+    mailing = models.Mailing.get_or_none(models.Mailing.id == mailing_id)
+    if mailing is None or mailing.state != SCHEDULED:
+        return
+    wait = (mailing.start_at - utcnow()).total_seconds()
+    if 0 < wait <= START_EARLY.total_seconds() + 0.5:
+        time.sleep(wait)
+    if models.start_if_due(mailing_id):
+        wake()
+
+
+@huey.task()
+def finish_mailing(mailing_id):
+    models.finish_if_ended(mailing_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep():
+    """Repair what lost tasks would have done: dead consumers' leases, due starts and ends."""
+    from tasks import dispatcher
+    dispatcher.recover()
+    to_start, to_finish = dispatcher.due_mailings()
+    for mailing_id in to_finish:
+        models.finish_if_ended(mailing_id)
+    for mailing_id in to_start:
+        models.start_if_due(mailing_id)
+    if dispatcher.due_soon() is not None:
+        wake()
+
+
+_gateway = None
+
+
+def gateway():
+    """The process's one gateway client (one pooled session)."""
+    global _gateway
+    if _gateway is None:
+        from tasks import dispatcher, probe
+        _gateway = probe.gateway_from_env(pool_size=DISPATCH_SLOTS * dispatcher.SETTINGS.concurrency)
+    return _gateway
+
+
+# ---------------------------------------------------------------------------------------------------
+# Waking the consumer
+
+
+def wake():
+    for _ in range(DISPATCH_SLOTS):
+        dispatch()
+
+
+def schedule_mailing(mailing):
+    """Enqueue what a mailing needs next: its start, its end, or the dispatchers now."""
+    if mailing.state == SCHEDULED:
+        start_mailing.schedule((mailing.id,), eta=(mailing.start_at - START_EARLY).replace(tzinfo=models.UTC))
+    if mailing.state in (SCHEDULED, RUNNING, PAUSED):
+        finish_mailing.schedule((mailing.id,), eta=mailing.end_at.replace(tzinfo=models.UTC))
+    if mailing.state == RUNNING:
+        wake()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Operations for the command line and the console
+
+
+def create_mailing(**fields):
+    mailing = models.create_mailing(**fields)
+    schedule_mailing(mailing)
+    return mailing
+
+
+def edit_mailing(mailing_id, **fields):
+    mailing = models.edit_mailing(mailing_id, **fields)
+    schedule_mailing(mailing)
+    return mailing
+
+
+def set_mailing_state(mailing_id, action, reason=""):
+    mailing = models.set_state(mailing_id, action, reason)
+    if mailing.state == RUNNING:
+        wake()
+    return mailing
+
+
+def _wake_if_running():
+    if models.Mailing.select().where(models.Mailing.state == RUNNING).exists():
+        wake()
+
+
+def create_client(**fields):
+    client = models.create_client(**fields)
+    _wake_if_running()
+    return client
+
+
+def edit_client(client_id, **fields):
+    client = models.edit_client(client_id, **fields)
+    _wake_if_running()
+    return client
+
+
+def import_clients(source, all_or_nothing=False):
+    report = models.import_clients(source, all_or_nothing)
+    if report.imported:
+        _wake_if_running()
+    return report
+
+
+delete_clients = models.delete_clients

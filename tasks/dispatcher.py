@@ -1,0 +1,357 @@
+"""Claim, send and settle messages in batches: the database decides what is left to send.
+
+A dispatcher claims a batch of due messages with a lease naming this process, sends them through a
+thread pool, and settles the answers in bulk. Before a POST can leave, its message is marked
+`sending_since` (in small groups); a message found marked after its owner died may have reached the
+gateway, so it is settled `unknown` and never sent again. A message claimed but not yet marked is
+simply released. One msgId (the message id) serves every attempt of a message.
+"""
+import datetime as dt
+import os
+import random
+import socket
+import time
+import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import peewee as pw
+
+import models
+from models import (CANCELLED, EXPIRED, FAILED, PAUSED, PENDING, RUNNING, SENT, UNKNOWN, Attempt,
+                    Client, Heartbeat, Mailing, Message, db, utcnow)
+from tasks import probe
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+HEARTBEAT_EVERY = 2.0
+HEARTBEAT_STALE = dt.timedelta(seconds=15)
+LEASE = dt.timedelta(minutes=10)  # a last resort: a dead owner is normally seen by its heartbeat
+IN_CHUNKS = 500  # ids per IN (...) list
+
+
+@dataclass
+class Settings:
+    batch: int = int(os.environ.get("MAILER_BATCH", "256"))
+    concurrency: int = int(os.environ.get("MAILER_CONCURRENCY", "32"))
+    budget: float = float(os.environ.get("MAILER_DISPATCH_BUDGET", "5"))
+    retry_base: float = float(os.environ.get("MAILER_RETRY_BASE", "1"))
+    retry_cap: float = float(os.environ.get("MAILER_RETRY_CAP", "300"))
+    # No attempt starts this close to the end: a request needs a moment to reach the gateway.
+    end_guard: float = float(os.environ.get("MAILER_END_GUARD", "0.5"))
+
+
+SETTINGS = Settings()
+
+
+@dataclass
+class Claimed:
+    id: int
+    mailing_id: int
+    client_id: int | None
+    phone: str
+    attempts: int
+    tz: str | None
+
+
+def chunks(seq, size=IN_CHUNKS):
+    seq = list(seq)
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def backoff(attempts, settings=SETTINGS):
+    """Exponential backoff with equal jitter: half fixed, half random."""
+    delay = min(settings.retry_cap, settings.retry_base * 2 ** max(0, attempts - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Claiming
+
+
+def claim(limit, now=None, owner=OWNER):
+    """Lease up to `limit` due messages of running mailings to `owner`; returns them."""
+    now = now or utcnow()
+    p = db.param
+    lock = " FOR UPDATE SKIP LOCKED" if not isinstance(db.obj, pw.SqliteDatabase) else ""
+    sql = (f"UPDATE message SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
+           f"SELECT m.id FROM message m JOIN mailing g ON g.id = m.mailing_id "
+           f"WHERE m.status = 'pending' AND m.next_attempt_at <= {p} AND m.lease_owner IS NULL "
+           f"AND g.state = 'running' AND g.end_at > {p} "
+           f"ORDER BY m.next_attempt_at LIMIT {p}{lock}) RETURNING id")
+    with db.atomic():
+        ids = [row[0] for row in db.execute_sql(sql, (owner, now + LEASE, now, now, limit)).fetchall()]
+    if not ids:
+        return []
+    rows = []
+    for part in chunks(ids):
+        query = (Message.select(Message.id, Message.mailing, Message.client, Message.phone,
+                                Message.attempts, Client.tz)
+                 .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client))
+                 .where(Message.id.in_(part)).tuples())
+        rows.extend(Claimed(*row) for row in query)
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def due_soon(now=None):
+    """When the next message becomes due (None: nothing left to wait for)."""
+    now = now or utcnow()
+    first = (Message.select(Message.next_attempt_at)
+             .join(Mailing, on=(Mailing.id == Message.mailing))
+             .where((Message.status == PENDING) & Message.lease_owner.is_null()
+                    & (Mailing.state == RUNNING) & (Mailing.end_at > now))
+             .order_by(Message.next_attempt_at).limit(1).first())
+    return first.next_attempt_at if first else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settling: every write here is one statement per group, or one executemany, in one transaction.
+
+
+def release(ids):
+    for part in chunks(ids):
+        (Message.update(lease_owner=None, lease_until=None)
+         .where(Message.id.in_(part) & (Message.lease_owner == OWNER)).execute())
+
+
+def mark_sending(ids, now):
+    for part in chunks(ids):
+        (Message.update(sending_since=now, attempts=Message.attempts + 1)
+         .where(Message.id.in_(part)).execute())
+
+
+def defer(groups, now):
+    """groups: {next_open_utc: [ids]} for messages outside their client's window now."""
+    with db.atomic():
+        for when, ids in groups.items():
+            for part in chunks(ids):
+                (Message.update(next_attempt_at=when, lease_owner=None, lease_until=None)
+                 .where(Message.id.in_(part)).execute())
+
+
+def settle(results, mailings, states):
+    """Write answers in bulk. results: [(Claimed, Verdict, text)]; states: current mailing states."""
+    p = db.param
+    updates, journal = [], []
+    for row, verdict, text in results:
+        mailing = mailings[row.mailing_id]
+        answered = dt.datetime.fromtimestamp(verdict.at or time.time(), models.UTC).replace(tzinfo=None)
+        attempts = row.attempts + (0 if verdict.outcome == EXPIRED else 1)
+        next_at, error, sent_at, sent_text = None, verdict.error, None, None
+        status = verdict.outcome
+        if status == SENT:
+            sent_at, sent_text = answered, text
+        elif status == probe.RETRY:
+            delay = backoff(attempts)
+            if verdict.retry_after:
+                delay = max(delay, verdict.retry_after)
+            next_at = answered + dt.timedelta(seconds=delay)
+            if states.get(mailing.id) == CANCELLED:
+                status, error = CANCELLED, f"mailing cancelled; last error: {error}"
+            elif next_at >= mailing.end_at:
+                status, error = EXPIRED, f"mailing ended before a retry; last error: {error}"
+            else:
+                status = PENDING
+        updates.append((status, sent_at, sent_text, error[:500], next_at, attempts, row.id, OWNER))
+        outcome = "retry" if status == PENDING else status
+        journal.append({"message": row.id, "mailing_id": row.mailing_id, "client_id": row.client_id,
+                        "at": answered, "outcome": outcome, "http_status": verdict.http_status,
+                        "latency_ms": verdict.latency_ms, "error": error[:500]})
+    sql = (f"UPDATE message SET status = {p}, sent_at = {p}, text = COALESCE({p}, text), "
+           f"last_error = {p}, next_attempt_at = COALESCE({p}, next_attempt_at), attempts = {p}, "
+           f"sending_since = NULL, lease_owner = NULL, lease_until = NULL "
+           f"WHERE id = {p} AND lease_owner = {p}")
+    with db.atomic():
+        db.cursor().executemany(sql, [tuple(models.to_naive_utc(v) if isinstance(v, dt.datetime)
+                                            else v for v in u) for u in updates])
+        for part in chunks(journal, 200):
+            Attempt.insert_many(part).execute()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The dispatch loop
+
+
+def load_mailings(ids):
+    return {m.id: m for m in Mailing.select().where(Mailing.id.in_(list(ids)))}
+
+
+def split_by_window(rows, mailings, now):
+    """Messages whose client is inside the mailing's window now, and {open_at: ids} for the rest."""
+    ready, later, expired = [], {}, []
+    for row in rows:
+        mailing = mailings[row.mailing_id]
+        window = (mailing.window_start, mailing.window_end) if mailing.window_start is not None else None
+        if window is None:
+            ready.append(row)
+            continue
+        tz = row.tz or models.operator_zone()
+        opens = models.next_window_open(now, tz, window)
+        if opens <= now:
+            ready.append(row)
+        elif opens >= mailing.end_at:
+            expired.append(row)
+        else:
+            later.setdefault(opens, []).append(row.id)
+    return ready, later, expired
+
+
+def attempt(gateway, row, text, end_at, settings=SETTINGS):
+    # The last check before the wire: nothing reaches the gateway at or after the mailing's end.
+    if utcnow() >= end_at - dt.timedelta(seconds=settings.end_guard):
+        return probe.Verdict(EXPIRED, error="mailing ended before this attempt", at=time.time())
+    return gateway.send(row.id, row.phone, text)
+
+
+def dispatch(gateway, settings=SETTINGS, budget=None):
+    """Send due messages until none are due or the time budget is spent. Returns the count settled."""
+    budget = settings.budget if budget is None else budget
+    deadline = time.monotonic() + budget
+    settled = 0
+    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send") as pool:
+        while time.monotonic() < deadline:
+            rows = claim(settings.batch)
+            if not rows:
+                break
+            settled += send_batch(rows, gateway, pool, settings)
+    return settled
+
+
+def mailing_states(ids):
+    return dict(Mailing.select(Mailing.id, Mailing.state).where(Mailing.id.in_(list(ids))).tuples())
+
+
+def send_batch(rows, gateway, pool, settings=SETTINGS):
+    """Send a claimed batch with `concurrency` requests in flight. Each step is one transaction that
+    settles the answers come so far and marks the next group as on the wire, so after a crash only
+    what was really in flight is in doubt."""
+    now = utcnow()
+    mailings = load_mailings({r.mailing_id for r in rows})
+    ready, later, expired = split_by_window(rows, mailings, now)
+    if later:
+        defer(later, now)
+    results = [(r, probe.Verdict(EXPIRED, error="the client's window opens after the mailing ends",
+                                 at=time.time()), None) for r in expired]
+    queue, futures, settled = deque(ready), {}, 0
+    top_up = max(1, settings.concurrency // 4)
+    while queue or futures or results:
+        free = settings.concurrency - len(futures)
+        take = min(free, len(queue)) if queue and (free >= top_up or free >= len(queue)) else 0
+        if take or (results and (len(results) >= top_up or not queue)):
+            group = [queue.popleft() for _ in range(take)]
+            with db.atomic():
+                states = mailing_states(mailings)
+                if results:
+                    settle(results, mailings, states)
+                if any(state != RUNNING for state in states.values()):
+                    # Paused or cancelled meanwhile: hand what is unsent back to the database.
+                    stopped = [r for r in [*group, *queue] if states.get(r.mailing_id) != RUNNING]
+                    release([r.id for r in stopped])
+                    group = [r for r in group if states.get(r.mailing_id) == RUNNING]
+                    queue = deque(r for r in queue if states.get(r.mailing_id) == RUNNING)
+                if group:
+                    mark_sending([r.id for r in group], utcnow())
+            settled, results = settled + len(results), []
+            for r in group:
+                mailing = mailings[r.mailing_id]
+                futures[pool.submit(attempt, gateway, r, mailing.text, mailing.end_at)] = (r, mailing.text)
+        if not futures:
+            continue
+        done, _ = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
+        for future in done:
+            row, text = futures.pop(future)
+            results.append((row, future.result(), text))
+    return settled
+
+
+# ---------------------------------------------------------------------------------------------------
+# Liveness and recovery
+
+
+def beat(gateway_description=""):
+    now = utcnow()
+    (Heartbeat.insert(owner=OWNER, host=socket.gethostname(), pid=os.getpid(),
+                      gateway=gateway_description, started_at=now, beat_at=now)
+     .on_conflict(conflict_target=[Heartbeat.owner],
+                  update={Heartbeat.beat_at: now, Heartbeat.gateway: gateway_description})
+     .execute())
+
+
+def forget_self():
+    Heartbeat.delete().where(Heartbeat.owner == OWNER).execute()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_owners(now=None):
+    now = now or utcnow()
+    owners = [o for (o,) in Message.select(Message.lease_owner).distinct()
+              .where(Message.lease_owner.is_null(False)).tuples()]
+    beats = {h.owner: h for h in Heartbeat.select()}
+    host = socket.gethostname()
+    dead = []
+    for owner in owners:
+        if owner == OWNER:
+            continue
+        beat_row = beats.get(owner)
+        if beat_row is None or beat_row.beat_at < now - HEARTBEAT_STALE:
+            dead.append(owner)
+        elif beat_row.host == host and not _pid_alive(beat_row.pid):
+            dead.append(owner)
+    return dead
+
+
+def recover(now=None):
+    """Release what dead consumers had claimed; what they may have put on the wire is `unknown`."""
+    now = now or utcnow()
+    owners = dead_owners(now)
+    unknown = released = 0
+    with db.atomic():
+        cond_dead = Message.lease_owner.in_(owners) if owners else pw.SQL("0 = 1")
+        cond = (Message.status == PENDING) & (cond_dead | (Message.lease_until < now))
+        wire = cond & Message.sending_since.is_null(False)
+        ids = [i for (i,) in Message.select(Message.id).where(wire).tuples()]
+        for part in chunks(ids):
+            Attempt.insert_from(
+                Message.select(Message.id, Message.mailing, Message.client, pw.Value(now),
+                               pw.Value(UNKNOWN), pw.Value(
+                                   "the consumer stopped while this was being sent; "
+                                   "not re-sent to avoid a duplicate"))
+                .where(Message.id.in_(part)),
+                [Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.at, Attempt.outcome,
+                 Attempt.error]).execute()
+            unknown += (Message.update(status=UNKNOWN, lease_owner=None, lease_until=None,
+                                       last_error="outcome unknown: the consumer stopped during the "
+                                                  "send; not re-sent to avoid a duplicate")
+                        .where(Message.id.in_(part)).execute())
+        released = (Message.update(lease_owner=None, lease_until=None)
+                    .where(cond & Message.sending_since.is_null()).execute())
+        if owners:
+            Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
+        (Heartbeat.delete().where((Heartbeat.beat_at < now - HEARTBEAT_STALE * 4)
+                                  & (Heartbeat.owner != OWNER)).execute())
+    return {"unknown": unknown, "released": released, "dead_owners": len(owners)}
+
+
+def due_mailings(now=None):
+    """Ids of mailings to start and to finish now."""
+    now = now or utcnow()
+    to_start = [i for (i,) in Mailing.select(Mailing.id).where(
+        (Mailing.state == models.SCHEDULED) & (Mailing.start_at <= now)).tuples()]
+    to_finish = [i for (i,) in Mailing.select(Mailing.id).where(
+        Mailing.state.in_([models.SCHEDULED, RUNNING, PAUSED]) & (Mailing.end_at <= now)).tuples()]
+    return to_start, to_finish
+
+
+__all__ = ["claim", "dispatch", "recover", "beat", "due_soon", "due_mailings", "OWNER", "SETTINGS",
+           "FAILED", "SENT"]

@@ -1,0 +1,753 @@
+"""Gateway simulator: a probe-compatible HTTP server bound to 127.0.0.1 only.
+
+Implements the contract in ``/work/shared/probe-api.md``::
+
+    POST {base}/send/{msgId}      Authorization: Bearer <token>
+    body {"id": int, "phone": int, "text": str}   (id must equal msgId)
+    200 {"code": 0, "message": "OK"} on success
+
+plus ``GET {base}/_sim/stats`` (no auth) for counters.  ``{base}`` is either
+empty or ``/v1``, so both ``/send/1`` and ``/v1/send/1`` work; ``url`` is the
+``/v1`` form, the same shape as the production base URL.
+
+Faults (error, garbage, throttle, timeout, outage windows, blocked phones,
+latency) are applied only to authenticated, well-formed requests.  Random
+faults are deterministic for a given seed: every decision is drawn from
+``random.Random(f"{seed}:{msgId}:{attempt}")`` where ``attempt`` counts the
+valid requests seen so far for that msgId, so the outcome does not depend on
+the interleaving of concurrent requests.
+
+The random faults share one uniform draw, tested in this order:
+timeout, error, throttle, garbage.  With rates summing to at most 1 each rate
+is the exact expected fraction; if they sum to more than 1 the later ones get
+only what is left.
+
+Standard library only.  Run ``python -m tasks.simulator --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hmac
+import json
+import random
+import re
+import secrets
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["GatewaySimulator", "build_parser", "main", "read_log"]
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8090
+MAX_BODY = 64 * 1024          # larger bodies get 413 and the connection is closed
+IDLE_TIMEOUT = 300.0          # idle keep-alive connections are dropped after this
+
+_SEND_RE = re.compile(r"^(?:/v1)?/send/([^/]*)$")
+_INT_RE = re.compile(r"^-?[0-9]+$")
+_STATS_PATHS = frozenset({"/_sim/stats", "/v1/_sim/stats"})
+_GARBAGE = (
+    (b"<html>oops", "text/html"),
+    (b'{"code": 1, "message": "busy"}', "application/json"),
+    (b"", "application/json"),
+)
+_FAULT_NAMES = ("outage", "rejected", "error", "throttle", "garbage", "timeout")
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _jwt_exp(token: str):
+    """Return the numeric ``exp`` claim of a JWT-shaped token, else None (no signature check)."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1]:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        payload = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    exp = payload.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    return float(exp)
+
+
+def _normalize_latency(latency):
+    """Accept ms as a number, an ``(lo, hi)`` pair, or a ``"MS"`` / ``"MS-MS"`` string."""
+    if isinstance(latency, str):
+        return _parse_latency(latency)
+    if isinstance(latency, (int, float)) and not isinstance(latency, bool):
+        lo = hi = float(latency)
+    else:
+        lo, hi = (float(x) for x in latency)
+    if lo < 0 or hi < lo:
+        raise ValueError(f"latency must be 0 <= lo <= hi ms, got {latency!r}")
+    return (lo, hi)
+
+
+def _parse_latency(text: str):
+    text = text.strip()
+    try:
+        if "-" in text:
+            lo, hi = text.split("-", 1)
+            return _normalize_latency((float(lo), float(hi)))
+        return _normalize_latency(float(text))
+    except ValueError as exc:
+        raise ValueError(f"latency must be MS or MS-MS, got {text!r}") from exc
+
+
+def _parse_outage(text: str):
+    try:
+        a, b = text.split(":", 1)
+        a, b = float(a), float(b)
+    except ValueError as exc:
+        raise ValueError(f"outage must be A:B seconds, got {text!r}") from exc
+    if a < 0 or b <= a:
+        raise ValueError(f"outage must satisfy 0 <= A < B, got {text!r}")
+    return (a, b)
+
+
+def _parse_phone(text: str) -> int:
+    t = text.strip().lstrip("+")
+    if not t.isdigit():
+        raise ValueError(f"phone must be digits, got {text!r}")
+    return int(t)
+
+
+def _rate(name, value) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+    return value
+
+
+def _err(code: int, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message}).encode()
+
+
+_OK_BODY = b'{"code": 0, "message": "OK"}'
+
+
+class _BadRequest(Exception):
+    def __init__(self, status, message, close=False):
+        super().__init__(message)
+        self.status, self.message, self.close = status, message, close
+
+
+# --------------------------------------------------------------------------- server
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address, handler, sim):
+        self.sim = sim
+        self._conns = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind does a reverse-DNS getfqdn(); skip it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def track(self, conn, add: bool):
+        with self._conns_lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    def close_connections(self):
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or self.sim._stop_event.is_set():
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "gateway-sim"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT
+
+    # -- plumbing
+    def setup(self):
+        super().setup()
+        self.server.track(self.connection, True)
+        self.server.sim._count("connections")
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format, *args):  # noqa: A002 - silence per-request stderr lines
+        pass
+
+    def handle_one_request(self):
+        """Lean replacement of the stdlib version: the stdlib parses headers with the email
+        package (about a third of the per-request CPU).  Headers become a plain dict with
+        lower-case names; anything unusual falls back to the stdlib parser."""
+        try:
+            line = self.rfile.readline(65537)
+            if not line:
+                self.close_connection = True
+                return
+            if len(line) > 65536:
+                self.requestline = self.request_version = ""
+                self.command = None
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            self.raw_requestline = line
+            parts = line.split()
+            if (len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0")
+                    or not parts[0].isalpha()):
+                self._stdlib_request()
+                return
+            self.command = parts[0].decode("ascii")
+            self.path = parts[1].decode("latin-1")
+            self.request_version = version = parts[2].decode("ascii")
+            self.requestline = line.rstrip(b"\r\n").decode("latin-1")
+            headers = {}
+            for _ in range(101):
+                h = self.rfile.readline(65537)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                name, sep, value = h.partition(b":")
+                if not sep or len(h) > 65536 or not name.strip() or name != name.rstrip():
+                    self.close_connection = True
+                    self._send(400, _err(400, "bad header"), count=False)
+                    return
+                key = name.decode("latin-1").lower()
+                value = value.strip().decode("latin-1")
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            else:
+                self.close_connection = True
+                self._send(431, _err(431, "too many headers"), count=False)
+                return
+            self.headers = headers
+            conn = headers.get("connection", "").lower()
+            if version == "HTTP/1.0":
+                self.close_connection = "keep-alive" not in conn
+            else:
+                self.close_connection = "close" in conn
+            if headers.get("expect", "").lower() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self._other()
+            else:
+                method()
+        except TimeoutError:
+            self.close_connection = True
+
+    def send_error(self, code, message=None, explain=None):
+        """JSON instead of the stdlib HTML error page (used for malformed requests)."""
+        code = int(code)
+        self.close_connection = True
+        self._send(code, _err(code, message or _PHRASES.get(code, "error")))
+
+    def _stdlib_request(self):
+        if not self.parse_request():  # sends its own error
+            return
+        self.headers = {k.lower(): v for k, v in self.headers.items()}
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self._other()
+        else:
+            method()
+
+    def _send(self, status, body=b"", ctype="application/json", headers=(), count=True):
+        head = (f"HTTP/1.1 {status} {_PHRASES.get(status, 'Unknown')}\r\n"
+                f"Server: gateway-sim\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\n")
+        for k, v in headers:
+            head += f"{k}: {v}\r\n"
+        if self.close_connection:
+            head += "Connection: close\r\n"
+        try:
+            self.wfile.write(head.encode("latin-1") + b"\r\n" + body)  # one send()
+        except OSError:
+            self.close_connection = True
+        if count:
+            self.server.sim._count_status(status)
+
+    def _read_body(self) -> bytes:
+        te = self.headers.get("transfer-encoding", "")
+        if te:
+            if te.strip().lower() != "chunked":
+                raise _BadRequest(501, "unsupported transfer-encoding", close=True)
+            return self._read_chunked()
+        cl = self.headers.get("content-length")
+        if cl is None:
+            return b""
+        if not cl.strip().isdigit():
+            raise _BadRequest(400, "invalid Content-Length", close=True)
+        n = int(cl)
+        if n > MAX_BODY:
+            raise _BadRequest(413, "body too large", close=True)
+        body = self.rfile.read(n) if n else b""
+        if len(body) != n:
+            raise _BadRequest(400, "truncated body", close=True)
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest(400, "bad chunk size", close=True) from None
+            if size == 0:
+                break
+            total += size
+            if size < 0 or total > MAX_BODY:
+                raise _BadRequest(413, "body too large", close=True)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # CRLF after the chunk
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(chunks)
+
+    # -- methods
+    def do_POST(self):
+        arrived = time.time()
+        arrived_mono = time.monotonic()
+        sim = self.server.sim
+        sim._count("requests")
+        try:
+            body = self._read_body()
+        except _BadRequest as exc:
+            self.close_connection = self.close_connection or exc.close
+            return self._send(exc.status, _err(exc.status, exc.message))
+        m = _SEND_RE.match(self.path.split("?", 1)[0])
+        if m is None:
+            return self._send(404, _err(404, "not found"))
+        try:
+            token_ok = self._check_auth(sim)
+            if token_ok is not True:
+                return self._send(401, _err(401, token_ok))
+            msg = self._validate(m.group(1), body)
+        except _BadRequest as exc:
+            return self._send(exc.status, _err(exc.status, exc.message))
+        self._answer(sim, msg, arrived, arrived_mono)
+
+    def do_GET(self):
+        sim = self.server.sim
+        path = self.path.split("?", 1)[0]
+        try:
+            self._read_body()
+        except _BadRequest as exc:
+            sim._count("requests")
+            self.close_connection = True
+            return self._send(exc.status, _err(exc.status, exc.message))
+        if path in _STATS_PATHS:
+            body = json.dumps(sim.stats()).encode()
+            return self._send(200, body, count=False)
+        self._other(read=False)
+
+    def _other(self, read=True):
+        self.server.sim._count("requests")
+        if read:
+            try:
+                self._read_body()
+            except _BadRequest as exc:
+                self.close_connection = True
+                return self._send(exc.status, _err(exc.status, exc.message))
+        if _SEND_RE.match(self.path.split("?", 1)[0]):
+            return self._send(405, _err(405, "method not allowed"), headers=(("Allow", "POST"),))
+        self._send(404, _err(404, "not found"))
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other
+
+    # -- send logic
+    def _check_auth(self, sim):
+        header = self.headers.get("authorization")
+        if not header:
+            return "missing bearer token"
+        scheme, _, cred = header.strip().partition(" ")
+        cred = cred.strip()
+        if scheme.lower() != "bearer" or not cred:
+            return "missing bearer token"
+        if not hmac.compare_digest(cred.encode("utf-8", "replace"), sim._token_bytes):
+            return "invalid token"
+        if sim._token_exp is not None and time.time() >= sim._token_exp:
+            return "token expired"
+        return True
+
+    @staticmethod
+    def _validate(raw_id, body):
+        if not _INT_RE.match(raw_id):
+            raise _BadRequest(400, "msgId must be an integer")
+        msg_id = int(raw_id)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise _BadRequest(400, "invalid JSON") from None
+        if not isinstance(data, dict):
+            raise _BadRequest(400, "body must be a JSON object")
+        for field, typ in (("id", int), ("phone", int), ("text", str)):
+            if field not in data:
+                raise _BadRequest(400, f"missing field '{field}'")
+            if type(data[field]) is not typ:  # bool is not int
+                raise _BadRequest(400, f"field '{field}' must be {'an integer' if typ is int else 'a string'}")
+        if data["id"] != msg_id:
+            raise _BadRequest(400, "id does not match msgId")
+        return data
+
+    def _answer(self, sim, msg, arrived, arrived_mono):
+        kind, delay, extra = sim._decide(msg["id"], msg["phone"], arrived_mono)
+        if kind == "timeout":
+            sim._stop_event.wait(sim.hang)
+            self.close_connection = True  # close without an answer
+            return
+        if delay > 0:
+            sim._stop_event.wait(delay)
+        if kind == "ok":
+            sim._accept(msg, arrived, time.time())
+            self._send(200, _OK_BODY)
+        elif kind == "outage":
+            self._send(503, _err(503, "service unavailable"))
+        elif kind == "rejected":
+            self._send(400, _err(400, "number blocked"))
+        elif kind == "error":
+            self._send(extra, _err(extra, "internal error" if extra == 500 else "service unavailable"))
+        elif kind == "throttle":
+            self._send(429, _err(429, "too many requests"), headers=(("Retry-After", str(sim.retry_after)),))
+        else:  # garbage
+            body, ctype = _GARBAGE[extra]
+            self._send(200, body, ctype)
+
+
+# --------------------------------------------------------------------------- public API
+
+class GatewaySimulator:
+    """In-process gateway simulator.  ``latency`` is in milliseconds, ``hang`` and
+    ``outages`` (list of ``(a, b)``, relative to ``start()``) in seconds."""
+
+    host = HOST
+
+    def __init__(self, port=0, token=None, latency=(0, 0), error_rate=0.0, garbage_rate=0.0,
+                 throttle_rate=0.0, retry_after=1, timeout_rate=0.0, hang=30.0, outages=(),
+                 reject_phones=(), log_path=None, seed=None):
+        self.port = int(port)
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port out of range: {port!r}")
+        self.token_generated = token is None
+        self.token = secrets.token_urlsafe(24) if token is None else str(token)
+        if not self.token or any(c.isspace() for c in self.token):
+            raise ValueError("token must be non-empty and contain no whitespace")
+        self.latency = _normalize_latency(latency)
+        self.error_rate = _rate("error_rate", error_rate)
+        self.garbage_rate = _rate("garbage_rate", garbage_rate)
+        self.throttle_rate = _rate("throttle_rate", throttle_rate)
+        self.timeout_rate = _rate("timeout_rate", timeout_rate)
+        self.retry_after = int(retry_after)
+        if self.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
+        self.hang = float(hang)
+        if self.hang < 0:
+            raise ValueError("hang must be >= 0")
+        self.outages = tuple(_parse_outage(o) if isinstance(o, str) else _parse_outage(f"{o[0]}:{o[1]}")
+                             for o in outages)
+        self.reject_phones = frozenset(_parse_phone(str(p)) for p in reject_phones)
+        self.log_path = None if log_path is None else str(log_path)
+        self.seed = random.SystemRandom().randrange(2 ** 63) if seed is None else seed
+
+        self._token_bytes = self.token.encode("utf-8")
+        self._token_exp = _jwt_exp(self.token)
+        self._has_random = any((self.error_rate, self.garbage_rate, self.throttle_rate,
+                                self.timeout_rate, self.latency[1]))
+        self._lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._server = None
+        self._thread = None
+        self._log_file = None
+        self._started_mono = None
+        self.started_at = None
+        self._stopped = False
+        # state (under _lock)
+        self._accepted = []
+        self._accept_counts = {}
+        self._attempts = {}
+        self._counters = {"requests": 0, "connections": 0}
+        self._by_status = {}
+        self._faults = dict.fromkeys(_FAULT_NAMES, 0)
+
+    # -- lifecycle
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def bound_address(self):
+        """``(host, port)`` of the listening socket (None before start)."""
+        return None if self._server is None else self._server.socket.getsockname()[:2]
+
+    def start(self) -> "GatewaySimulator":
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        server = _Server((HOST, self.port), _Handler, self)
+        try:
+            if self.log_path is not None:
+                self._log_file = open(self.log_path, "a", encoding="utf-8")
+        except OSError:
+            server.server_close()
+            raise
+        self._server = server
+        self.port = server.server_address[1]
+        self._started_mono = time.monotonic()
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"gateway-sim-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is None or self._stopped:
+            return
+        self._stopped = True
+        self._stop_event.set()  # wakes handlers sleeping on latency / hang
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._thread.join(timeout=5)
+        with self._log_lock:
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+    def __enter__(self):
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def listening_line(self) -> str:
+        shown = self.token if self.token_generated else self.token[:6] + "\u2026"
+        return f"gateway-sim listening on {self.url} token={shown}"
+
+    def __repr__(self):
+        return f"<GatewaySimulator {self.url} token={self.token[:6]}\u2026>"
+
+    # -- in-process inspection
+    @property
+    def accepted(self) -> list:
+        """Copy of the accepted messages, in acceptance order."""
+        with self._lock:
+            return [dict(e) for e in self._accepted]
+
+    def accepted_ids(self) -> list:
+        with self._lock:
+            return [e["id"] for e in self._accepted]
+
+    def stats(self) -> dict:
+        with self._lock:
+            accepted = len(self._accepted)
+            unique = len(self._accept_counts)
+            return {
+                "requests": self._counters["requests"],
+                "connections": self._counters["connections"],
+                "accepted": accepted,
+                "by_status": {str(k): v for k, v in sorted(self._by_status.items())},
+                "faults": dict(self._faults),
+                "unique_accepted_ids": unique,
+                "duplicate_accepted_ids": accepted - unique,   # acceptances repeating an accepted id
+                "ids_accepted_more_than_once": sum(1 for c in self._accept_counts.values() if c > 1),
+                "uptime": 0.0 if self._started_mono is None else time.monotonic() - self._started_mono,
+                "seed": self.seed,
+            }
+
+    # -- used by the handler
+    def _count(self, key):
+        with self._lock:
+            self._counters[key] += 1
+
+    def _count_status(self, status):
+        with self._lock:
+            self._by_status[status] = self._by_status.get(status, 0) + 1
+
+    def _decide(self, msg_id, phone, arrived_mono):
+        """Return ``(kind, delay_seconds, extra)`` for a valid authenticated request."""
+        with self._lock:
+            attempt = self._attempts.get(msg_id, 0)
+            self._attempts[msg_id] = attempt + 1
+        rng = random.Random(f"{self.seed}:{msg_id}:{attempt}") if self._has_random else None
+        lo, hi = self.latency
+        delay = (lo if hi == lo else rng.uniform(lo, hi)) / 1000.0
+        elapsed = arrived_mono - self._started_mono
+        kind, extra = "ok", None
+        if any(a <= elapsed < b for a, b in self.outages):
+            kind = "outage"
+        elif phone in self.reject_phones:
+            kind = "rejected"
+        elif rng is not None:
+            u = rng.random()
+            edge = 0.0
+            for name, rate in (("timeout", self.timeout_rate), ("error", self.error_rate),
+                               ("throttle", self.throttle_rate), ("garbage", self.garbage_rate)):
+                edge += rate
+                if rate and u < edge:
+                    kind = name
+                    break
+            if kind == "error":
+                extra = rng.choice((500, 503))
+            elif kind == "garbage":
+                extra = (msg_id + attempt) % len(_GARBAGE)   # rotates across retries
+        if kind != "ok":
+            with self._lock:
+                self._faults[kind] += 1
+        return kind, delay, extra
+
+    def _accept(self, msg, received_at, answered_at):
+        entry = {"id": msg["id"], "phone": msg["phone"], "text": msg["text"],
+                 "received_at": received_at, "answered_at": answered_at}
+        if self._log_file is not None:
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+            with self._log_lock:
+                if self._log_file is not None:
+                    self._log_file.write(line)
+                    self._log_file.flush()
+        with self._lock:
+            self._accepted.append(entry)
+            self._accept_counts[msg["id"]] = self._accept_counts.get(msg["id"], 0) + 1
+
+
+def read_log(path) -> list:
+    """Parse a JSON-lines acceptance log.  A torn (unterminated, unparsable) last line is
+    skipped; a missing file reads as empty; a bad complete line raises ValueError."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    out = []
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw))
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {n} is not valid JSON: {exc}") from None
+    if tail.strip():
+        try:
+            entry = json.loads(tail)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _arg(fn):
+    def parse(text):
+        try:
+            return fn(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = fn.__name__.lstrip("_")
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tasks.simulator",
+        description="Probe-compatible gateway simulator (binds 127.0.0.1 only).")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8090; 0 = pick a free one)")
+    p.add_argument("--token", default=None, help="bearer token to require (default: generate and print one)")
+    p.add_argument("--latency", type=_arg(_parse_latency), default=(0.0, 0.0), metavar="MS[-MS]",
+                   help="delay before answering, fixed or uniform range, in milliseconds")
+    p.add_argument("--error-rate", type=_arg(lambda s: _rate("--error-rate", s)), default=0.0, metavar="F",
+                   help="fraction answered 500/503")
+    p.add_argument("--garbage-rate", type=_arg(lambda s: _rate("--garbage-rate", s)), default=0.0, metavar="F",
+                   help="fraction answered 200 with a garbage body")
+    p.add_argument("--throttle-rate", type=_arg(lambda s: _rate("--throttle-rate", s)), default=0.0,
+                   metavar="F", help="fraction answered 429 with Retry-After")
+    p.add_argument("--retry-after", type=int, default=1, metavar="N", help="Retry-After seconds for 429 (default 1)")
+    p.add_argument("--timeout-rate", type=_arg(lambda s: _rate("--timeout-rate", s)), default=0.0,
+                   metavar="F", help="fraction that hang, then close the connection without an answer")
+    p.add_argument("--hang", type=float, default=30.0, metavar="S", help="hang duration in seconds (default 30)")
+    p.add_argument("--outage", type=_arg(_parse_outage), action="append", default=[], metavar="A:B",
+                   help="answer 503 to everything between A and B seconds after start (repeatable)")
+    p.add_argument("--reject-phone", type=_arg(_parse_phone), action="append", default=[], metavar="PHONE",
+                   help="answer 400 'number blocked' for this phone (repeatable)")
+    p.add_argument("--log", default=None, metavar="FILE", help="append accepted messages as JSON lines")
+    p.add_argument("--seed", type=int, default=None, help="seed for the fault decisions")
+    return p
+
+
+def _print_line(line: str):
+    try:
+        print(line, flush=True)
+    except UnicodeEncodeError:
+        print(line.replace("\u2026", "..."), flush=True)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sim = GatewaySimulator(
+            port=args.port, token=args.token, latency=args.latency, error_rate=args.error_rate,
+            garbage_rate=args.garbage_rate, throttle_rate=args.throttle_rate,
+            retry_after=args.retry_after, timeout_rate=args.timeout_rate, hang=args.hang,
+            outages=args.outage, reject_phones=args.reject_phone, log_path=args.log, seed=args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        try:
+            sim.start()
+        except OSError as exc:
+            print(f"gateway-sim: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        _print_line(sim.listening_line())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

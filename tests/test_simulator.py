@@ -1,0 +1,376 @@
+"""Tests for tasks/simulator.py: real HTTP against an in-process server on port 0."""
+
+import base64
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tasks.simulator import GatewaySimulator, build_parser, main, read_log  # noqa: E402
+
+TOKEN = "test-token-123"
+PHONE = 79001234567
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # requests honours *_PROXY from the environment, even for 127.0.0.1
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def make_sim():
+    sims = []
+
+    def factory(**kw):
+        kw.setdefault("token", TOKEN)
+        sim = GatewaySimulator(**kw).start()
+        sims.append(sim)
+        return sim
+
+    yield factory
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        s.trust_env = False
+        s.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield s
+
+
+def send(s, sim, msg_id, phone=PHONE, text="hello", body=None, timeout=2.0, **kw):
+    if body is None:
+        body = {"id": msg_id, "phone": phone, "text": text}
+    return s.post(f"{sim.url}/send/{msg_id}", json=body, timeout=timeout, **kw)
+
+
+def make_jwt(payload):
+    def enc(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return f"{enc({'alg': 'HS256', 'typ': 'JWT'})}.{enc(payload)}.c2lnbmF0dXJl"
+
+
+# ------------------------------------------------------------------ success path
+
+def test_success_and_log(make_sim, session, tmp_path):
+    log = tmp_path / "accepted.jsonl"
+    sim = make_sim(log_path=log)
+    assert sim.url == f"http://127.0.0.1:{sim.port}/v1" and sim.port > 0
+    before = time.time()
+    r = send(session, sim, 7, text="привет")
+    assert r.status_code == 200
+    assert r.json() == {"code": 0, "message": "OK"}
+    assert r.headers["Content-Length"] == str(len(r.content))
+    # the log line is on disk by the time the answer arrives
+    entries = read_log(log)
+    assert len(entries) == 1
+    e = entries[0]
+    assert set(e) == {"id", "phone", "text", "received_at", "answered_at"}
+    assert (e["id"], e["phone"], e["text"]) == (7, PHONE, "привет")
+    assert before - 1 <= e["received_at"] <= e["answered_at"] <= time.time() + 1
+    assert sim.accepted == [e]
+    assert sim.accepted_ids() == [7]
+
+
+def test_bare_path_and_v1_path(make_sim, session):
+    sim = make_sim()
+    base = f"http://127.0.0.1:{sim.port}"
+    r1 = session.post(f"{base}/send/1", json={"id": 1, "phone": PHONE, "text": "a"}, timeout=2)
+    r2 = session.post(f"{base}/v1/send/2", json={"id": 2, "phone": PHONE, "text": "b"}, timeout=2)
+    assert (r1.status_code, r2.status_code) == (200, 200)
+    assert sim.accepted_ids() == [1, 2]
+
+
+def test_unknown_paths_404_and_stats(make_sim, session):
+    sim = make_sim()
+    assert session.get(f"{sim.url}/nope", timeout=2).status_code == 404
+    assert session.post(f"{sim.url}/sendx/1", json={}, timeout=2).status_code == 404
+    assert session.get(f"{sim.url}/send/1", timeout=2).status_code == 405
+    for _ in range(2):
+        assert send(session, sim, 5).status_code == 200
+    assert send(session, sim, 6).status_code == 200
+    stats = session.get(f"http://127.0.0.1:{sim.port}/_sim/stats", timeout=2).json()
+    assert stats["accepted"] == 3
+    assert stats["unique_accepted_ids"] == 2
+    assert stats["duplicate_accepted_ids"] == 1
+    assert stats["by_status"]["200"] == 3
+    assert stats["by_status"]["404"] == 2
+    assert stats["requests"] == 6
+    assert session.get(f"{sim.url}/_sim/stats", timeout=2).json()["accepted"] == 3
+
+
+def test_keep_alive_reuses_one_connection(make_sim, session):
+    sim = make_sim()
+    for i in range(20):
+        assert send(session, sim, i).status_code == 200
+    assert sim.stats()["connections"] == 1
+
+
+# ------------------------------------------------------------------ auth
+
+def test_401_missing_and_wrong_token(make_sim):
+    sim = make_sim()
+    body = {"id": 1, "phone": PHONE, "text": "x"}
+    url = f"{sim.url}/send/1"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer "}):
+        r = requests.post(url, json=body, headers=headers, timeout=2)
+        assert r.status_code == 401, headers
+        assert r.json()["code"] == 401 and r.json()["message"]
+    assert sim.accepted == []
+
+
+def test_401_expired_jwt_even_if_equal(make_sim):
+    expired = make_jwt({"sub": "x", "exp": int(time.time()) - 60})
+    sim = make_sim(token=expired)
+    r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
+                      headers={"Authorization": f"Bearer {expired}"}, timeout=2)
+    assert r.status_code == 401
+    assert "expired" in r.json()["message"]
+    assert sim.accepted == []
+
+
+def test_valid_jwt_accepted(make_sim):
+    fresh = make_jwt({"sub": "x", "exp": int(time.time()) + 3600})
+    sim = make_sim(token=fresh)
+    r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
+                      headers={"Authorization": f"Bearer {fresh}"}, timeout=2)
+    assert r.status_code == 200 and r.json()["code"] == 0
+
+
+# ------------------------------------------------------------------ validation
+
+@pytest.mark.parametrize("path_id, raw", [
+    (2, json.dumps({"id": 3, "phone": PHONE, "text": "x"})),        # id mismatch
+    (2, '{"id": 2, "phone": '),                                      # bad JSON
+    (2, "\xff\xfe garbage"),                                         # not JSON at all
+    (1, json.dumps({"id": True, "phone": PHONE, "text": "x"})),      # bool id
+    (2, json.dumps({"id": 2, "phone": True, "text": "x"})),          # bool phone
+    (2, json.dumps({"id": 2, "phone": str(PHONE), "text": "x"})),    # phone as string
+    (2, json.dumps({"id": 2, "phone": PHONE, "text": 5})),           # text not str
+    (2, json.dumps({"id": 2, "phone": PHONE})),                      # missing field
+    (2, json.dumps([2, PHONE, "x"])),                                # not an object
+    ("abc", json.dumps({"id": 2, "phone": PHONE, "text": "x"})),     # non-integer msgId
+])
+def test_400_bad_requests(make_sim, session, path_id, raw):
+    sim = make_sim()
+    r = session.post(f"{sim.url}/send/{path_id}", data=raw.encode("utf-8", "surrogateescape"),
+                     headers={"Content-Type": "application/json"}, timeout=2)
+    assert r.status_code == 400
+    assert r.json()["code"] == 400
+    assert sim.accepted == []
+
+
+def test_auth_checked_before_body(make_sim):
+    sim = make_sim()
+    r = requests.post(f"{sim.url}/send/1", data=b"not json", timeout=2)
+    assert r.status_code == 401
+
+
+# ------------------------------------------------------------------ faults
+
+def test_error_rate_one_gives_5xx(make_sim, session):
+    sim = make_sim(error_rate=1.0, seed=1)
+    codes = {send(session, sim, i).status_code for i in range(10)}
+    assert codes <= {500, 503} and codes
+    assert sim.accepted == []
+    assert sim.stats()["faults"]["error"] == 10
+
+
+def test_garbage_rate_one_never_ok(make_sim, session):
+    sim = make_sim(garbage_rate=1.0, seed=2)
+    bodies = set()
+    for i in range(9):
+        r = send(session, sim, i)
+        assert r.status_code == 200
+        bodies.add(r.content)
+        try:
+            data = r.json()
+        except ValueError:
+            continue
+        assert not (isinstance(data, dict) and data.get("code") == 0)
+    assert len(bodies) == 3  # html, busy, empty
+    assert b"" in bodies
+    assert sim.accepted == []
+
+
+def test_throttle_429_retry_after(make_sim, session):
+    sim = make_sim(throttle_rate=1.0, retry_after=3)
+    r = send(session, sim, 1)
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "3"
+    assert r.json()["code"] == 429
+    assert sim.accepted == []
+
+
+def test_outage_window_then_recovery(make_sim, session):
+    sim = make_sim(outages=[(0, 0.4)])
+    r = send(session, sim, 1)
+    assert r.status_code == 503
+    assert sim.accepted == []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        r = send(session, sim, 1)
+        if r.status_code == 200:
+            break
+        assert r.status_code == 503
+        time.sleep(0.05)
+    assert r.status_code == 200
+    assert sim.accepted_ids() == [1]
+
+
+def test_outage_later_window(make_sim, session):
+    sim = make_sim(outages=[(30, 60)])
+    assert send(session, sim, 1).status_code == 200
+
+
+def test_reject_phone(make_sim, session):
+    sim = make_sim(reject_phones=[79990000000])
+    for _ in range(3):  # permanently
+        r = send(session, sim, 1, phone=79990000000)
+        assert r.status_code == 400
+        assert r.json() == {"code": 400, "message": "number blocked"}
+    assert send(session, sim, 2).status_code == 200
+    assert sim.accepted_ids() == [2]
+
+
+def test_timeout_rate_client_times_out(make_sim, session):
+    sim = make_sim(timeout_rate=1.0, hang=1.0)
+    t0 = time.monotonic()
+    with pytest.raises(requests.exceptions.Timeout):
+        send(session, sim, 1, timeout=0.3)
+    assert time.monotonic() - t0 < 0.9
+    assert sim.accepted == []
+    t1 = time.monotonic()
+    sim.stop()
+    assert time.monotonic() - t1 < 0.9
+
+
+def test_timeout_closes_without_answer(make_sim):
+    sim = make_sim(timeout_rate=1.0, hang=0.1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
+    assert sim.accepted == []
+
+
+def test_latency_and_received_at(make_sim, session, tmp_path):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(latency=(200, 200), log_path=log)
+    t0 = time.monotonic()
+    assert send(session, sim, 1).status_code == 200
+    assert time.monotonic() - t0 >= 0.19
+    (e,) = read_log(log)
+    assert e["answered_at"] - e["received_at"] >= 0.19
+
+
+def test_seeded_faults_are_deterministic(make_sim, session):
+    def run(seed):
+        sim = make_sim(error_rate=0.3, throttle_rate=0.2, garbage_rate=0.2, seed=seed)
+        out = [(send(session, sim, i).status_code, send(session, sim, i).content) for i in range(15)]
+        sim.stop()
+        return out
+    a, b = run(42), run(42)
+    assert a == b
+    assert len({code for code, _ in a}) > 1
+
+
+def test_faults_apply_after_auth(make_sim):
+    sim = make_sim(error_rate=1.0, outages=[(0, 60)])
+    r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"}, timeout=2)
+    assert r.status_code == 401
+
+
+# ------------------------------------------------------------------ binding, log, CLI
+
+def test_binds_loopback_only(make_sim):
+    sim = make_sim()
+    assert sim.bound_address == ("127.0.0.1", sim.port)
+    # all of 127/8 is loopback, but a socket bound to 127.0.0.1 only refuses 127.0.0.2
+    with socket.socket() as s:
+        s.settimeout(1)
+        with pytest.raises(OSError):
+            s.connect(("127.0.0.2", sim.port))
+
+
+def test_read_log_skips_torn_last_line(tmp_path):
+    p = tmp_path / "log.jsonl"
+    p.write_text('{"id": 1}\n{"id": 2}\n{"id": 3, "pho')
+    assert read_log(p) == [{"id": 1}, {"id": 2}]
+    p.write_text('{"id": 1}\n{"id": 2}')
+    assert read_log(p) == [{"id": 1}, {"id": 2}]
+    assert read_log(tmp_path / "missing.jsonl") == []
+
+
+def test_parser_flags():
+    args = build_parser().parse_args([
+        "--port", "0", "--token", "t", "--latency", "10-20", "--error-rate", "0.1",
+        "--garbage-rate", "0.2", "--throttle-rate", "0.3", "--retry-after", "5",
+        "--timeout-rate", "0.05", "--hang", "2", "--outage", "1:2", "--outage", "5:6.5",
+        "--reject-phone", "79001112233", "--reject-phone", "+79004445566",
+        "--log", "x.jsonl", "--seed", "7"])
+    assert args.latency == (10.0, 20.0)
+    assert args.outage == [(1.0, 2.0), (5.0, 6.5)]
+    assert args.reject_phone == [79001112233, 79004445566]
+    assert (args.retry_after, args.hang, args.seed, args.log) == (5, 2.0, 7, "x.jsonl")
+    assert build_parser().parse_args([]).port == 8090
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--error-rate", "1.5"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--outage", "5:1"])
+
+
+def test_generated_token_printed_in_full():
+    sim = GatewaySimulator()
+    assert len(sim.token) >= 16
+    assert sim.listening_line().endswith(f"token={sim.token}")
+    given = GatewaySimulator(token="abcdefghijkl")
+    assert given.listening_line().endswith("token=abcdef\u2026")
+    assert "abcdefghijkl" not in given.listening_line()
+
+
+def test_main_subprocess_sigterm(tmp_path):
+    log = tmp_path / "log.jsonl"
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tasks.simulator", "--port", "0", "--token", "t", "--log", str(log)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 2.5)
+        assert ready, "no listening line within 2.5 s"
+        line = proc.stdout.readline().decode("utf-8")
+        m = re.fullmatch(r"gateway-sim listening on (http://127\.0\.0\.1:(\d+)/v1) token=t\u2026\n", line)
+        assert m, line
+        r = requests.post(f"{m.group(1)}/send/9", json={"id": 9, "phone": PHONE, "text": "x"},
+                          headers={"Authorization": "Bearer t"}, timeout=2)
+        assert r.status_code == 200 and r.json()["code"] == 0
+        assert [e["id"] for e in read_log(log)] == [9]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=2) == 0
+        assert proc.stdout.read() == b""  # exactly one line printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
