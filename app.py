@@ -140,6 +140,20 @@ def cmd_stats(args):
     print(json.dumps(stats[0] if args.id is not None else stats, ensure_ascii=False))
 
 
+def cmd_health(args):
+    """Exit 0 when a consumer has written its heartbeat recently (the container health check)."""
+    from tasks import dispatcher
+    fresh_after = models.utcnow() - dispatcher.HEARTBEAT_STALE
+    beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "gateway": h.gateway,
+              "beat_at": models.describe_time(h.beat_at), "alive": h.beat_at >= fresh_after}
+             for h in models.Heartbeat.select().order_by(models.Heartbeat.beat_at.desc())]
+    alive = [b for b in beats if b["alive"]]
+    emit(args, {"alive": len(alive), "consumers": beats},
+         "\n".join(f"{'alive' if b['alive'] else 'stale'}  {b['owner']}  {b['gateway']}  last beat {b['beat_at']}"
+                   for b in beats) or "no consumer has ever run")
+    return 0 if alive else 1
+
+
 def cmd_demo(args):
     import tasks.demo
     summary = tasks.demo.load_demo(args.clients)
@@ -281,6 +295,7 @@ def build_parser():
 
     p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
     p.add_argument("id", type=int, nargs="?")
+    add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
     p = add(sub, "demo", cmd_demo, "load demo clients and mailings")
     p.add_argument("--clients", type=int, default=500)
     p = add(sub, "consumer", cmd_consumer, "run the huey consumer that sends", json_flag=False)

@@ -1,0 +1,24 @@
+# The consumer by default; `docker compose run --rm console` attaches the console to the same volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MAILER_DB_URL=sqlite:////data/mailer.db
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY app.py models.py ./
+COPY migrations ./migrations
+COPY tasks ./tasks
+COPY console ./console
+RUN pip install . \
+    && useradd --create-home --uid 10001 mailer \
+    && mkdir -p /data \
+    && chown mailer:mailer /data
+
+USER mailer
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["mailer", "health"]
+CMD ["mailer", "consumer"]

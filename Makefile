@@ -1,0 +1,41 @@
+# The two set-up commands of the README: `make run` and `make test`. Both build the virtualenv
+# from pyproject.toml on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: run test chaos system-deps lint-docker clean
+
+$(BIN)/mailer: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The console with a consumer beside it on SQLite; without PROBE_TOKEN, the local gateway simulator.
+run: $(BIN)/mailer
+	$(BIN)/mailer run --demo
+
+# The whole suite, chaos tests included.
+test: $(BIN)/mailer system-deps
+	$(BIN)/pytest
+
+chaos: $(BIN)/mailer system-deps
+	$(BIN)/pytest -m chaos
+
+# Tests drive the console in tmux and shift a consumer's clock with libfaketime (Debian packages).
+system-deps:
+	@missing=""; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing (apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,184 @@
+"""Console figures with 1,000,000 clients (run by hand, not in tests):
+
+    .venv/bin/python bench/console_bench.py [--clients N] [--no-tmux]
+
+Prints: the time to insert the clients (raw sqlite3 executemany into a DB made by
+models.open_database), the time to first paint of the clients screen (headless, from app start and
+from pressing 2 on the dashboard; and in a real terminal under tmux if it is installed), the time
+of a page down, of moving past the last row, of jumping to the last page and of a filter, and the
+process's peak RSS.
+"""
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def make_db(tmp, count):
+    import models
+
+    url = f"sqlite:///{tmp}/bench.db"
+    models.open_database(url).close()
+    started = time.perf_counter()
+    conn = sqlite3.connect(f"{tmp}/bench.db")
+    tags, zones = ("vip", "new", "regular", ""), ("Europe/Moscow", "Asia/Novosibirsk", "Europe/London")
+    rows = ((f"79{i:09d}", "900" if i % 2 else "916", tags[i % 4], zones[i % 3], "2026-01-01 00:00:00")
+            for i in range(count))
+    conn.executemany("INSERT INTO client (phone, operator, tag, tz, created_at) VALUES (?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+    return url, time.perf_counter() - started
+
+
+async def until(pilot, predicate, timeout=60.0):
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the console did not get there in time")
+        await pilot.pause(0.002)
+
+
+async def measure_headless(count):
+    from console.app import MailerApp
+    from console.screens.clients import ClientsScreen
+    from console.widgets import PagedTable
+
+    figures = {}
+
+    def table_of(app):
+        return app.screen.query_one(PagedTable) if isinstance(app.screen, ClientsScreen) else None
+
+    def shown(app, page=0):
+        table = table_of(app)
+        return table is not None and table.page == page and table.row_count > 0 and table.total is not None
+
+    # 1. straight into the clients screen
+    started = time.perf_counter()
+    app = MailerApp(mode="clients")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: shown(app))
+        figures["first paint, app start -> clients page 1 (headless)"] = time.perf_counter() - started
+        assert table_of(app).row_count == 100 and table_of(app).total == count
+
+    # 2. from the dashboard by pressing 2, then paging
+    app = MailerApp()
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause(0.3)
+        started = time.perf_counter()
+        await pilot.press("2")
+        await until(pilot, lambda: shown(app))
+        figures["first paint, key 2 on the dashboard -> clients page 1"] = time.perf_counter() - started
+        table = table_of(app)
+        samples = []
+        for page in range(1, 11):
+            started = time.perf_counter()
+            await pilot.press("pagedown")
+            await until(pilot, lambda: table.page == page)
+            samples.append(time.perf_counter() - started)
+        figures["page down (median of 10)"] = statistics.median(samples)
+        figures["page down (max of 10)"] = max(samples)
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.pause(0.05)
+        started = time.perf_counter()
+        await pilot.press("down")
+        await until(pilot, lambda: table.page == 11)
+        figures["cursor down past the last row -> next page"] = time.perf_counter() - started
+        started = time.perf_counter()
+        await pilot.press("ctrl+end")
+        await until(pilot, lambda: table.page == table.pages - 1 and table.row_count > 0)
+        figures["ctrl+end: last page (offset ~1M, recount)"] = time.perf_counter() - started
+        started = time.perf_counter()
+        await pilot.press("slash", *"vip", "enter")
+        await until(pilot, lambda: table.source.search == "vip" and table.page == 0 and table.total < count)
+        figures["filter 'vip' (LIKE scan + count) incl. typing"] = time.perf_counter() - started
+    return figures
+
+
+def measure_tmux(url, count, tmp):
+    """First paint in a real terminal: from launching `mailer console` to the clients page on screen
+    (the console starts on the dashboard; '2' is sent as soon as the dashboard shows)."""
+    if shutil.which("tmux") is None:
+        return {}
+    mailer = Path(sys.executable).with_name("mailer")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+    socket = f"console-bench-{os.getpid()}"
+    command = (f"env -u COLUMNS -u LINES MAILER_DB_URL={url} MAILER_QUEUE_URL=sqlite:///{tmp}/q.db "
+               f"MAILER_TZ=Europe/Moscow {mailer} console")
+
+    def tmux(*args):
+        return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, env=env,
+                              timeout=10)
+
+    def wait(text, timeout=30):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if text in tmux("capture-pane", "-p", "-t", "b").stdout:
+                return time.perf_counter()
+            time.sleep(0.01)
+        raise TimeoutError(text)
+
+    figures = {}
+    try:
+        started = time.perf_counter()
+        tmux("new-session", "-d", "-s", "b", "-x", "140", "-y", "45", command)
+        dash = wait("Mailer — Dashboard")
+        figures["tmux: launch -> dashboard painted"] = dash - started
+        pressed = time.perf_counter()
+        tmux("send-keys", "-t", "b", "2")
+        painted = wait(f"page 1 of {-(-count // 100):,}")
+        figures["tmux: key 2 -> clients page 1 painted"] = painted - pressed
+        figures["tmux: launch -> clients page 1 painted"] = painted - started
+        pressed = time.perf_counter()
+        tmux("send-keys", "-t", "b", "NPage")
+        figures["tmux: page down painted"] = wait(f"page 2 of {-(-count // 100):,}") - pressed
+    finally:
+        tmux("kill-server")
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    parser.add_argument("--no-tmux", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("MAILER_TZ", "Europe/Moscow")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MAILER_DB_URL"] = f"sqlite:///{tmp}/bench.db"
+        import models
+        import tasks
+
+        url, insert_s = make_db(tmp, args.clients)
+        models.open_database(url)
+        tasks.use_queue(f"sqlite:///{tmp}/q.db")
+        print(f"clients: {args.clients:,}; inserted with raw executemany in {insert_s:.2f} s")
+        started = time.perf_counter()
+        total = models.client_query("").order_by().count()
+        print(f"  (a bare count of the clients takes {1000 * (time.perf_counter() - started):.0f} ms: {total:,})")
+        rss_before = rss_mb()
+        figures = asyncio.run(measure_headless(args.clients))
+        for name, seconds in figures.items():
+            print(f"{name:<58} {1000 * seconds:8.0f} ms")
+        print(f"{'peak RSS of this process (ru_maxrss)':<58} {rss_mb():8.0f} MB "
+              f"(before the console: {rss_before:.0f} MB)")
+        if not args.no_tmux:
+            for name, seconds in measure_tmux(url, args.clients, tmp).items():
+                print(f"{name:<58} {1000 * seconds:8.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Benchmark: a mailing delivered end to end to the gateway simulator, against a bare requests loop.
+
+    .venv/bin/python bench/send.py --clients 10000 --latency 0
+    .venv/bin/python bench/send.py --clients 100000 --latency 50
+
+Starts the simulator and a consumer as separate processes (as in production), imports the clients,
+creates a mailing starting now and times: the creation (audience materialized), and the sends from
+the first accepted to the last. Then runs a bare `requests.Session` loop with the same number of
+requests in flight against the same simulator, and prints both rates and their ratio.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TOKEN = "bench-token"
+
+
+def start_simulator(port, latency, log):
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
+                             "--latency", str(latency), "--log", str(log)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "listening" in line, line
+    return proc
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bare_loop(url, total, in_flight):
+    """`total` POSTs with `in_flight` threads sharing one pooled session, like the dispatcher."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=in_flight)
+    session.mount("http://", adapter)
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    counter = iter(range(10_000_000, 10_000_000 + total))
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                msg_id = next(counter, None)
+            if msg_id is None:
+                return
+            r = session.post(f"{url}/send/{msg_id}", json={"id": msg_id, "phone": 79000000000, "text": "x"},
+                             timeout=(3, 10))
+            assert r.status_code == 200
+
+    threads = [threading.Thread(target=worker) for _ in range(in_flight)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return total / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--latency", type=int, default=0, help="gateway latency in ms")
+    parser.add_argument("--bare-requests", type=int, default=None, help="default: min(clients, 20000)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
+                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    import models
+    import tasks
+    from tasks import dispatcher
+    from tasks.demo import demo_csv
+    models.open_database()
+    port = free_port()
+    sim = start_simulator(port, args.latency, work / "accepted.jsonl")
+    url = f"http://127.0.0.1:{port}/v1"
+    env = {**os.environ, "PROBE_URL": url, "PROBE_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
+    consumer = subprocess.Popen([sys.executable, "-m", "app", "consumer"], cwd=ROOT, env=env,
+                                stdout=open(work / "consumer.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        t0 = time.perf_counter()
+        report = models.import_clients(demo_csv(args.clients, seed=1))
+        import_s = time.perf_counter() - t0
+        time.sleep(2)  # the consumer is up and idle
+        t0 = time.perf_counter()
+        mailing = tasks.create_mailing(text="benchmark", start="now", end="+1h")
+        create_s = time.perf_counter() - t0
+        sent_sql = "SELECT count(*), min(sent_at), max(sent_at) FROM message WHERE status = 'sent'"
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = models.db.execute_sql(sent_sql).fetchone()[0]
+            if done >= report.imported:
+                break
+            time.sleep(0.5)
+        count, first, last = models.db.execute_sql(sent_sql).fetchone()
+        first, last = (models.Message.sent_at.python_value(v) for v in (first, last))
+        span = (last - first).total_seconds() or 1e-9
+        created = models.Mailing.get_by_id(mailing.id).created_at
+        pipeline_rate = count / span
+        end_to_end = count / (last - created).total_seconds()
+        in_flight = tasks.DISPATCH_SLOTS * dispatcher.SETTINGS.concurrency
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=30)
+    bare_total = args.bare_requests or min(args.clients, 20_000)
+    bare_rate = bare_loop(url, bare_total, in_flight)
+    sim.send_signal(signal.SIGTERM)
+    sim.wait(timeout=10)
+
+    print(f"clients: {args.clients}, gateway latency: {args.latency} ms, requests in flight: {in_flight}")
+    print(f"import: {report.imported} clients in {import_s:.2f} s ({report.imported / import_s:,.0f} rows/s)")
+    print(f"create mailing (audience of {count} materialized): {create_s * 1000:.0f} ms")
+    print(f"pipeline: {count} sent in {span:.2f} s = {pipeline_rate:,.0f} sends/s "
+          f"(from creation: {end_to_end:,.0f}/s)")
+    print(f"bare requests.Session loop, {bare_total} POSTs: {bare_rate:,.0f} /s")
+    print(f"ratio pipeline / bare: {pipeline_rate / bare_rate:.0%}   (goal: >= 90%; at 0 ms >= 1,000/s)")
+    print(f"work dir: {work}")
+
+
+if __name__ == "__main__":
+    main()
