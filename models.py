@@ -166,7 +166,36 @@ class Heartbeat(BaseModel):
     beat_at = UTCDateTimeField(default=utcnow)
 
 
-MODELS = (Client, Mailing, Message, Attempt, Heartbeat)
+class GatewayStatus(BaseModel):
+    """Why sending is paused for every mailing (an expired token), and until when."""
+    name = pw.CharField(primary_key=True)
+    paused_until = UTCDateTimeField(null=True)
+    reason = pw.TextField(default="")
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "gateway_status"
+
+
+MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus)
+GATEWAY = "probe"
+
+
+def gateway_pause(now=None):
+    """(paused_until, reason) while sending is paused for everyone, else None."""
+    now = now or utcnow()
+    row = GatewayStatus.get_or_none(GatewayStatus.name == GATEWAY)
+    if row is None or row.paused_until is None or row.paused_until <= now:
+        return None
+    return row.paused_until, row.reason
+
+
+def set_gateway_pause(until, reason=""):
+    (GatewayStatus.insert(name=GATEWAY, paused_until=until, reason=reason, updated_at=utcnow())
+     .on_conflict(conflict_target=[GatewayStatus.name],
+                  update={GatewayStatus.paused_until: until, GatewayStatus.reason: reason,
+                          GatewayStatus.updated_at: utcnow()})
+     .execute())
 
 
 def open_database(url=None, migrate=True):
@@ -176,10 +205,11 @@ def open_database(url=None, migrate=True):
     if path is not None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        timeout = float(os.environ.get("MAILER_DB_TIMEOUT", "30"))  # seconds to wait for a lock
         database = pw.SqliteDatabase(
-            path, timeout=30, lock_type="IMMEDIATE",
+            path, timeout=timeout, lock_type="IMMEDIATE",
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
-                     "cache_size": -32000, "busy_timeout": 30000})
+                     "cache_size": -32000, "busy_timeout": int(timeout * 1000)})
     else:
         database = connect(url)
     db.initialize(database)
@@ -479,7 +509,16 @@ def import_clients(source, all_or_nothing=False):
     zones = known_zones()
     rejected, good, seen = [], [], {}
     total = 0
-    for line_no, fields in enumerate(reader, start=2):
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a stray quote or carriage return: this row only
+            total += 1
+            rejected.append((reader.line_num, "", f"cannot be read as CSV: {exc}"))
+            continue
+        line_no = reader.line_num
         if not fields or not any(f.strip() for f in fields):
             continue
         total += 1

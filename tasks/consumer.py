@@ -9,11 +9,23 @@ from tasks import dispatcher, gateway, huey, sweep, wake, DISPATCH_SLOTS
 log = logging.getLogger("mailer.consumer")
 
 
+RECOVER_EVERY = 5  # heartbeats
+
+
 def _heartbeat(stop):
+    """Beat, and every few beats look for consumers that died holding messages: a live consumer
+    takes over their work within seconds rather than at the next minute's sweep."""
     description = gateway().describe()
+    beats = 0
     while not stop.wait(dispatcher.HEARTBEAT_EVERY):
+        beats += 1
         try:
             dispatcher.beat(description)
+            if beats % RECOVER_EVERY == 0:
+                recovered = dispatcher.recover()
+                if recovered["released"] or recovered["unknown"]:
+                    log.warning("took over from dead consumers: %s", recovered)
+                    wake()
         except Exception:  # a locked database must not kill the heartbeat
             log.exception("heartbeat failed")
 
@@ -27,6 +39,9 @@ def run_consumer(workers=None):
         initial_delay=0.05, backoff=1.15, max_delay=0.25, scheduler_interval=1,
         graceful_signal="TERM")
     dispatcher.beat(gateway().describe())
+    if models.gateway_pause():
+        # A consumer starts with the token it was given now: let it try.
+        models.set_gateway_pause(None, "")
     log.info("consumer %s: %d workers, sending through %s", dispatcher.OWNER, workers,
              gateway().describe())
     sweep.call_local()  # recover what a killed consumer left and start what is due

@@ -39,6 +39,13 @@ class Settings:
     retry_cap: float = float(os.environ.get("MAILER_RETRY_CAP", "300"))
     # No attempt starts this close to the end: a request needs a moment to reach the gateway.
     end_guard: float = float(os.environ.get("MAILER_END_GUARD", "0.5"))
+    # After a 401 nobody sends for this long; then one batch finds out whether the token works again.
+    auth_pause: float = float(os.environ.get("MAILER_AUTH_PAUSE", "60"))
+    # A mailing pauses itself when this share of its last attempts failed for good ...
+    fail_pause_ratio: float = float(os.environ.get("MAILER_FAIL_PAUSE_RATIO", "0.5"))
+    # ... counted over this many attempts, once at least this many failed.
+    fail_pause_window: int = 100
+    fail_pause_min: int = int(os.environ.get("MAILER_FAIL_PAUSE_MIN", "20"))
 
 
 SETTINGS = Settings()
@@ -73,6 +80,8 @@ def backoff(attempts, settings=SETTINGS):
 def claim(limit, now=None, owner=OWNER):
     """Lease up to `limit` due messages of running mailings to `owner`; returns them."""
     now = now or utcnow()
+    if models.gateway_pause(now):
+        return []
     p = db.param
     lock = " FOR UPDATE SKIP LOCKED" if not isinstance(db.obj, pw.SqliteDatabase) else ""
     sql = (f"UPDATE message SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
@@ -103,7 +112,10 @@ def due_soon(now=None):
              .where((Message.status == PENDING) & Message.lease_owner.is_null()
                     & (Mailing.state == RUNNING) & (Mailing.end_at > now))
              .order_by(Message.next_attempt_at).limit(1).first())
-    return first.next_attempt_at if first else None
+    if first is None:
+        return None
+    pause = models.gateway_pause(now)
+    return max(first.next_attempt_at, pause[0]) if pause else first.next_attempt_at
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -168,6 +180,35 @@ def settle(results, mailings, states):
                                             else v for v in u) for u in updates])
         for part in chunks(journal, 200):
             Attempt.insert_many(part).execute()
+        refused = [v for _, v, _ in results if v.http_status == 401]
+        if refused:
+            pause_gateway(refused[0])
+        for mailing_id in {row.mailing_id for row, v, _ in results if v.outcome == FAILED}:
+            pause_if_failing(mailing_id)
+
+
+def pause_gateway(verdict, settings=SETTINGS):
+    until = utcnow() + dt.timedelta(seconds=settings.auth_pause)
+    models.set_gateway_pause(until, f"the gateway refused the token ({verdict.error}); sending is paused "
+                                    f"for everyone: set a valid PROBE_TOKEN and restart the consumer")
+
+
+def pause_if_failing(mailing_id, settings=SETTINGS):
+    """Pause a mailing whose recent attempts mostly failed for good (the gateway refuses its text or
+    its numbers): retrying the rest would only burn them."""
+    since = Mailing.select(Mailing.updated_at).where(Mailing.id == mailing_id)  # e.g. its last resume
+    recent = (Attempt.select(Attempt.outcome, Attempt.error)
+              .where((Attempt.mailing_id == mailing_id) & (Attempt.at >= since))
+              .order_by(Attempt.id.desc()).limit(settings.fail_pause_window))
+    outcomes = list(recent.tuples())
+    failed = [error for outcome, error in outcomes if outcome == FAILED]
+    if len(failed) < settings.fail_pause_min or len(failed) < settings.fail_pause_ratio * len(outcomes):
+        return False
+    reason = (f"paused automatically: {len(failed)} of its last {len(outcomes)} attempts failed "
+              f"for good (last: {failed[0][:120]})")
+    updated = (Mailing.update(state=PAUSED, state_reason=reason, updated_at=utcnow())
+               .where((Mailing.id == mailing_id) & (Mailing.state == RUNNING)).execute())
+    return bool(updated)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,6 +286,8 @@ def send_batch(rows, gateway, pool, settings=SETTINGS):
                 states = mailing_states(mailings)
                 if results:
                     settle(results, mailings, states)
+                if models.gateway_pause():
+                    states = dict.fromkeys(states, PAUSED)  # hand everything unsent back
                 if any(state != RUNNING for state in states.values()):
                     # Paused or cancelled meanwhile: hand what is unsent back to the database.
                     stopped = [r for r in [*group, *queue] if states.get(r.mailing_id) != RUNNING]

@@ -92,8 +92,9 @@ class Gateway:
             return self._verdict(RETRY, status, started, error)
         return self._verdict(FAILED, status, started, error)
 
-    @staticmethod
-    def _verdict(outcome, status, started, error="", retry_after=None):
+    def _verdict(self, outcome, status, started, error="", retry_after=None):
+        if self._token and self._token in error:  # a gateway that echoes the request must not leak it
+            error = error.replace(self._token, mask(self._token))
         return Verdict(outcome, status, round((time.monotonic() - started) * 1000, 2), error,
                        retry_after, time.time())
 
