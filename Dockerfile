@@ -18,7 +18,8 @@ RUN pip install . \
     && mkdir -p /data \
     && chown mailer:mailer /data
 
-USER mailer
+USER 10001
+EXPOSE 9100
 VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["mailer", "health"]
 CMD ["mailer", "consumer"]

@@ -154,6 +154,11 @@ def cmd_health(args):
     return 0 if alive else 1
 
 
+def cmd_report(args):
+    from tasks.report import cli_report
+    return cli_report(send=args.send, day=args.day, as_json=args.json)
+
+
 def cmd_demo(args):
     import tasks.demo
     summary = tasks.demo.load_demo(args.clients)
@@ -296,6 +301,9 @@ def build_parser():
     p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
     p.add_argument("id", type=int, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
+    p = add(sub, "report", cmd_report, "the daily report: print it, or send it by e-mail")
+    p.add_argument("--day", help="YYYY-MM-DD, today (the default) or yesterday, in MAILER_TZ")
+    p.add_argument("--send", action="store_true", help="send it to MAILER_REPORT_TO")
     p = add(sub, "demo", cmd_demo, "load demo clients and mailings")
     p.add_argument("--clients", type=int, default=500)
     p = add(sub, "consumer", cmd_consumer, "run the huey consumer that sends", json_flag=False)

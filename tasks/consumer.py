@@ -4,7 +4,8 @@ import os
 import threading
 
 import models
-from tasks import dispatcher, gateway, huey, sweep, wake, DISPATCH_SLOTS
+from tasks import dispatcher, gateway, huey, metrics, sweep, wake, DISPATCH_SLOTS
+import tasks.report  # noqa: F401  (registers the daily report's periodic task)
 
 log = logging.getLogger("mailer.consumer")
 
@@ -44,6 +45,7 @@ def run_consumer(workers=None):
         models.set_gateway_pause(None, "")
     log.info("consumer %s: %d workers, sending through %s", dispatcher.OWNER, workers,
              gateway().describe())
+    metrics.start_from_env()
     sweep.call_local()  # recover what a killed consumer left and start what is due
     wake()
     stop = threading.Event()

@@ -21,7 +21,7 @@ import peewee as pw
 import models
 from models import (CANCELLED, EXPIRED, FAILED, PAUSED, PENDING, RUNNING, SENT, UNKNOWN, Attempt,
                     Client, Heartbeat, Mailing, Message, db, utcnow)
-from tasks import probe
+from tasks import metrics, probe
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 HEARTBEAT_EVERY = 2.0
@@ -185,6 +185,7 @@ def settle(results, mailings, states):
             pause_gateway(refused[0])
         for mailing_id in {row.mailing_id for row, v, _ in results if v.outcome == FAILED}:
             pause_if_failing(mailing_id)
+    return [(j["outcome"], j["latency_ms"]) for j in journal]
 
 
 def pause_gateway(verdict, settings=SETTINGS):
@@ -282,10 +283,11 @@ def send_batch(rows, gateway, pool, settings=SETTINGS):
         take = min(free, len(queue)) if queue and (free >= top_up or free >= len(queue)) else 0
         if take or (results and (len(results) >= top_up or not queue)):
             group = [queue.popleft() for _ in range(take)]
+            observed = []
             with db.atomic():
                 states = mailing_states(mailings)
                 if results:
-                    settle(results, mailings, states)
+                    observed = settle(results, mailings, states)
                 if models.gateway_pause():
                     states = dict.fromkeys(states, PAUSED)  # hand everything unsent back
                 if any(state != RUNNING for state in states.values()):
@@ -296,6 +298,7 @@ def send_batch(rows, gateway, pool, settings=SETTINGS):
                     queue = deque(r for r in queue if states.get(r.mailing_id) == RUNNING)
                 if group:
                     mark_sending([r.id for r in group], utcnow())
+            metrics.observe_attempts(observed)  # after the commit
             settled, results = settled + len(results), []
             for r in group:
                 mailing = mailings[r.mailing_id]
@@ -383,6 +386,8 @@ def recover(now=None):
             Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
         (Heartbeat.delete().where((Heartbeat.beat_at < now - HEARTBEAT_STALE * 4)
                                   & (Heartbeat.owner != OWNER)).execute())
+    if unknown:
+        metrics.observe_attempts([(UNKNOWN, None)] * unknown)
     return {"unknown": unknown, "released": released, "dead_owners": len(owners)}
 
 

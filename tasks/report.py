@@ -105,14 +105,13 @@ class ReportConfig:
         elif not _looks_like_address(sender):
             problems.append(f"MAILER_REPORT_FROM is not an e-mail address: {sender!r}")
         recipients = parse_recipients(get("MAILER_REPORT_TO"))
+        bad = [r for r in recipients if not _looks_like_address(r)]
         if not get("MAILER_REPORT_TO"):
             problems.append("MAILER_REPORT_TO is not set (comma-separated recipients)")
-        else:
-            bad = [r for r in recipients if not _looks_like_address(r)]
-            if bad or not recipients:
-                problems.append(f"MAILER_REPORT_TO has no valid address in {get('MAILER_REPORT_TO')!r}"
-                                if not recipients else
-                                f"MAILER_REPORT_TO has invalid addresses: {', '.join(map(repr, bad))}")
+        elif not recipients:
+            problems.append(f"MAILER_REPORT_TO has no address in {get('MAILER_REPORT_TO')!r}")
+        elif bad:
+            problems.append(f"MAILER_REPORT_TO has invalid addresses: {', '.join(map(repr, bad))}")
         user = get("MAILER_SMTP_USER") or None
         password = env.get("MAILER_SMTP_PASSWORD") or None
         if bool(user) != bool(password):
@@ -355,7 +354,7 @@ def build_message(report, config):
     msg["Subject"] = report.subject
     msg["From"] = config.sender
     msg["To"] = ", ".join(config.recipients)
-    msg["Date"] = formatdate(localtime=False)
+    msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid("mailer-report", domain=config.sender.rpartition("@")[2] or "localhost")
     msg.set_content(report.text)
     msg.add_alternative(report.html, subtype="html")

@@ -1,0 +1,67 @@
+"""Benchmarks 2-4: importing 1,000,000 clients from CSV, creating a mailing over all of them, and the
+statistics of a mailing of 1,000,000 messages (and of all mailings), warm.
+
+    .venv/bin/python bench/storage.py [--clients 1000000]
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(fn, repeat=1):
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return result, statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
+                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    import models
+    from tasks.demo import demo_csv
+    models.open_database()
+
+    csv_path = work / "clients.csv"
+    csv_path.write_text(demo_csv(args.clients, seed=3).getvalue())
+    report, import_s = timed(lambda: models.import_clients(csv_path))
+    assert report.imported == args.clients, report.as_dict()["rejected"][:3]
+    rate = args.clients / import_s
+    print(f"2. import {args.clients:,} clients from CSV: {import_s:.2f} s = {rate:,.0f} rows/s "
+          f"(goal >= 200,000 rows/s)")
+
+    # Not through tasks.create_mailing: no consumer should start sending here.
+    mailing, create_s = timed(lambda: models.create_mailing(text="bench", start="now", end="+1d"))
+    total = models.Message.select().where(models.Message.mailing == mailing.id).count()
+    print(f"3. create a mailing over {total:,} matching clients: {create_s * 1000:.0f} ms (goal < 2,000 ms)")
+
+    models.create_mailing(text="small", start="now", end="+1d", tag="vip")
+    # Give the big mailing a realistic spread of statuses.
+    models.db.execute_sql("UPDATE message SET status = 'sent' WHERE mailing_id = ? AND id % 10 < 7",
+                          (mailing.id,))
+    models.db.execute_sql("UPDATE message SET status = 'failed' WHERE mailing_id = ? AND id % 10 = 7",
+                          (mailing.id,))
+    models.mailing_stats(mailing.id)  # warm
+    one, one_s = timed(lambda: models.mailing_stats(mailing.id), repeat=7)
+    assert one[0]["total"] == total
+    every, all_s = timed(lambda: models.mailing_stats(), repeat=7)
+    print(f"4. statistics of one mailing of {total:,} messages: {one_s * 1000:.1f} ms; of all "
+          f"{len(every)} mailings: {all_s * 1000:.1f} ms (goal < 50 ms each, warm)")
+    print(f"work dir: {work} ({sum(f.stat().st_size for f in work.iterdir()) / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
