@@ -35,8 +35,8 @@ def up(migrator, db):
         updated_at = DateTimeField(default=datetime.datetime.utcnow)
 
     class Message(Base):
-        mailing = ForeignKeyField(Mailing, on_delete="CASCADE")
-        client = ForeignKeyField(Client, null=True, on_delete="SET NULL")
+        mailing = ForeignKeyField(Mailing, on_delete="CASCADE", index=False)
+        client_id = IntegerField(null=True)
         phone = CharField(max_length=11)
         text = TextField(null=True)
         status = CharField(default="pending")
@@ -45,16 +45,17 @@ def up(migrator, db):
         attempts = IntegerField(default=0)
         last_error = TextField(default="")
         next_attempt_at = DateTimeField(null=True)
-        lease_owner = CharField(null=True, index=True)
+        lease_owner = CharField(null=True)
         lease_until = DateTimeField(null=True)
         sending_since = DateTimeField(null=True)
 
         class Meta:
             indexes = (
-                (("mailing", "client"), True),
-                (("mailing", "status"), False),
-                (("status", "next_attempt_at"), False),
+                (("mailing", "client_id"), True),
+                (("mailing", "status", "next_attempt_at"), False),
             )
+
+    Message.add_index(Message.lease_owner, where=Message.lease_owner.is_null(False))
 
     class Attempt(Base):
         message = ForeignKeyField(Message, on_delete="CASCADE")

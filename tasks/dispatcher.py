@@ -77,27 +77,40 @@ def backoff(attempts, settings=SETTINGS):
 # Claiming
 
 
+def running_mailings(now):
+    return [i for (i,) in Mailing.select(Mailing.id)
+            .where((Mailing.state == RUNNING) & (Mailing.end_at > now)).tuples()]
+
+
 def claim(limit, now=None, owner=OWNER):
-    """Lease up to `limit` due messages of running mailings to `owner`; returns them."""
+    """Lease up to `limit` due messages of running mailings to `owner`; returns them.
+    Each running mailing is read through its (mailing, status, next_attempt_at) index, in a
+    random order so no mailing starves another."""
     now = now or utcnow()
     if models.gateway_pause(now):
         return []
     p = db.param
     lock = " FOR UPDATE SKIP LOCKED" if not isinstance(db.obj, pw.SqliteDatabase) else ""
     sql = (f"UPDATE message SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
-           f"SELECT m.id FROM message m JOIN mailing g ON g.id = m.mailing_id "
-           f"WHERE m.status = 'pending' AND m.next_attempt_at <= {p} AND m.lease_owner IS NULL "
-           f"AND g.state = 'running' AND g.end_at > {p} "
-           f"ORDER BY m.next_attempt_at LIMIT {p}{lock}) RETURNING id")
+           f"SELECT id FROM message WHERE mailing_id = {p} AND status = 'pending' "
+           f"AND next_attempt_at <= {p} AND lease_owner IS NULL "
+           f"ORDER BY next_attempt_at LIMIT {p}{lock}) RETURNING id")
+    mailings = running_mailings(now)
+    random.shuffle(mailings)
+    ids = []
     with db.atomic():
-        ids = [row[0] for row in db.execute_sql(sql, (owner, now + LEASE, now, now, limit)).fetchall()]
+        for mailing_id in mailings:
+            if len(ids) >= limit:
+                break
+            params = (owner, now + LEASE, mailing_id, now, limit - len(ids))
+            ids.extend(row[0] for row in db.execute_sql(sql, params).fetchall())
     if not ids:
         return []
     rows = []
     for part in chunks(ids):
-        query = (Message.select(Message.id, Message.mailing, Message.client, Message.phone,
+        query = (Message.select(Message.id, Message.mailing, Message.client_id, Message.phone,
                                 Message.attempts, Client.tz)
-                 .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client))
+                 .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client_id))
                  .where(Message.id.in_(part)).tuples())
         rows.extend(Claimed(*row) for row in query)
     rows.sort(key=lambda r: r.id)
@@ -107,25 +120,31 @@ def claim(limit, now=None, owner=OWNER):
 def due_soon(now=None):
     """When the next message becomes due (None: nothing left to wait for)."""
     now = now or utcnow()
-    first = (Message.select(Message.next_attempt_at)
-             .join(Mailing, on=(Mailing.id == Message.mailing))
-             .where((Message.status == PENDING) & Message.lease_owner.is_null()
-                    & (Mailing.state == RUNNING) & (Mailing.end_at > now))
-             .order_by(Message.next_attempt_at).limit(1).first())
-    if first is None:
+    firsts = []
+    for mailing_id in running_mailings(now):
+        first = (Message.select(Message.next_attempt_at)
+                 .where((Message.mailing == mailing_id) & (Message.status == PENDING)
+                        & Message.lease_owner.is_null())
+                 .order_by(Message.next_attempt_at).limit(1).first())
+        if first is not None:
+            firsts.append(first.next_attempt_at)
+    if not firsts:
         return None
     pause = models.gateway_pause(now)
-    return max(first.next_attempt_at, pause[0]) if pause else first.next_attempt_at
+    return max(min(firsts), pause[0]) if pause else min(firsts)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Settling: every write here is one statement per group, or one executemany, in one transaction.
 
 
-def release(ids):
+def release(ids, owner=OWNER):
+    """Hand leased messages back; with owner=None whoever holds them."""
     for part in chunks(ids):
-        (Message.update(lease_owner=None, lease_until=None)
-         .where(Message.id.in_(part) & (Message.lease_owner == OWNER)).execute())
+        cond = Message.id.in_(part)
+        if owner is not None:
+            cond &= Message.lease_owner == owner
+        Message.update(lease_owner=None, lease_until=None).where(cond).execute()
 
 
 def mark_sending(ids, now):
@@ -360,35 +379,36 @@ def dead_owners(now=None):
 def recover(now=None):
     """Release what dead consumers had claimed; what they may have put on the wire is `unknown`."""
     now = now or utcnow()
-    owners = dead_owners(now)
-    unknown = released = 0
+    owners = set(dead_owners(now))
     with db.atomic():
-        cond_dead = Message.lease_owner.in_(owners) if owners else pw.SQL("0 = 1")
-        cond = (Message.status == PENDING) & (cond_dead | (Message.lease_until < now))
-        wire = cond & Message.sending_since.is_null(False)
-        ids = [i for (i,) in Message.select(Message.id).where(wire).tuples()]
-        for part in chunks(ids):
+        # Only leased messages are read, through the partial index on lease_owner.
+        leased = (Message.select(Message.id, Message.lease_owner, Message.lease_until, Message.sending_since)
+                  .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)).tuples())
+        wire, idle = [], []
+        for msg_id, owner, until, sending_since in leased:
+            if owner in owners or until < now:
+                (wire if sending_since is not None else idle).append(msg_id)
+        for part in chunks(wire):
             Attempt.insert_from(
-                Message.select(Message.id, Message.mailing, Message.client, pw.Value(now),
+                Message.select(Message.id, Message.mailing, Message.client_id, pw.Value(now),
                                pw.Value(UNKNOWN), pw.Value(
                                    "the consumer stopped while this was being sent; "
                                    "not re-sent to avoid a duplicate"))
                 .where(Message.id.in_(part)),
                 [Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.at, Attempt.outcome,
                  Attempt.error]).execute()
-            unknown += (Message.update(status=UNKNOWN, lease_owner=None, lease_until=None,
-                                       last_error="outcome unknown: the consumer stopped during the "
-                                                  "send; not re-sent to avoid a duplicate")
-                        .where(Message.id.in_(part)).execute())
-        released = (Message.update(lease_owner=None, lease_until=None)
-                    .where(cond & Message.sending_since.is_null()).execute())
+            (Message.update(status=UNKNOWN, lease_owner=None, lease_until=None,
+                            last_error="outcome unknown: the consumer stopped during the send; "
+                                       "not re-sent to avoid a duplicate")
+             .where(Message.id.in_(part)).execute())
+        release(idle, owner=None)
         if owners:
-            Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
+            Heartbeat.delete().where(Heartbeat.owner.in_(list(owners))).execute()
         (Heartbeat.delete().where((Heartbeat.beat_at < now - HEARTBEAT_STALE * 4)
                                   & (Heartbeat.owner != OWNER)).execute())
-    if unknown:
-        metrics.observe_attempts([(UNKNOWN, None)] * unknown)
-    return {"unknown": unknown, "released": released, "dead_owners": len(owners)}
+    if wire:
+        metrics.observe_attempts([(UNKNOWN, None)] * len(wire))
+    return {"unknown": len(wire), "released": len(idle), "dead_owners": len(owners)}
 
 
 def due_mailings(now=None):

@@ -1,0 +1,123 @@
+"""Add or edit one client. The engine validates; its messages appear under their fields."""
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Input, Label, Static
+
+import models
+import tasks
+from console.screens.form import FormScreen
+from console.widgets import Field
+from console.workers import db_work, deliver
+
+FIELDS = ("phone", "operator", "tag", "tz")
+
+
+class ClientForm(FormScreen):
+    """Dismisses with the saved client as a dict, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    def __init__(self, record=None):
+        super().__init__()
+        self.record = record  # None: a new client
+
+    def compose(self):
+        r = self.record or {}
+        zone = models.operator_zone()
+        title = "New client" if self.record is None else f"Edit client {r['id']}"
+        with Vertical(classes="dialog form-dialog"):
+            yield Label(title, classes="dialog-title")
+            yield Field("phone", "Phone", Input(r.get("phone", ""), placeholder="79001234567", id="phone"),
+                        hint="7 followed by 10 digits")
+            yield Field("operator", "Operator", Input(r.get("operator", ""), placeholder="from the phone",
+                                                     id="operator", max_length=3),
+                        hint="3-digit code; empty: digits 2-4 of the phone")
+            yield Field("tag", "Tag", Input(r.get("tag", ""), placeholder="optional", id="tag"))
+            yield Field("tz", "Time zone", Input(r.get("tz", ""), placeholder=zone, id="tz",
+                                                 suggester=SuggestFromList(sorted(models.known_zones()),
+                                                                           case_sensitive=False)),
+                        hint=f"IANA name; empty: {zone}")
+            yield Static("", id="form-error", classes="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer(compact=True)
+
+    def on_mount(self):
+        self.query_one("#phone", Input).focus()
+        self._load_suggestions()
+
+    @db_work(group="client-form-suggest")
+    def _load_suggestions(self):
+        operators, tags = models.filter_values()
+        deliver(self.app, self._set_suggestions, operators, tags)
+
+    def _set_suggestions(self, operators, tags):
+        self.query_one("#operator", Input).suggester = SuggestFromList(operators)
+        self.query_one("#tag", Input).suggester = SuggestFromList(tags, case_sensitive=False)
+
+    def form_values(self):
+        return {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
+
+    def on_input_submitted(self, event):
+        event.stop()
+        self.action_save()
+
+    def on_button_pressed(self, event):
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self):
+        self.dismiss(None)
+
+    def action_save(self):
+        values = self.form_values()
+        if self.record is None:
+            fields = {"phone": values["phone"], "operator": values["operator"] or None,
+                      "tag": values["tag"], "tz": values["tz"] or None}
+        else:
+            fields = {k: v for k, v in values.items() if v != self.record.get(k)}
+            for key in ("operator", "tz", "phone"):
+                if fields.get(key) == "":
+                    fields.pop(key)
+        self.query_one("#save", Button).disabled = True
+        self._save(fields)
+
+    @db_work(group="client-form-save")
+    def _save(self, fields):
+        try:
+            if self.record is None:
+                client = tasks.create_client(**fields)
+            else:
+                client = tasks.edit_client(self.record["id"], **fields)
+        except models.ValidationError as exc:
+            deliver(self.app, self.show_errors, exc.errors)
+            return
+        except Exception:
+            deliver(self.app, self._enable_save)
+            raise
+        deliver(self.app, self.dismiss, models.client_as_dict(client))
+
+    def _enable_save(self):
+        self.query_one("#save", Button).disabled = False
+
+    def show_errors(self, errors):
+        self._enable_save()
+        first = None
+        for name in FIELDS:
+            field = self.query_one(f"#field-{name}", Field)
+            field.set_error(errors.get(name))
+            if name in errors and first is None:
+                first = name
+        other = [f"{k}: {v}" for k, v in errors.items() if k not in FIELDS]
+        self.query_one("#form-error", Static).update(Text("\n".join(other)))
+        if first:
+            self.query_one(f"#{first}", Input).focus()

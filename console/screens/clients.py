@@ -1,0 +1,166 @@
+"""The client directory, one page at a time (it opens at once with millions of clients)."""
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static
+
+import models
+import tasks
+from console.format import lit, page_label
+from console.screens.client_form import ClientForm
+from console.screens.confirm import ConfirmScreen
+from console.screens.import_csv import ImportScreen
+from console.widgets import PagedTable, PageSource
+from console.workers import db_work, deliver, notify_literal
+
+COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
+           ("Time zone", "tz")]
+
+
+class ClientSource(PageSource):
+    def __init__(self, search=""):
+        self.search = search
+
+    def count(self):
+        return models.client_query(self.search).order_by().count()
+
+    def rows(self, offset, limit):
+        query = models.client_query(self.search).limit(limit).offset(offset)
+        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)),
+                 models.client_as_dict(c)) for c in query]
+
+
+class ClientsScreen(Screen):
+    SUB_TITLE = "Clients"
+    AUTO_FOCUS = "#clients-table"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="clients.filter"),
+        Binding("a", "add", "Add", id="clients.add"),
+        Binding("e", "edit", "Edit", id="clients.edit"),
+        Binding("d", "delete", "Delete", id="clients.delete"),
+        Binding("i", "import", "Import CSV", id="clients.import"),
+        Binding("escape", "leave_filter", "Clear filter", show=False, id="clients.clear_filter"),
+    ]
+
+    _debounce = None
+
+    def compose(self):
+        yield Header()
+        with Horizontal(classes="bar"):
+            yield Label("/", classes="bar-key")
+            yield Input(placeholder="filter by phone, operator, tag or zone", id="client-filter",
+                        compact=True)
+        yield PagedTable(COLUMNS, source=ClientSource(), id="clients-table")
+        yield Static("loading…", id="clients-status", classes="status")
+        yield Footer(compact=True)
+
+    def on_mount(self):
+        self._debounce = None
+        self._reload_on_resume = False
+        self.table = self.query_one(PagedTable)
+        self.table.reload(page=0, cursor="top")
+
+    def on_screen_suspend(self):
+        # Left for another screen: the data may change meanwhile. Under a dialog: the dialog's
+        # callback reloads what it changed.
+        self._reload_on_resume = not self.app.screen.is_modal
+
+    def on_screen_resume(self):
+        if self._reload_on_resume:
+            self.table.reload(recount=True)
+        self._reload_on_resume = False
+
+    def reload(self):
+        self.table.reload(recount=True)
+
+    # -- filter -----------------------------------------------------------------------------------
+
+    def action_filter(self):
+        self.query_one("#client-filter", Input).focus()
+
+    def on_input_changed(self, event):
+        if event.input.id != "client-filter":
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(0.3, self._apply_filter)
+
+    def on_input_submitted(self, event):
+        if event.input.id == "client-filter":
+            self._apply_filter()
+            self.table.focus()
+
+    def _apply_filter(self):
+        search = self.query_one("#client-filter", Input).value.strip()
+        if search != self.table.source.search:
+            self.table.set_source(ClientSource(search))
+
+    def action_leave_filter(self):
+        box = self.query_one("#client-filter", Input)
+        if box.has_focus:
+            self.table.focus()
+        elif box.value:
+            box.value = ""
+            self._apply_filter()
+
+    def on_paged_table_loaded(self, event):
+        search = self.table.source.search
+        text = Text(page_label(event, "client"))
+        if search:
+            text.append(" matching ")
+            text.append(repr(search))
+        self.query_one("#clients-status", Static).update(text)
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_add(self):
+        self.app.push_screen(ClientForm(), self._saved)
+
+    def action_edit(self):
+        record = self.table.current_record()
+        if record is None:
+            notify_literal(self.app, "no client selected", severity="warning")
+            return
+        self.app.push_screen(ClientForm(record), self._saved)
+
+    def _saved(self, client):
+        if client:
+            notify_literal(self.app, f"client {client['id']} saved ({client['phone']})")
+            key = str(client["id"])
+            # an edited client stays on its page; a new one is the newest: first page
+            self.table.reload(page=None if key in self.table.records else 0, cursor=key, recount=True)
+
+    def action_delete(self):
+        record = self.table.current_record()
+        if record is None:
+            notify_literal(self.app, "no client selected", severity="warning")
+            return
+
+        def answered(yes):
+            if yes:
+                self._delete(record)
+
+        self.app.push_screen(ConfirmScreen(f"Delete client {record['id']} ({record['phone']}, tag "
+                                           f"{record['tag']!r})? Its unsent messages are cancelled.",
+                                           yes_label="Delete"), answered)
+
+    @db_work(group="clients-delete")
+    def _delete(self, record):
+        try:
+            tasks.delete_clients([record["id"]])
+        except models.ValidationError as exc:
+            deliver(self.app, notify_literal, self.app, str(exc), severity="error")
+            return
+        deliver(self.app, self._deleted, record)
+
+    def _deleted(self, record):
+        notify_literal(self.app, f"client {record['id']} deleted")
+        self.table.reload(recount=True)
+
+    def action_import(self):
+        def done(imported):
+            if imported:
+                self.table.reload(page=0, cursor="top", recount=True)
+
+        self.app.push_screen(ImportScreen(), done)

@@ -1,0 +1,179 @@
+"""The send journal as it happens: Attempt rows polled every half second, newest at the bottom."""
+import re
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, RichLog, Static
+
+import models
+from console.format import local_time, one_line, outcome_text
+from console.workers import db_work, deliver
+
+MAX_LINES = 2000
+FILTER_RE = re.compile(r"(mailing|message|msg|client|m|c|#)\s*[=:]?\s*(\d+)", re.I)
+KINDS = {"mailing": "mailing", "m": "mailing", "message": "message", "msg": "message",
+         "#": "message", "client": "client", "c": "client"}
+
+
+def parse_filter(text):
+    """'m 3', 'mailing=3 client:5', '#17' -> {'mailing': 3, 'client': 5, 'message': 17}.
+    Raises ValueError on anything else."""
+    text = text.strip()
+    found, rest = {}, text
+    for match in FILTER_RE.finditer(text):
+        found[KINDS[match.group(1).lower()]] = int(match.group(2))
+        rest = rest.replace(match.group(0), " ", 1)
+    if rest.strip():
+        raise ValueError(f"cannot read {rest.strip()!r}; use mailing N, client N, message N (or m N, c N, #N)")
+    return found
+
+
+def journal_query(after_id, flt):
+    query = models.Attempt.select().where(models.Attempt.id > after_id)
+    if "mailing" in flt:
+        query = query.where(models.Attempt.mailing_id == flt["mailing"])
+    if "client" in flt:
+        query = query.where(models.Attempt.client_id == flt["client"])
+    if "message" in flt:
+        query = query.where(models.Attempt.message == flt["message"])
+    return query
+
+
+def format_attempt(a):
+    line = Text(no_wrap=True)
+    line.append(local_time(a.at, fmt="%H:%M:%S.%f")[:-3], style="dim")
+    line.append(f"  message {a.message_id:<8}", style="bold")
+    line.append(f" mailing {a.mailing_id:<5} client {a.client_id if a.client_id is not None else '-':<8} ")
+    line.append_text(outcome_text(f"{a.outcome:<9}"))
+    line.append(f" http {a.http_status if a.http_status is not None else '-':<4}")
+    line.append(f" {a.latency_ms:6.0f} ms" if a.latency_ms is not None else "       - ms")
+    if a.error:
+        line.append("  ")
+        line.append_text(one_line(a.error, 200))
+    return line
+
+
+class LogScreen(Screen):
+    SUB_TITLE = "Live log"
+    AUTO_FOCUS = "#journal"
+    BINDINGS = [
+        Binding("space", "toggle_follow", "Pause/follow", id="log.pause"),
+        Binding("slash", "filter", "Filter", id="log.filter"),
+        Binding("escape", "leave_filter", "Clear filter", show=False, id="log.clear_filter"),
+    ]
+
+    def compose(self):
+        yield Header()
+        with Horizontal(classes="bar"):
+            yield Label("/", classes="bar-key")
+            yield Input(placeholder="filter: mailing N, client N, message N (m 3, c 5, #17)",
+                        id="log-filter", compact=True)
+        yield RichLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
+        yield Static("", id="log-status", classes="status")
+        yield Footer(compact=True)
+
+    def on_mount(self):
+        self.following = True
+        self.flt = {}
+        self.last_id = 0
+        self.generation = 0  # bumps when the filter changes: stale polls are dropped
+        self.shown = 0
+        self.backfilling = True  # no polling until the backfill is shown
+        self._backfill()
+        self.set_interval(0.5, self._tick)
+
+    def _tick(self):
+        if self.following and self.is_current and not self.backfilling:
+            self._poll(self.generation, self.last_id, dict(self.flt))
+
+    def _status(self):
+        state = Text("following", style="bold green") if self.following else Text("paused", style="bold yellow")
+        text = Text("journal: ")
+        text.append_text(state)
+        text.append(f" · {self.shown} line(s) shown (last {MAX_LINES} kept)")
+        if self.flt:
+            text.append(" · filter " + " ".join(f"{k} {v}" for k, v in self.flt.items()))
+        text.append(" · space pauses/follows, / filters")
+        self.query_one("#log-status", Static).update(text)
+
+    @db_work(group="log-backfill")
+    def _backfill(self):
+        """On opening or a new filter: the latest rows that match (up to the cap)."""
+        generation, flt = self.generation, dict(self.flt)
+        rows = list(journal_query(0, flt).order_by(models.Attempt.id.desc()).limit(MAX_LINES))
+        rows.reverse()
+        last_id = rows[-1].id if rows else (models.Attempt.select(models.Attempt.id)
+                                            .order_by(models.Attempt.id.desc()).scalar() or 0)
+        deliver(self.app, self._write, generation, rows, last_id, True)
+
+    @db_work(group="log-poll")
+    def _poll(self, generation, after_id, flt):
+        rows = list(journal_query(after_id, flt).order_by(models.Attempt.id).limit(MAX_LINES + 1))
+        if not rows:
+            return
+        if len(rows) > MAX_LINES:  # fell behind by more than we keep: show only the latest
+            rows = list(journal_query(after_id, flt).order_by(models.Attempt.id.desc()).limit(MAX_LINES))
+            rows.reverse()
+            deliver(self.app, self._write, generation, rows, rows[-1].id, True)
+            return
+        deliver(self.app, self._write, generation, rows, rows[-1].id, False)
+
+    def _write(self, generation, rows, last_id, reset):
+        if generation != self.generation:
+            return
+        log = self.query_one("#journal", RichLog)
+        if reset:
+            log.clear()
+            self.shown = 0
+            self.backfilling = False
+        else:
+            rows = [row for row in rows if row.id > self.last_id]
+            if not rows:
+                return
+        for row in rows:
+            log.write(format_attempt(row), scroll_end=self.following)
+        self.shown = min(MAX_LINES, self.shown + len(rows))
+        self.last_id = max(self.last_id, last_id) if not reset else last_id
+        self._status()
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def action_toggle_follow(self):
+        self.following = not self.following
+        log = self.query_one("#journal", RichLog)
+        log.auto_scroll = self.following
+        if self.following:
+            log.scroll_end(animate=False)
+        self._status()
+
+    def action_filter(self):
+        self.query_one("#log-filter", Input).focus()
+
+    def on_input_submitted(self, event):
+        if event.input.id != "log-filter":
+            return
+        event.stop()
+        try:
+            flt = parse_filter(event.value)
+        except ValueError as exc:
+            self.app.notify(str(exc), severity="warning", markup=False)
+            return
+        self._set_filter(flt)
+        self.query_one("#journal", RichLog).focus()
+
+    def _set_filter(self, flt):
+        self.flt = flt
+        self.generation += 1
+        self.last_id = 0
+        self.backfilling = True
+        self._backfill()
+
+    def action_leave_filter(self):
+        box = self.query_one("#log-filter", Input)
+        if box.has_focus:
+            self.query_one("#journal", RichLog).focus()
+        elif self.flt:
+            box.value = ""
+            self._set_filter({})

@@ -1,0 +1,150 @@
+"""One mailing: its counts by status, its messages page by page, and each message's attempts."""
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, Static
+
+import models
+from console.format import lit, local_time, one_line, outcome_text, page_label, parse_iso_z, state_text
+from console.widgets import PagedTable, PageSource
+from console.workers import db_work, deliver
+
+MESSAGE_COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Status", "status"), ("Attempts", "attempts"),
+                   ("Sent at", "sent_at"), ("Last error", "last_error")]
+ATTEMPTS_SHOWN = 500
+STATUS_FILTERS = (None,) + models.MESSAGE_STATUSES
+
+
+class MessageSource(PageSource):
+    def __init__(self, mailing_id, status=None):
+        self.mailing_id, self.status = mailing_id, status
+
+    def count(self):
+        return models.message_query(self.mailing_id, self.status).order_by().count()
+
+    def rows(self, offset, limit):
+        query = models.message_query(self.mailing_id, self.status).limit(limit).offset(offset)
+        return [(m.id, (lit(m.id), lit(m.phone), outcome_text(m.status), lit(m.attempts),
+                        lit(local_time(m.sent_at, fmt="%Y-%m-%d %H:%M:%S")), one_line(m.last_error, 80)),
+                 {"id": m.id, "phone": m.phone, "status": m.status}) for m in query]
+
+
+class MailingDetailScreen(Screen):
+    SUB_TITLE = "Mailing"
+    AUTO_FOCUS = "#messages"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        Binding("s", "cycle_status", "Status filter", id="detail.status"),
+    ]
+
+    def __init__(self, mailing_id):
+        super().__init__()
+        self.mailing_id = mailing_id
+        self.status_filter = None
+        self.message_id = None
+        self.live = True
+
+    def compose(self):
+        yield Header()
+        yield Static("loading…", id="detail-summary")
+        with Horizontal(classes="bar"):
+            yield Label("Messages", classes="section-title")
+            yield Static("", id="messages-status", classes="status")
+        yield PagedTable(MESSAGE_COLUMNS, source=MessageSource(self.mailing_id), id="messages")
+        yield Label("Attempts (select a message)", id="attempts-title", classes="section-title")
+        yield DataTable(id="attempts", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self):
+        self.sub_title = f"Mailing {self.mailing_id}"
+        attempts = self.query_one("#attempts", DataTable)
+        for label in ("#", "At", "Outcome", "HTTP", "Latency", "Error"):
+            attempts.add_column(label)
+        self.messages = self.query_one("#messages", PagedTable)
+        self.messages.reload(page=0, cursor="top")
+        self._load_summary()
+        self.set_interval(1.0, self._tick)
+        self._ticks = 0
+
+    def _tick(self):
+        self._ticks += 1
+        if self.is_current and self.live:
+            self._load_summary()
+            if self._ticks % 2 == 0:
+                self.messages.reload(recount=True)
+
+    # -- summary ----------------------------------------------------------------------------------
+
+    @db_work(group="detail-summary")
+    def _load_summary(self):
+        stats = models.mailing_stats(self.mailing_id)[0]
+        deliver(self.app, self._show_summary, stats)
+
+    def _show_summary(self, s):
+        self.live = s["state"] in ("scheduled", "running", "paused")
+        text = Text()
+        text.append(f"Mailing {s['id']}  ", style="bold")
+        text.append_text(state_text(s["state"]))
+        if s["reason"]:
+            text.append(f" ({s['reason']})")
+        text.append("  started" if s["started"] else "  not started yet", style="dim")
+        text.append("\nstart ")
+        text.append(models.describe_time(parse_iso_z(s["start"])))
+        text.append("   end ")
+        text.append(models.describe_time(parse_iso_z(s["end"])))
+        text.append(f"\nfilter: operator {s['operator'] or '*'}  tag ")
+        text.append(repr(s["tag"]) if s["tag"] else "*")
+        text.append(f"  window {s['window'] or '-'}")
+        text.append("\ncounts: ")
+        for status in models.MESSAGE_STATUSES:
+            text.append_text(outcome_text(status))
+            text.append(f" {s[status]}   ")
+        text.append(f"total {s['total']}", style="bold")
+        text.append("\ntext: ")
+        text.append(s["text"])
+        self.query_one("#detail-summary", Static).update(text)
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def on_paged_table_loaded(self, event):
+        label = f"status {self.status_filter or 'any'} · {page_label(event, 'message')}"
+        self.query_one("#messages-status", Static).update(Text(label))
+
+    def action_cycle_status(self):
+        index = STATUS_FILTERS.index(self.status_filter)
+        self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
+        self.messages.set_source(MessageSource(self.mailing_id, self.status_filter))
+
+    def on_data_table_row_highlighted(self, event):
+        if event.data_table.id == "messages" and event.row_key is not None:
+            self._select_message(int(event.row_key.value))
+
+    def on_data_table_row_selected(self, event):
+        event.stop()
+        if event.data_table.id == "messages" and event.row_key is not None:
+            self._select_message(int(event.row_key.value))
+            self.query_one("#attempts", DataTable).focus()
+
+    def _select_message(self, message_id):
+        self.message_id = message_id
+        self._load_attempts(message_id)
+
+    @db_work(group="detail-attempts")
+    def _load_attempts(self, message_id):
+        rows = list(models.Attempt.select().where(models.Attempt.message == message_id)
+                    .order_by(models.Attempt.id).limit(ATTEMPTS_SHOWN))
+        deliver(self.app, self._show_attempts, message_id, rows)
+
+    def _show_attempts(self, message_id, rows):
+        if message_id != self.message_id:
+            return
+        self.query_one("#attempts-title", Label).update(
+            Text(f"Attempts of message {message_id}: {len(rows)}"))
+        table = self.query_one("#attempts", DataTable)
+        table.clear()
+        for a in rows:
+            table.add_row(lit(a.id), lit(local_time(a.at, fmt="%Y-%m-%d %H:%M:%S")), outcome_text(a.outcome),
+                          lit(a.http_status if a.http_status is not None else "-"),
+                          lit(f"{a.latency_ms:.0f} ms" if a.latency_ms is not None else "-"),
+                          one_line(a.error, 100))

@@ -1,0 +1,220 @@
+"""Create or edit a mailing. Times are read back as the instant they mean, the audience is counted
+as the filter changes, and whatever the engine refuses is shown next to its field."""
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+
+import models
+import tasks
+from console.format import local_time, parse_iso_z
+from console.screens.form import FormScreen
+from console.widgets import Field
+from console.workers import db_work, deliver
+
+INPUTS = ("start", "end", "operator", "tag", "window")
+FIELDS = ("text",) + INPUTS
+EDITABLE_WHILE_RUNNING = ("text", "end")
+
+
+class MailingEditor(FormScreen):
+    """Dismisses with the saved mailing as a dict, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+    ]
+
+    _debounce = None
+    known = ([], [])
+
+    def __init__(self, stats=None):
+        super().__init__()
+        self.stats = stats  # None: a new mailing; else a mailing_stats() row
+
+    def initial_values(self):
+        s = self.stats
+        if s is None:
+            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": ""}
+        iso = "%Y-%m-%dT%H:%M:%S"
+        return {"text": s["text"], "start": local_time(parse_iso_z(s["start"]), fmt=iso),
+                "end": local_time(parse_iso_z(s["end"]), fmt=iso), "operator": s["operator"] or "",
+                "tag": s["tag"] or "", "window": s["window"] or ""}
+
+    def compose(self):
+        self.initial = self.initial_values()
+        v = self.initial
+        zone = models.operator_zone()
+        if self.stats is None:
+            title = "New mailing"
+        else:
+            title = f"Edit mailing {self.stats['id']} ({self.stats['state']})"
+        with Vertical(classes="dialog editor-dialog"):
+            yield Label(title, classes="dialog-title")
+            yield Field("text", "Text", TextArea(v["text"], id="text", soft_wrap=True, tab_behavior="focus",
+                                                 show_line_numbers=False, highlight_cursor_line=False))
+            yield Field("start", "Start", Input(v["start"], id="start", compact=True,
+                                                placeholder="now, +10m, or 2026-12-01T09:00"))
+            yield Field("end", "End", Input(v["end"], id="end", compact=True,
+                                            placeholder="+1h, +1d, or 2026-12-01T21:00"))
+            yield Field("operator", "Operator", Input(v["operator"], id="operator", compact=True,
+                                                      max_length=3, placeholder="any operator"))
+            yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
+            yield Field("window", "Window", Input(v["window"], id="window", compact=True,
+                                                  placeholder="optional, like 09:00-21:00"))
+            yield Static("", id="audience", classes="audience")
+            yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
+            yield Static("", id="form-error", classes="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer(compact=True)
+
+    def on_mount(self):
+        self._debounce = None
+        self.known = ([], [])
+        if self.stats is not None and self.stats["state"] != "scheduled":
+            for name in FIELDS:
+                if name not in EDITABLE_WHILE_RUNNING:
+                    self.query_one(f"#{name}").disabled = True
+            self.query_one(".note", Static).update(Text(
+                f"This mailing is {self.stats['state']}: only its text and end can change."))
+        for name in FIELDS:
+            self._update_hint(name)
+        self.query_one("#text", TextArea).focus()
+        self._load_known()
+        self._count_audience(*self._filter())
+
+    # -- live hints -------------------------------------------------------------------------------
+
+    def field_value(self, name):
+        widget = self.query_one(f"#{name}")
+        return widget.text if isinstance(widget, TextArea) else widget.value.strip()
+
+    def on_text_area_changed(self, event):
+        self._changed("text")
+
+    def on_input_changed(self, event):
+        if event.input.id in INPUTS:
+            self._changed(event.input.id)
+
+    def _changed(self, name):
+        self.query_one(f"#field-{name}", Field).set_error(None)
+        self._update_hint(name)
+        if name in ("operator", "tag"):
+            if self._debounce is not None:
+                self._debounce.stop()
+            self._debounce = self.set_timer(0.25, lambda: self._count_audience(*self._filter()))
+
+    def _update_hint(self, name):
+        field = self.query_one(f"#field-{name}", Field)
+        value = self.field_value(name)
+        if name == "text":
+            n = len(value)
+            over = n > models.MAX_TEXT
+            field.set_hint(f"{n} / {models.MAX_TEXT} characters" + (" (too long)" if over else ""),
+                           style="bold red" if over else "")
+        elif name in ("start", "end"):
+            try:
+                when = models.parse_when(value, name)
+                field.set_hint(f"= {models.describe_time(when)}")
+            except models.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors[name]}", style="yellow")
+        elif name == "window":
+            try:
+                window = models.parse_window(value)
+                field.set_hint("any time of day" if window is None
+                               else f"only {models.format_window(*window)} in each client's local time")
+            except models.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors['window']}", style="yellow")
+        elif name in ("operator", "tag"):
+            known = self.known[0 if name == "operator" else 1]
+            shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
+            field.set_hint(f"known: {shown}" if known else "no values yet")
+
+    def _filter(self):
+        return self.field_value("operator") or None, self.field_value("tag") or None
+
+    @db_work(group="editor-known")
+    def _load_known(self):
+        known = models.filter_values()
+        deliver(self.app, self._set_known, known)
+
+    def _set_known(self, known):
+        self.known = known
+        self.query_one("#operator", Input).suggester = SuggestFromList(known[0])
+        self.query_one("#tag", Input).suggester = SuggestFromList(known[1], case_sensitive=False)
+        self._update_hint("operator")
+        self._update_hint("tag")
+
+    @db_work(group="editor-audience")
+    def _count_audience(self, operator, tag):
+        n = models.audience_count(operator, tag)
+        deliver(self.app, self._show_audience, operator, tag, n)
+
+    def _show_audience(self, operator, tag, n):
+        if (operator, tag) != self._filter():
+            return
+        who = " and ".join(p for p in (f"operator {operator}" if operator else "",
+                                       f"tag {tag!r}" if tag else "") if p) or "no filter"
+        text = Text(f"{n:,} client(s) match ", style="bold" if n else "bold red")
+        text.append(f"({who})", style="")
+        self.query_one("#audience", Static).update(text)
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event):
+        event.stop()
+        self.action_save()
+
+    def on_button_pressed(self, event):
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self):
+        self.dismiss(None)
+
+    def action_save(self):
+        values = {name: self.field_value(name) for name in FIELDS}
+        if self.stats is None:
+            fields = {k: (v if v or k in ("text", "start", "end") else None) for k, v in values.items()}
+        else:
+            fields = {k: v for k, v in values.items() if v != self.initial[k]}
+            if self.stats["state"] != "scheduled":
+                fields = {k: v for k, v in fields.items() if k in EDITABLE_WHILE_RUNNING}
+        self.query_one("#save", Button).disabled = True
+        self._save(fields)
+
+    @db_work(group="editor-save")
+    def _save(self, fields):
+        try:
+            if self.stats is None:
+                mailing = tasks.create_mailing(**fields)
+            else:
+                mailing = tasks.edit_mailing(self.stats["id"], **fields)
+        except models.ValidationError as exc:
+            deliver(self.app, self.show_errors, exc.errors)
+            return
+        except Exception:
+            deliver(self.app, self._enable_save)
+            raise
+        deliver(self.app, self.dismiss, models.mailing_as_dict(mailing))
+
+    def _enable_save(self):
+        self.query_one("#save", Button).disabled = False
+
+    def show_errors(self, errors):
+        self._enable_save()
+        first = None
+        for name in FIELDS:
+            self.query_one(f"#field-{name}", Field).set_error(errors.get(name))
+            if name in errors and first is None:
+                first = name
+        other = [f"{k}: {v}" for k, v in errors.items() if k not in FIELDS]
+        self.query_one("#form-error", Static).update(Text("\n".join(other), style="bold red"))
+        if first:
+            self.query_one(f"#{first}").focus()

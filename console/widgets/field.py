@@ -1,0 +1,34 @@
+"""One labelled form field: the input, a hint line under it and the field's validation message."""
+from rich.text import Text
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Static
+
+
+class Field(Vertical):
+    """Wraps an input widget. `name` is the domain field (ValidationError.errors key)."""
+
+    def __init__(self, name, label, control, hint=""):
+        super().__init__(id=f"field-{name}", classes="field")
+        self.field_name = name
+        self.label = label
+        self.control = control
+        self._hint = hint
+
+    def compose(self):
+        with Horizontal(classes="field-row"):
+            yield Label(self.label, classes="field-label")
+            yield self.control
+        yield Static(Text(self._hint), classes="field-hint")
+        yield Static("", classes="field-error")
+
+    def set_hint(self, text, style=""):
+        self.query_one(".field-hint", Static).update(Text(str(text), style=style))
+
+    def set_error(self, message):
+        error = self.query_one(".field-error", Static)
+        error.update(Text(f"✗ {message}") if message else "")
+        self.set_class(bool(message), "-invalid")
+
+    @property
+    def error(self):
+        return self.has_class("-invalid")

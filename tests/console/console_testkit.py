@@ -1,0 +1,54 @@
+"""Helpers for the console tests (a module name of its own: tests/console is not a package, so
+that it cannot shadow the `console` package under test)."""
+import sqlite3
+import time
+
+SIZE = (140, 45)
+MARKUP = "[bold]x[/bold] [/x] [@click=app.quit]boom[/]"
+
+
+def bulk_clients(path, count, start=0, tag="bulk", tz="Europe/Moscow"):
+    """Insert clients fast with raw executemany (for the big-table tests)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = ((f"79{(start + i):09d}", "900", tag, tz, "2026-01-01 00:00:00") for i in range(count))
+        conn.executemany("INSERT INTO client (phone, operator, tag, tz, created_at) VALUES (?,?,?,?,?)", rows)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def type_text(pilot, text):
+    """Type `text` key by key, as a person would (pilot maps ' ', '+', '[' ... to their keys)."""
+    await pilot.press(*text)
+
+
+async def wait_for(pilot, predicate, timeout=5.0, step=0.05, what="condition"):
+    """Let the app run until predicate() is true (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        await pilot.pause(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def plain(widget):
+    """The text a Static/Label shows."""
+    content = widget.content
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+def table_rows(table):
+    return [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
+            for i in range(table.row_count)]
+
+
+def send_in_process(sim, budget=3.0):
+    """Let the engine's dispatcher send what is due now, through the simulator (no consumer)."""
+    from tasks import dispatcher, probe
+
+    return dispatcher.dispatch(probe.Gateway(sim.url, sim.token), budget=budget)
