@@ -513,10 +513,15 @@ def import_clients(source, all_or_nothing=False):
     if "phone" not in header or not set(header) <= set(CSV_HEADER):
         raise ValidationError({"file": f"header must be phone,operator,tag,tz; got {','.join(header)}"})
     col = {name: header.index(name) for name in header}
+    i_phone, i_operator, i_tag, i_tz = (col.get(name) for name in CSV_HEADER)
+    width = len(header)
     default_tz = operator_zone()
     zones = known_zones()
-    rejected, good, seen = [], [], {}
+    phone_ok = PHONE_RE.fullmatch
+    now = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+    rejected, rows, seen = [], [], {}
     total = 0
+    # The loop is the import's hot path (a million rows): plain locals, no per-row helpers.
     while True:
         try:
             fields = next(reader)
@@ -526,58 +531,63 @@ def import_clients(source, all_or_nothing=False):
             total += 1
             rejected.append((reader.line_num, "", f"cannot be read as CSV: {exc}"))
             continue
-        line_no = reader.line_num
-        if not fields or not any(f.strip() for f in fields):
+        if not fields or not any(fields) or not "".join(fields).strip():
             continue
         total += 1
-        raw = ",".join(fields)
-        if len(fields) != len(header):
-            rejected.append((line_no, raw, f"has {len(fields)} fields, expected {len(header)}"))
+        line_no = reader.line_num
+        if len(fields) != width:
+            rejected.append((line_no, ",".join(fields), f"has {len(fields)} fields, expected {width}"))
             continue
-        get = lambda name: fields[col[name]].strip() if name in col else ""  # noqa: E731
-        phone, operator, tag, tz = get("phone"), get("operator"), get("tag"), get("tz")
+        phone = fields[i_phone].strip()
+        operator = fields[i_operator].strip() if i_operator is not None else ""
+        tag = fields[i_tag].strip() if i_tag is not None else ""
+        tz = fields[i_tz].strip() if i_tz is not None else ""
         # Fast path for well-formed rows; the full validator explains the others.
-        if (PHONE_RE.fullmatch(phone) and (not operator or (len(operator) == 3 and operator.isdigit()))
+        if (phone_ok(phone) and (not operator or (len(operator) == 3 and operator.isdigit()))
                 and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()):
-            row = (phone, operator or phone[1:4], tag, tz or default_tz)
+            row = (phone, operator or phone[1:4], tag, tz or default_tz, now)
         else:
             try:
                 c = clean_client(phone, operator, tag, tz or default_tz)
             except ValidationError as exc:
-                rejected.append((line_no, raw, str(exc)))
+                rejected.append((line_no, ",".join(fields), str(exc)))
                 continue
-            row = (c["phone"], c["operator"], c["tag"], c["tz"])
-        if row[0] in seen:
-            rejected.append((line_no, raw, f"phone: {row[0]} repeats line {seen[row[0]]}"))
+            row = (c["phone"], c["operator"], c["tag"], c["tz"], now)
+        first = seen.setdefault(row[0], line_no)
+        if first != line_no:
+            rejected.append((line_no, ",".join(fields), f"phone: {row[0]} repeats line {first}"))
             continue
-        seen[row[0]] = line_no
-        good.append((line_no, raw, row))
-    existing = _existing_phones([row[0] for _, _, row in good])
-    for line_no, raw, row in good:
-        if row[0] in existing:
-            rejected.append((line_no, raw, f"phone: {row[0]} is already a client"))
-    rows = [row for _, _, row in good if row[0] not in existing]
+        rows.append(row)
+    existing = _existing_phones([row[0] for row in rows])
+    if existing:
+        rejected.extend((seen[row[0]], ",".join(row[:4]), f"phone: {row[0]} is already a client")
+                        for row in rows if row[0] in existing)
+        rows = [row for row in rows if row[0] not in existing]
     rejected.sort()
     if all_or_nothing and rejected:
         return ImportReport(0, rejected, total)
-    now = to_naive_utc(utcnow())
+    # In phone order the unique phone index grows at its end instead of splitting pages at random.
+    rows.sort()
     with db.atomic():
         before = Client.select(pw.fn.MAX(Client.id)).scalar() or 0
-        cursor_sql = (f"INSERT INTO client (phone, operator, tag, tz, created_at) "
-                      f"VALUES ({db.param}, {db.param}, {db.param}, {db.param}, {db.param})")
-        conn = db.connection()
+        sql = (f"INSERT INTO client (phone, operator, tag, tz, created_at) "
+               f"VALUES ({db.param}, {db.param}, {db.param}, {db.param}, {db.param})")
+        cursor = db.cursor()
         for i in range(0, len(rows), IMPORT_BATCH):
-            chunk = [r + (now,) for r in rows[i:i + IMPORT_BATCH]]
-            conn.cursor().executemany(cursor_sql, chunk)
+            cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
         attach_new_clients(Client.id > before)
     return ImportReport(len(rows), rejected, total)
 
 
 def _existing_phones(phones):
+    """Which of these phones are clients already (raw SQL: this runs for every imported row)."""
+    if not phones or not Client.select().exists():
+        return set()
     found = set()
-    for i in range(0, len(phones), 900):
-        chunk = phones[i:i + 900]
-        found.update(p for (p,) in Client.select(Client.phone).where(Client.phone.in_(chunk)).tuples())
+    for i in range(0, len(phones), 500):
+        chunk = phones[i:i + 500]
+        sql = f"SELECT phone FROM client WHERE phone IN ({', '.join([db.param] * len(chunk))})"
+        found.update(p for (p,) in db.execute_sql(sql, chunk).fetchall())
     return found
 
 
@@ -721,8 +731,11 @@ def materialize(mailing, now, client_cond=None):
     if client_cond is not None:
         cond &= client_cond
     now = to_naive_utc(now)
-    select = Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
-                           pw.Value(now), pw.Value(now), pw.Value(0), pw.Value("")).where(cond)
+    # In client id order: the (mailing, client) index then grows at its end. Unordered, SQLite reads
+    # the phone index (it covers id and phone) and scatters the inserts: twice as slow.
+    select = (Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
+                            pw.Value(now), pw.Value(now), pw.Value(0), pw.Value(""))
+              .where(cond).order_by(Client.id))
     columns = [Message.mailing, Message.client_id, Message.phone, Message.status, Message.created_at,
                Message.next_attempt_at, Message.attempts, Message.last_error]
     return Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
