@@ -191,6 +191,15 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _die_with_parent():
+    """In a child: receive SIGTERM when `mailer run` goes away, however it goes (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def cmd_run(args):
     """The console in front, a consumer (and without a token, the gateway simulator) beside it."""
     env = dict(os.environ)
@@ -204,7 +213,7 @@ def cmd_run(args):
         children.append(subprocess.Popen(
             [sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", token,
              "--latency", "20-80", "--log", str(data_dir / "gateway-sim-accepted.jsonl")],
-            env=env, stdout=sim_log, stderr=subprocess.STDOUT))
+            env=env, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
         print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "
               f"(nothing leaves this machine). Set PROBE_TOKEN to use the real gateway.", flush=True)
     if args.demo and not models.Client.select().exists():
@@ -212,8 +221,11 @@ def cmd_run(args):
         tasks.demo.load_demo()
     consumer_log = open(data_dir / "consumer.log", "ab")
     children.append(subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
-                                     stdout=consumer_log, stderr=subprocess.STDOUT))
+                                     stdout=consumer_log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent))
     print(f"consumer started (log: {data_dir / 'consumer.log'})", flush=True)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops the children too
+        signal.signal(signum, lambda *_: sys.exit(0))
     try:
         if args.headless:
             print("running headless; Ctrl+C stops", flush=True)

@@ -98,7 +98,7 @@ class DashboardScreen(Screen):
                 consumer.append("local simulator: nothing leaves this machine\n" if simulated
                                 else "REAL gateway: messages are delivered\n",
                                 style="yellow" if simulated else "bold red")
-                consumer.append(g)
+                consumer.append(g + "\n")
         else:
             consumer.append("○ no consumer alive", style="bold red")
             consumer.append("\nnothing is being sent; start one with `mailer consumer` (or `mailer run`)")
