@@ -7,7 +7,6 @@ or huey: the console and the tasks call this module.
 import csv
 import datetime as dt
 import functools
-import io
 import os
 import re
 import zoneinfo

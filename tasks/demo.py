@@ -3,7 +3,6 @@ zones, a mailing running now and one starting shortly."""
 import io
 import random
 
-import models
 import tasks
 
 DEMO_ZONES = ("Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Asia/Vladivostok",

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import phones, wait_for
+from support import phones, wait_for
 from tasks.simulator import read_log
 from test_engine import assert_once_each, final, parse_utc
 

@@ -1,14 +1,13 @@
 """The send engine end to end: real `mailer` commands, a real consumer process, real HTTP to the
 gateway simulator, and the simulator's own log of accepted msgIds as the ground truth."""
 import datetime as dt
-import json
 import signal
 import time
 from collections import Counter
 
 import pytest
 
-from conftest import phones, wait_for
+from support import phones, wait_for
 from tasks.simulator import read_log
 
 UTC = dt.timezone.utc

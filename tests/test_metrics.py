@@ -164,7 +164,7 @@ def test_start_from_env():
 
 
 def test_a_real_consumer_serves_its_metrics(world, simulator):
-    from conftest import phones, wait_for
+    from support import phones, wait_for
     sim = simulator()
     world.use_gateway(sim)
     with socket.socket() as s:

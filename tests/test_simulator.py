@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tasks.simulator import GatewaySimulator, build_parser, main, read_log  # noqa: E402
+from tasks.simulator import GatewaySimulator, build_parser, read_log  # noqa: E402
 
 TOKEN = "test-token-123"
 PHONE = 79001234567

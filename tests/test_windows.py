@@ -9,7 +9,7 @@ import zoneinfo
 import pytest
 
 import models
-from conftest import wait_for
+from support import wait_for
 from tasks.simulator import read_log
 
 UTC = dt.timezone.utc

@@ -1,6 +1,4 @@
 """Each console test gets its own SQLite database and huey queue (helpers: console_testkit.py)."""
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -32,19 +30,3 @@ def sim():
     simulator = GatewaySimulator(port=0, token="t", reject_phones=["79005550000"]).start()
     yield simulator
     simulator.stop()
-
-
-# tests/console is not a package (as a package it would be named `console` and shadow the code under
-# test), so pytest imports this file under the top-level name `conftest`, the name tests/*.py use for
-# `from conftest import ...` (tests/conftest.py). Once this file is registered, give the name back.
-_THIS = sys.modules[__name__]
-_PARENT = Path(__file__).resolve().parents[1] / "conftest.py"
-
-
-def pytest_plugin_registered(plugin, manager):
-    if plugin is not _THIS:
-        return
-    for other in manager.get_plugins():
-        if Path(getattr(other, "__file__", None) or "/nonexistent").resolve() == _PARENT:
-            sys.modules["conftest"] = other
-

@@ -1,0 +1,100 @@
+"""Test helpers: one test's world (database, queue, environment, consumer processes) and the real
+`mailer` command line. Fixtures using them live in conftest.py."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAILER = [sys.executable, "-m", "app"]
+TOKEN = "test-token-0123456789"
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1, message="condition"):
+    """Poll until predicate() is truthy; bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class Env:
+    """One test's world: its database, queue, environment and processes."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        self.db_path = tmp_path / "mailer.db"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "PROBE_"))}
+        self.env.update(MAILER_DB_URL=f"sqlite:///{self.db_path}",
+                        MAILER_QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
+                        MAILER_TZ="Europe/Moscow", MAILER_RETRY_BASE="0.5", MAILER_RETRY_CAP="2",
+                        MAILER_READ_TIMEOUT="2", MAILER_CONNECT_TIMEOUT="1",
+                        PYTHONPATH=str(ROOT))
+        self.consumers = []
+        self.prefix = []  # e.g. faketime for clock-shifted runs
+
+    def use_gateway(self, sim):
+        self.env.update(PROBE_URL=sim.url, PROBE_TOKEN=sim.token)
+
+    def mailer(self, *args, check=True):
+        result = subprocess.run(self.prefix + MAILER + [str(a) for a in args], env=self.env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"mailer {' '.join(map(str, args))} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def mailer_json(self, *args):
+        return json.loads(self.mailer(*args, "--json").stdout)
+
+    def start_consumer(self, **extra_env):
+        log = open(self.dir / f"consumer-{len(self.consumers)}.log", "w")
+        proc = subprocess.Popen(self.prefix + MAILER + ["consumer"], env={**self.env, **extra_env}, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.consumers.append(proc)
+        wait_for(lambda: self.query("SELECT count(*) FROM heartbeat WHERE pid = ?", proc.pid)[0][0]
+                 if self.db_path.exists() and self._has_table("heartbeat") else 0,
+                 timeout=20, message="the consumer's heartbeat")
+        return proc
+
+    def stop(self, proc, sig=signal.SIGTERM, timeout=30):
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def consumer_logs(self):
+        return "\n".join(p.read_text() for p in sorted(self.dir.glob("consumer-*.log")))
+
+    def _has_table(self, name):
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE name = ?", name))
+
+    def query(self, sql, *params):
+        conn = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def statuses(self, mailing_id):
+        return dict(self.query("SELECT status, count(*) FROM message WHERE mailing_id = ? GROUP BY status",
+                               mailing_id))
+
+    def import_clients(self, rows):
+        path = self.dir / f"clients-{time.monotonic_ns()}.csv"
+        path.write_text("phone,operator,tag,tz\n" + "".join(",".join(r) + "\n" for r in rows))
+        return self.mailer("clients", "import", path)
+
+
+def phones(count, start=0, prefix="7900"):
+    return [f"{prefix}{i:07d}" for i in range(start, start + count)]
