@@ -159,6 +159,33 @@ def cmd_report(args):
     return cli_report(send=args.send, day=args.day, as_json=args.json)
 
 
+def cmd_logs(args):
+    """Everything about one mailing, message or client: the log file's records and the journal."""
+    from tasks import logs
+    field, value = next((f, v) for f, v in (("mailing_id", args.mailing), ("message_id", args.message),
+                                             ("client_id", args.client)) if v is not None)
+    records = [{"source": "log", **r} for r in logs.matching(field, value)]
+    column = {"mailing_id": models.Attempt.mailing_id, "message_id": models.Attempt.message,
+              "client_id": models.Attempt.client_id}[field]
+    for a in models.Attempt.select().where(column == value).order_by(models.Attempt.id):
+        records.append({"source": "journal", "ts": a.at.isoformat() + "+00:00", "msg": f"attempt {a.outcome}",
+                        "mailing_id": a.mailing_id, "message_id": a.message_id, "client_id": a.client_id,
+                        "http_status": a.http_status, "latency_ms": a.latency_ms, "error": a.error or None})
+    records.sort(key=lambda r: r.get("ts", ""))
+    if args.json:
+        for r in records:
+            print(json.dumps(r, ensure_ascii=False, default=str))
+        return 0
+    for r in records:
+        if "line" in r:
+            print(r["line"])
+            continue
+        rest = " ".join(f"{k}={v}" for k, v in r.items()
+                        if k not in ("ts", "msg", "source", "level", "logger") and v is not None)
+        print(f"{r.get('ts', '')[:23]}  {r['source']:7}  {r.get('msg', '')}  {rest}")
+    return 0
+
+
 def cmd_demo(args):
     import tasks.demo
     summary = tasks.demo.load_demo(args.clients)
@@ -313,6 +340,11 @@ def build_parser():
     p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
     p.add_argument("id", type=int, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
+    p = add(sub, "logs", cmd_logs, "everything about one mailing, message or client (log file and journal)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mailing", type=int)
+    which.add_argument("--message", type=int)
+    which.add_argument("--client", type=int)
     p = add(sub, "report", cmd_report, "the daily report: print it, or send it by e-mail")
     p.add_argument("--day", help="YYYY-MM-DD, today (the default) or yesterday, in MAILER_TZ")
     p.add_argument("--send", action="store_true", help="send it to MAILER_REPORT_TO")
@@ -332,6 +364,8 @@ def build_parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mailer ... | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv or ["run"])
     if args.command is None:
@@ -340,6 +374,8 @@ def main(argv=None):
         return args.func(args) or 0
     try:
         models.open_database()
+        from tasks import logs
+        logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))
         return args.func(args) or 0
     except models.ValidationError as exc:
         for field, message in exc.errors.items():

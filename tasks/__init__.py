@@ -17,6 +17,7 @@ from huey import RedisHuey, SqliteHuey, crontab
 
 import models
 from models import RUNNING, SCHEDULED, PAUSED, utcnow
+from tasks.logs import event
 
 DISPATCH_SLOTS = int(os.environ.get("MAILER_DISPATCHERS", "2"))
 START_EARLY = dt.timedelta(seconds=1.5)  # the start task wakes early and waits for the exact second
@@ -159,12 +160,15 @@ def schedule_mailing(mailing):
 def create_mailing(**fields):
     mailing = models.create_mailing(**fields)
     schedule_mailing(mailing)
+    event("mailing created", mailing_id=mailing.id, state=mailing.state, start=str(mailing.start_at),
+          end=str(mailing.end_at), operator=mailing.operator, tag=mailing.tag, window=mailing.window)
     return mailing
 
 
 def edit_mailing(mailing_id, **fields):
     mailing = models.edit_mailing(mailing_id, **fields)
     schedule_mailing(mailing)
+    event("mailing edited", mailing_id=mailing.id, changed=sorted(k for k, v in fields.items() if v is not None))
     return mailing
 
 
@@ -172,6 +176,7 @@ def set_mailing_state(mailing_id, action, reason=""):
     mailing = models.set_state(mailing_id, action, reason)
     if mailing.state == RUNNING:
         wake()
+    event(f"mailing {action}", mailing_id=mailing.id, state=mailing.state, reason=reason or None)
     return mailing
 
 
@@ -183,12 +188,14 @@ def _wake_if_running():
 def create_client(**fields):
     client = models.create_client(**fields)
     _wake_if_running()
+    event("client added", client_id=client.id, operator=client.operator, tag=client.tag, tz=client.tz)
     return client
 
 
 def edit_client(client_id, **fields):
     client = models.edit_client(client_id, **fields)
     _wake_if_running()
+    event("client edited", client_id=client.id, changed=sorted(k for k, v in fields.items() if v is not None))
     return client
 
 
@@ -196,7 +203,13 @@ def import_clients(source, all_or_nothing=False):
     report = models.import_clients(source, all_or_nothing)
     if report.imported:
         _wake_if_running()
+    event("clients imported", imported=report.imported, rejected=len(report.rejected), total=report.total,
+          source=str(source) if isinstance(source, (str, os.PathLike)) else None)
     return report
 
 
-delete_clients = models.delete_clients
+def delete_clients(ids):
+    count = models.delete_clients(ids)
+    for client_id in ids:
+        event("client deleted", client_id=client_id)
+    return count

@@ -24,6 +24,7 @@ import models
 from models import (CANCELLED, EXPIRED, FAILED, PAUSED, PENDING, RUNNING, SENT, UNKNOWN, Attempt,
                     Client, Heartbeat, Mailing, Message, db, utcnow)
 from tasks import metrics, probe
+from tasks.logs import event
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 HEARTBEAT_EVERY = 2.0
@@ -175,7 +176,7 @@ def defer(groups, now):
                  .where(Message.id.in_(part)).execute())
 
 
-def settle(results, mailings, states):
+def settle(results, mailings, states, gateway=None):
     """Write answers in bulk. results: [(Claimed, Verdict, text)]; states: current mailing states."""
     p = db.param
     updates, journal = [], []
@@ -200,6 +201,13 @@ def settle(results, mailings, states):
                 status = PENDING
         updates.append((status, sent_at, sent_text, error[:500], next_at, attempts, row.id, OWNER))
         outcome = "retry" if status == PENDING else status
+        sent_request = gateway is not None and verdict.outcome != EXPIRED
+        event("attempt" if sent_request else "decision", mailing_id=row.mailing_id, message_id=row.id,
+              client_id=row.client_id, outcome=outcome, http_status=verdict.http_status,
+              latency_ms=verdict.latency_ms, error=error[:200] or None,
+              request={"method": "POST", "url": f"{gateway.url}/send/{row.id}",
+                       "authorization": f"Bearer {gateway.masked_token}",
+                       "json": {"id": row.id, "phone": int(row.phone), "text": text}} if sent_request else None)
         journal.append({"message": row.id, "mailing_id": row.mailing_id, "client_id": row.client_id,
                         "at": answered, "outcome": outcome, "http_status": verdict.http_status,
                         "latency_ms": verdict.latency_ms, "error": error[:500]})
@@ -319,7 +327,7 @@ def send_batch(rows, gateway, pool, settings=SETTINGS):
             with writing():
                 states = mailing_states(mailings)
                 if results:
-                    observed = settle(results, mailings, states)
+                    observed = settle(results, mailings, states, gateway)
                 if models.gateway_pause():
                     states = dict.fromkeys(states, PAUSED)  # hand everything unsent back
                 if any(state != RUNNING for state in states.values()):
@@ -401,6 +409,8 @@ def recover(now=None):
         for msg_id, owner, until, sending_since in leased:
             if owner in owners or until < now:
                 (wire if sending_since is not None else idle).append(msg_id)
+        for msg_id in wire:
+            event("outcome unknown: its consumer died during the send; not re-sent", message_id=msg_id)
         for part in chunks(wire):
             Attempt.insert_from(
                 Message.select(Message.id, Message.mailing, Message.client_id, pw.Value(now),

@@ -60,6 +60,10 @@ class Gateway:
         if not self.url.startswith(("http://127.", "http://localhost")):
             self.session.proxies = requests.utils.get_environ_proxies(self.url)
 
+    @property
+    def masked_token(self):
+        return mask(self._token)
+
     def describe(self):
         kind = "local simulator" if self.url.startswith(("http://127.", "http://localhost")) else "gateway"
         return f"{kind} {self.url} token {mask(self._token)}"
