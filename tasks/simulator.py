@@ -543,6 +543,11 @@ class GatewaySimulator:
                 self._log_file.close()
                 self._log_file = None
 
+    def begin_outage(self, seconds):
+        """From now on, answer 503 for `seconds` (tests start an outage at a chosen moment)."""
+        elapsed = time.monotonic() - self._started_mono
+        self.outages = self.outages + ((elapsed, elapsed + float(seconds)),)
+
     def __enter__(self):
         return self.start() if self._server is None else self
 

@@ -91,12 +91,13 @@ def test_two_consumers_at_once_never_send_a_message_twice(world, simulator):
 
 
 def test_outage_survived_with_backoff_not_a_retry_storm(world, simulator):
-    sim = simulator(outages=[(0, 12)])
+    sim = simulator()
     world.use_gateway(sim)
     world.env.update(MAILER_RETRY_BASE="0.5", MAILER_RETRY_CAP="4")
     total = 200
     world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
     world.start_consumer()
+    sim.begin_outage(12)
     mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2m")
     wait_for(lambda: world.statuses(mailing["id"]).get("sent") == total, timeout=60, message="all sent")
     assert_once_each(read_log(sim.log_path))

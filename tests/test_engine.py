@@ -112,10 +112,11 @@ def test_nothing_is_accepted_at_or_after_the_end(world, simulator):
 
 
 def test_retries_through_an_outage_end_in_delivery(world, simulator):
-    sim = simulator(outages=[(0, 3)])
+    sim = simulator()
     world.use_gateway(sim)
     world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(30)])
     world.start_consumer()
+    sim.begin_outage(3)
     mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2m")
     wait_for(lambda: world.statuses(mailing["id"]).get("sent") == 30, timeout=40, message="30 sent")
     assert_once_each(accepted(sim))
