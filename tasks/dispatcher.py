@@ -289,36 +289,48 @@ def attempt(gateway, row, text, end_at, settings=SETTINGS):
 
 def dispatch(gateway, settings=SETTINGS, budget=None):
     """Send due messages until none are due or the time budget is spent. Returns the count settled."""
-    budget = settings.budget if budget is None else budget
-    deadline = time.monotonic() + budget
-    settled = 0
+    deadline = time.monotonic() + (settings.budget if budget is None else budget)
+
+    def refill():
+        return claim(settings.batch) if time.monotonic() < deadline else []
+
+    rows = refill()
+    if not rows:
+        return 0
     with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send") as pool:
-        while time.monotonic() < deadline:
-            rows = claim(settings.batch)
-            if not rows:
-                break
-            settled += send_batch(rows, gateway, pool, settings)
-    return settled
+        return send_batch(rows, gateway, pool, settings, refill)
 
 
 def mailing_states(ids):
     return dict(Mailing.select(Mailing.id, Mailing.state).where(Mailing.id.in_(list(ids))).tuples())
 
 
-def send_batch(rows, gateway, pool, settings=SETTINGS):
-    """Send a claimed batch with `concurrency` requests in flight. Each step is one transaction that
-    settles the answers come so far and marks the next group as on the wire, so after a crash only
-    what was really in flight is in doubt."""
-    now = utcnow()
-    mailings = load_mailings({r.mailing_id for r in rows})
-    ready, later, expired = split_by_window(rows, mailings, now)
-    if later:
-        defer(later, now)
-    results = [(r, probe.Verdict(EXPIRED, error="the client's window opens after the mailing ends",
-                                 at=time.time()), None) for r in expired]
-    queue, futures, settled = deque(ready), {}, 0
+def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None):
+    """Send claimed messages with `concurrency` requests in flight; with `refill`, claim the next batch
+    as soon as this one is all handed out, so the wire never drains between batches. Each step is one
+    transaction that settles the answers come so far and marks the next group as on the wire, so after
+    a crash only what was really in flight is in doubt."""
+    mailings, queue, futures, results, settled = {}, deque(), {}, [], 0
+
+    def admit(rows):
+        now = utcnow()
+        mailings.update(load_mailings({r.mailing_id for r in rows}))  # fresh text and end
+        ready, later, expired = split_by_window(rows, mailings, now)
+        if later:
+            defer(later, now)
+        results.extend((r, probe.Verdict(EXPIRED, error="the client's window opens after the mailing ends",
+                                         at=time.time()), None) for r in expired)
+        queue.extend(ready)
+
+    admit(rows)
     top_up = max(1, settings.concurrency // 4)
     while queue or futures or results:
+        if refill is not None and not queue:
+            more = refill()
+            if more:
+                admit(more)
+            else:
+                refill = None  # nothing more due now: finish what is on the wire
         free = settings.concurrency - len(futures)
         take = min(free, len(queue)) if queue and (free >= top_up or free >= len(queue)) else 0
         if take or (results and (len(results) >= top_up or not queue)):

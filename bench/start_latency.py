@@ -1,0 +1,139 @@
+"""Benchmark: how late a scheduled mailing starts sending, measured at the gateway.
+
+    .venv/bin/python bench/start_latency.py [--mailings 20] [--clients 5] [--keep]
+
+Starts the gateway simulator and a consumer as separate processes, imports a few clients, and with
+the consumer idle creates mailings starting 3-25 s ahead (staggered, ISO UTC with an explicit +00:00
+offset). For each mailing it takes the first send the simulator accepted (its `received_at`; the
+simulator's msgId is the message id, mapped to its mailing through the message table) and measures
+the delay from the mailing's start time. Prints min / median / p99 / max in ms, and how many sends
+were accepted before their mailing's start (must be 0).
+"""
+import argparse
+import datetime as dt
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TOKEN = "bench-token"
+UTC = dt.timezone.utc
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_simulator(port, log):
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
+                             "--latency", "0", "--log", str(log)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "listening" in line, line
+    return proc
+
+
+def stop(proc, timeout=30):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def epoch(naive_utc):
+    return naive_utc.replace(tzinfo=UTC).timestamp()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mailings", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=5, help="clients (each mailing goes to all)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp work dir")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mailer-bench-start-"))
+    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
+                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    import models
+    import tasks
+    from tasks.demo import demo_csv
+    from tasks.simulator import read_log
+    models.open_database()
+    log = work / "accepted.jsonl"
+    sim = consumer = None
+    try:
+        port = free_port()
+        sim = start_simulator(port, log)
+        env = {**os.environ, "PROBE_URL": f"http://127.0.0.1:{port}/v1", "PROBE_TOKEN": TOKEN,
+               "PYTHONPATH": str(ROOT)}
+        consumer = subprocess.Popen([sys.executable, "-m", "app", "consumer"], cwd=ROOT, env=env,
+                                    stdout=open(work / "consumer.log", "w"), stderr=subprocess.STDOUT)
+        models.import_clients(demo_csv(args.clients, seed=1))
+        deadline = time.monotonic() + 30
+        while not models.Heartbeat.select().exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert models.Heartbeat.select().exists(), "the consumer did not start"
+        time.sleep(2)  # the consumer is up and idle
+
+        span = 22.0 / max(1, args.mailings - 1)
+        ids = []
+        for i in range(args.mailings):
+            start = dt.datetime.now(UTC) + dt.timedelta(seconds=3 + i * span)
+            m = tasks.create_mailing(text=f"start latency {i}", start=start.isoformat(timespec="milliseconds"),
+                                     end="+1h")
+            assert m.state == models.SCHEDULED, (m.id, m.state)
+            ids.append(m.id)
+        starts = {m.id: epoch(m.start_at) for m in models.Mailing.select().where(models.Mailing.id.in_(ids))}
+
+        first, early, entries = {}, 0, []
+        deadline = time.monotonic() + max(starts.values()) - time.time() + 30
+        while time.monotonic() < deadline:
+            entries = read_log(log)
+            msg_ids = {e["id"] for e in entries}
+            mailing_of = dict(models.Message.select(models.Message.id, models.Message.mailing)
+                              .where(models.Message.id.in_(list(msg_ids))).tuples()) if msg_ids else {}
+            first, early = {}, 0
+            for e in entries:
+                mid = mailing_of.get(e["id"])
+                if mid not in starts:
+                    continue
+                early += e["received_at"] < starts[mid]
+                first[mid] = min(first.get(mid, math.inf), e["received_at"])
+            if len(first) == len(starts):
+                break
+            time.sleep(0.5)
+    finally:
+        stop(consumer)
+        stop(sim)
+
+    delays = sorted((first[mid] - starts[mid]) * 1000 for mid in first)
+    print(f"mailings: {len(starts)} x {args.clients} clients, starts staggered 3-25 s ahead")
+    print(f"accepted sends: {len(entries)}; mailings with a first send: {len(first)} of {len(starts)}")
+    if delays:
+        p99 = delays[max(0, math.ceil(0.99 * len(delays)) - 1)]
+        print(f"start -> first accepted send: min {delays[0]:.0f} ms, median {statistics.median(delays):.0f} ms, "
+              f"p99 {p99:.0f} ms, max {delays[-1]:.0f} ms")
+    print("goal: p99 < 1000 ms")
+    print(f"sends accepted before their mailing's start: {early} (must be 0)")
+    if args.keep:
+        print(f"work dir: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
