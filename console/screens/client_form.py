@@ -1,5 +1,4 @@
 """Add or edit one client. The engine validates; its messages appear under their fields."""
-from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
@@ -16,6 +15,8 @@ FIELDS = ("phone", "operator", "tag", "tz")
 
 class ClientForm(FormScreen):
     """Dismisses with the saved client as a dict, or None when cancelled."""
+
+    FIELDS = FIELDS
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
@@ -88,36 +89,11 @@ class ClientForm(FormScreen):
             for key in ("operator", "tz", "phone"):
                 if fields.get(key) == "":
                     fields.pop(key)
-        self.query_one("#save", Button).disabled = True
-        self._save(fields)
+        self.save(fields)
 
-    @db_work(group="client-form-save")
-    def _save(self, fields):
-        try:
-            if self.record is None:
-                client = tasks.create_client(**fields)
-            else:
-                client = tasks.edit_client(self.record["id"], **fields)
-        except models.ValidationError as exc:
-            deliver(self.app, self.show_errors, exc.errors)
-            return
-        except Exception:
-            deliver(self.app, self._enable_save)
-            raise
-        deliver(self.app, self.dismiss, models.client_as_dict(client))
-
-    def _enable_save(self):
-        self.query_one("#save", Button).disabled = False
-
-    def show_errors(self, errors):
-        self._enable_save()
-        first = None
-        for name in FIELDS:
-            field = self.query_one(f"#field-{name}", Field)
-            field.set_error(errors.get(name))
-            if name in errors and first is None:
-                first = name
-        other = [f"{k}: {v}" for k, v in errors.items() if k not in FIELDS]
-        self.query_one("#form-error", Static).update(Text("\n".join(other)))
-        if first:
-            self.query_one(f"#{first}", Input).focus()
+    def submit(self, fields):
+        if self.record is None:
+            client = tasks.create_client(**fields)
+        else:
+            client = tasks.edit_client(self.record["id"], **fields)
+        return models.client_as_dict(client)

@@ -21,6 +21,8 @@ EDITABLE_WHILE_RUNNING = ("text", "end")
 class MailingEditor(FormScreen):
     """Dismisses with the saved mailing as a dict, or None when cancelled."""
 
+    FIELDS = FIELDS
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
         Binding("ctrl+s", "save", "Save", id="editor.save"),
@@ -186,35 +188,11 @@ class MailingEditor(FormScreen):
             fields = {k: v for k, v in values.items() if v != self.initial[k]}
             if self.stats["state"] != "scheduled":
                 fields = {k: v for k, v in fields.items() if k in EDITABLE_WHILE_RUNNING}
-        self.query_one("#save", Button).disabled = True
-        self._save(fields)
+        self.save(fields)
 
-    @db_work(group="editor-save")
-    def _save(self, fields):
-        try:
-            if self.stats is None:
-                mailing = tasks.create_mailing(**fields)
-            else:
-                mailing = tasks.edit_mailing(self.stats["id"], **fields)
-        except models.ValidationError as exc:
-            deliver(self.app, self.show_errors, exc.errors)
-            return
-        except Exception:
-            deliver(self.app, self._enable_save)
-            raise
-        deliver(self.app, self.dismiss, models.mailing_as_dict(mailing))
-
-    def _enable_save(self):
-        self.query_one("#save", Button).disabled = False
-
-    def show_errors(self, errors):
-        self._enable_save()
-        first = None
-        for name in FIELDS:
-            self.query_one(f"#field-{name}", Field).set_error(errors.get(name))
-            if name in errors and first is None:
-                first = name
-        other = [f"{k}: {v}" for k, v in errors.items() if k not in FIELDS]
-        self.query_one("#form-error", Static).update(Text("\n".join(other), style="bold red"))
-        if first:
-            self.query_one(f"#{first}").focus()
+    def submit(self, fields):
+        if self.stats is None:
+            mailing = tasks.create_mailing(**fields)
+        else:
+            mailing = tasks.edit_mailing(self.stats["id"], **fields)
+        return models.mailing_as_dict(mailing)
