@@ -23,11 +23,14 @@ test: $(BIN)/mailer system-deps
 chaos: $(BIN)/mailer system-deps
 	$(BIN)/pytest -m chaos
 
-# Tests drive the console in tmux and shift a consumer's clock with libfaketime (Debian packages).
+# Tests drive the console in tmux and shift a consumer's clock with libfaketime, and the scale-out test
+# starts its own PostgreSQL and Redis servers on 127.0.0.1 (Debian packages).
 system-deps:
 	@missing=""; \
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing faketime"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \

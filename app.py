@@ -385,7 +385,16 @@ def main(argv=None):
         print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_INVALID
     except (pw.OperationalError, pw.DatabaseError) as exc:
-        print(f"error: the database at {models.env_database_url()} cannot be used: {exc}", file=sys.stderr)
+        print(f"error: the database at {models.redact_url(models.env_database_url())} cannot be used: "
+              f"{exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("redis", "psycopg", "huey")):
+            raise
+        # The queue (Redis, or huey's tables in PostgreSQL) is down: what the command wrote to the
+        # database stays, and a consumer's sweep picks it up within a minute once the queue is back.
+        url = os.environ.get("MAILER_QUEUE_URL") or "(the default queue)"
+        print(f"error: the queue at {models.redact_url(url)} cannot be used: {exc}", file=sys.stderr)
         return EXIT_DATABASE
 
 

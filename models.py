@@ -159,6 +159,7 @@ class Attempt(BaseModel):
     http_status = pw.IntegerField(null=True)
     latency_ms = pw.FloatField(null=True)
     error = pw.TextField(default="")
+    owner = pw.CharField(null=True)  # the consumer that made it (Heartbeat.owner); migration 0003
 
 
 class Heartbeat(BaseModel):
@@ -216,12 +217,44 @@ def open_database(url=None, migrate=True):
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
                      "cache_size": -32000, "busy_timeout": int(timeout * 1000)})
     else:
-        database = connect(url)
+        options = {}
+        if is_postgres_url(url):
+            try:
+                import psycopg  # noqa: F401
+                options["prefer_psycopg3"] = True  # psycopg 3 even when psycopg2 is installed too
+            except ImportError:
+                pass  # peewee falls back to psycopg2, or says that no driver was found
+        database = connect(url, unquote_password=True, unquote_user=True, **options)
     db.initialize(database)
     if migrate:
-        from playhouse.migrations import Runner
-        Runner(database, directory=str(MIGRATIONS_DIR)).up()
+        migrate_database(database)
     return database
+
+
+def redact_url(url):
+    """A database or queue URL fit to show: its password replaced by ***."""
+    return re.sub(r"^([a-z0-9+.-]+://[^:/@]*:)[^@/]*@", r"\1***@", url, flags=re.I)
+
+
+def is_postgres_url(url):
+    return url.split(":", 1)[0] in ("postgres", "postgresql", "postgres+pool", "postgresql+pool")
+
+
+MIGRATION_LOCK = 0x6D61696C6572  # any fixed number: the advisory lock every PostgreSQL migrator takes
+
+
+def migrate_database(database):
+    """Apply pending migrations. On PostgreSQL, processes starting together (several consumers) take
+    turns under an advisory lock, so none applies a migration another is applying."""
+    from playhouse.migrations import Runner
+    if not isinstance(database, pw.PostgresqlDatabase):
+        Runner(database, directory=str(MIGRATIONS_DIR)).up()
+        return
+    database.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        Runner(database, directory=str(MIGRATIONS_DIR)).up()
+    finally:
+        database.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -670,11 +703,20 @@ def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=No
     return get_mailing(mailing.id)
 
 
-def get_mailing(mailing_id):
-    mailing = Mailing.get_or_none(Mailing.id == mailing_id)
+def get_mailing(mailing_id, lock=False):
+    mailing = (locked_mailings(Mailing.id == mailing_id) if lock
+               else Mailing.select().where(Mailing.id == mailing_id)).first()
     if mailing is None:
         raise ValidationError({"id": f"no mailing with id {mailing_id}"})
     return mailing
+
+
+def locked_mailings(cond):
+    """Mailings whose rows, read inside a transaction, stay locked until it ends on an engine with row
+    locks (PostgreSQL), so consumers changing a mailing's state take turns. SQLite's write
+    transactions (BEGIN IMMEDIATE) already run one at a time."""
+    query = Mailing.select().where(cond)
+    return query.for_update() if db.for_update else query
 
 
 EDITABLE_WHILE_RUNNING = {"text", "end"}
@@ -711,7 +753,7 @@ def start_if_due(mailing_id, now=None):
     """Materialize the audience of a scheduled mailing whose start has come. Idempotent."""
     now = now or utcnow()
     with db.atomic():
-        mailing = Mailing.get_by_id(mailing_id)
+        mailing = locked_mailings(Mailing.id == mailing_id).get()
         if mailing.state != SCHEDULED or mailing.start_at > now:
             return False
         if mailing.end_at <= now:
@@ -754,7 +796,7 @@ def set_state(mailing_id, action, reason=""):
                "cancel": ((SCHEDULED, RUNNING, PAUSED), CANCELLED)}
     sources, target = allowed[action]
     with db.atomic():
-        mailing = get_mailing(mailing_id)
+        mailing = get_mailing(mailing_id, lock=True)
         if mailing.state not in sources:
             raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; cannot {action} it"})
         Mailing.update(state=target, state_reason=reason, updated_at=now).where(
@@ -771,7 +813,7 @@ def finish_if_ended(mailing_id, now=None):
     """At the end, whatever is unsent and not on the wire expires and the mailing finishes."""
     now = now or utcnow()
     with db.atomic():
-        mailing = Mailing.get_by_id(mailing_id)
+        mailing = locked_mailings(Mailing.id == mailing_id).get()
         if mailing.state not in (SCHEDULED, RUNNING, PAUSED) or mailing.end_at > now:
             return False
         expire_unsent(mailing_id, now)

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import PostgresHuey, RedisHuey, SqliteHuey, crontab
 
 import models
 from models import RUNNING, SCHEDULED, PAUSED, utcnow
@@ -24,11 +24,15 @@ START_EARLY = dt.timedelta(seconds=1.5)  # the start task wakes early and waits 
 
 
 def queue_url():
-    """MAILER_QUEUE_URL, by default a SQLite queue beside the SQLite database."""
+    """MAILER_QUEUE_URL, by default a SQLite queue beside the SQLite database, or huey's tables in the
+    PostgreSQL database (so consumers on several machines share it)."""
     url = os.environ.get("MAILER_QUEUE_URL")
     if url:
         return url
-    path = models.sqlite_path(models.env_database_url())
+    database_url = models.env_database_url()
+    if models.is_postgres_url(database_url):
+        return database_url
+    path = models.sqlite_path(database_url)
     if path and path != ":memory:":
         p = Path(path)
         return f"sqlite:///{p.with_name(p.stem + '-queue.db')}"
@@ -36,13 +40,34 @@ def queue_url():
 
 
 def make_huey(url):
-    if url.startswith("redis://") or url.startswith("rediss://"):
+    if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey("mailer", url=url, results=False)
+    if models.is_postgres_url(url):
+        # huey's own tables (huey_task, huey_schedule, ...) and LISTEN/NOTIFY; needs psycopg 3.2+.
+        return _postgres_huey("postgresql://" + url.split("://", 1)[1])  # libpq knows no "+pool"
     path = models.sqlite_path(url)
     if path is None:
-        raise SystemExit(f"MAILER_QUEUE_URL must be sqlite:///PATH or redis://...; got {url!r}")
+        raise SystemExit(f"MAILER_QUEUE_URL must be sqlite:///PATH, redis://... or postgresql://...; "
+                         f"got {url!r}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("mailer", filename=path, results=False, timeout=30)
+
+
+QUEUE_SCHEMA_LOCK = 0x6D61696C6571  # the advisory lock held while huey's tables are created
+
+
+def _postgres_huey(dsn):
+    """PostgresHuey whose tables are created under an advisory lock: CREATE TABLE IF NOT EXISTS run by
+    several processes at once on a fresh database can fail on PostgreSQL's catalog."""
+    import psycopg
+    queue = PostgresHuey("mailer", dsn=dsn, results=False, create_tables=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (QUEUE_SCHEMA_LOCK,))
+        try:
+            queue.storage.initialize_schema()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (QUEUE_SCHEMA_LOCK,))
+    return queue
 
 
 huey = make_huey(queue_url())
@@ -139,8 +164,18 @@ def gateway():
 
 
 def wake():
-    for _ in range(DISPATCH_SLOTS):
+    """Enough dispatch tasks for every live consumer's slots: with several consumers on a shared
+    queue, each gets some (a task that finds its consumer's slots all busy just ends)."""
+    for _ in range(DISPATCH_SLOTS * live_consumers()):
         dispatch()
+
+
+def live_consumers(now=None):
+    """How many consumers have a fresh heartbeat (at least 1, at most 64)."""
+    from tasks import dispatcher
+    since = (now or utcnow()) - dispatcher.HEARTBEAT_STALE
+    alive = models.Heartbeat.select().where(models.Heartbeat.beat_at >= since).count()
+    return min(64, max(1, alive))
 
 
 def schedule_mailing(mailing):

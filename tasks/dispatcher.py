@@ -210,7 +210,7 @@ def settle(results, mailings, states, gateway=None):
                        "json": {"id": row.id, "phone": int(row.phone), "text": text}} if sent_request else None)
         journal.append({"message": row.id, "mailing_id": row.mailing_id, "client_id": row.client_id,
                         "at": answered, "outcome": outcome, "http_status": verdict.http_status,
-                        "latency_ms": verdict.latency_ms, "error": error[:500]})
+                        "latency_ms": verdict.latency_ms, "error": error[:500], "owner": OWNER})
     sql = (f"UPDATE message SET status = {p}, sent_at = {p}, text = COALESCE({p}, text), "
            f"last_error = {p}, next_attempt_at = COALESCE({p}, next_attempt_at), attempts = {p}, "
            f"sending_since = NULL, lease_owner = NULL, lease_until = NULL "

@@ -60,7 +60,7 @@ class Env:
                                 stdout=log, stderr=subprocess.STDOUT)
         self.consumers.append(proc)
         wait_for(lambda: self.query("SELECT count(*) FROM heartbeat WHERE pid = ?", proc.pid)[0][0]
-                 if self.db_path.exists() and self._has_table("heartbeat") else 0,
+                 if self._database_exists() and self._has_table("heartbeat") else 0,
                  timeout=20, message="the consumer's heartbeat")
         return proc
 
@@ -76,10 +76,30 @@ class Env:
     def consumer_logs(self):
         return "\n".join(p.read_text() for p in sorted(self.dir.glob("consumer-*.log")))
 
+    def use_database(self, url):
+        """Point this world's commands, consumers and queries at another database (PostgreSQL)."""
+        self.env["MAILER_DB_URL"] = url
+
+    @property
+    def postgres_url(self):
+        url = self.env["MAILER_DB_URL"]
+        return url if url.startswith(("postgres://", "postgresql://")) else None
+
+    def _database_exists(self):
+        return self.postgres_url is not None or self.db_path.exists()
+
     def _has_table(self, name):
+        if self.postgres_url:
+            return bool(self.query("SELECT 1 FROM information_schema.tables WHERE table_name = ? "
+                                   "AND table_schema = current_schema()", name))
         return bool(self.query("SELECT 1 FROM sqlite_master WHERE name = ?", name))
 
     def query(self, sql, *params):
+        """Rows of one SQL statement written with `?` placeholders, on SQLite or PostgreSQL."""
+        if self.postgres_url:
+            import psycopg
+            with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=10) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
         conn = sqlite3.connect(self.db_path, timeout=30)
         try:
             return conn.execute(sql, params).fetchall()

@@ -21,7 +21,10 @@ def snapshot(now=None):
     now = now or models.utcnow()
     since = now - dt.timedelta(seconds=WINDOW)
     A = models.Attempt
-    second = pw.fn.substr(A.at, 1, 19).coerce(False)
+    # 'YYYY-MM-DD HH:MM:SS' on both engines (SQLite stores the text; PostgreSQL has a timestamp). The
+    # bounds are literals: PostgreSQL does not see substr(at, $1, $2) and substr(at, $3, $4) as the
+    # same expression, in the SELECT list and in the GROUP BY.
+    second = pw.fn.substr(A.at.cast("text"), pw.SQL("1"), pw.SQL("19")).coerce(False)
     per_second = {str(k)[:19]: n for k, n in A.select(second, pw.fn.COUNT(A.id))
                   .where((A.at >= since) & (A.outcome == "sent")).group_by(second).tuples()}
     series = []
