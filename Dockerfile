@@ -13,7 +13,9 @@ COPY app.py models.py ./
 COPY migrations ./migrations
 COPY tasks ./tasks
 COPY console ./console
-RUN pip install . \
+# The project itself, with its PostgreSQL/Redis drivers; versions are bounded in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install ".[scale]" \
     && useradd --create-home --uid 10001 mailer \
     && mkdir -p /data \
     && chown mailer:mailer /data

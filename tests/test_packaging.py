@@ -25,7 +25,7 @@ def test_dockerfile_runs_the_consumer_as_a_non_root_user_with_a_health_check():
     assert re.search(r"^USER (?!root)\w+", DOCKERFILE, re.M)
     assert 'HEALTHCHECK' in DOCKERFILE and '"mailer", "health"' in DOCKERFILE
     assert re.search(r'^CMD \["mailer", "consumer"\]', DOCKERFILE, re.M)
-    assert "pip install ." in DOCKERFILE
+    assert 'pip install ".[scale]"' in DOCKERFILE
 
 
 @pytest.mark.slow
@@ -43,7 +43,8 @@ def test_dockerfile_install_steps_give_a_working_mailer(tmp_path):
                 shutil.copy(src, target)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "."], cwd=app, check=True, timeout=600)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", ".[scale]"], cwd=app, check=True,
+                   timeout=600)
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "PROBE_", "PYTHON"))}
     env["MAILER_DB_URL"] = f"sqlite:///{data / 'mailer.db'}"
