@@ -863,7 +863,9 @@ def mailing_stats(mailing_id=None):
 
 
 def message_query(mailing_id, status=None):
-    query = Message.select().where(Message.mailing == mailing_id).order_by(Message.id)
+    # In the order of the (mailing, client) index: a page needs no sort of the whole mailing.
+    query = (Message.select().where(Message.mailing == mailing_id)
+             .order_by(Message.client_id, Message.id))
     if status:
         query = query.where(Message.status == status)
     return query
