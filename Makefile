@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: run test chaos system-deps lint-docker clean
+.PHONY: run test chaos system-deps clean
 
 $(BIN)/mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
