@@ -10,7 +10,6 @@ requests in flight against the same simulator, and prints both rates and their r
 """
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,25 +19,11 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-TOKEN = "bench-token"
+from harness import ROOT, TOKEN, free_port, start_simulator, stop  # noqa: E402
 
 
-def start_simulator(port, latency, log):
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
-                             "--latency", str(latency), "--log", str(log)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "listening" in line, line
-    return proc
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bare_loop(url, total, in_flight):
@@ -86,7 +71,7 @@ def main():
     from tasks.demo import demo_csv
     models.open_database()
     port = free_port()
-    sim = start_simulator(port, args.latency, work / "accepted.jsonl")
+    sim = start_simulator(port, work / "accepted.jsonl", args.latency)
     url = f"http://127.0.0.1:{port}/v1"
     env = {**os.environ, "PROBE_URL": url, "PROBE_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
     consumer = subprocess.Popen([sys.executable, "-m", "app", "consumer"], cwd=ROOT, env=env,
@@ -114,12 +99,10 @@ def main():
         end_to_end = count / (last - created).total_seconds()
         in_flight = tasks.DISPATCH_SLOTS * dispatcher.SETTINGS.concurrency
     finally:
-        consumer.send_signal(signal.SIGTERM)
-        consumer.wait(timeout=30)
+        stop(consumer)
     bare_total = args.bare_requests or min(args.clients, 20_000)
     bare_rate = bare_loop(url, bare_total, in_flight)
-    sim.send_signal(signal.SIGTERM)
-    sim.wait(timeout=10)
+    stop(sim)
 
     print(f"clients: {args.clients}, gateway latency: {args.latency} ms, requests in flight: {in_flight}")
     print(f"import: {report.imported} clients in {import_s:.2f} s ({report.imported / import_s:,.0f} rows/s)")

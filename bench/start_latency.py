@@ -14,8 +14,6 @@ import datetime as dt
 import math
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,35 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-TOKEN = "bench-token"
+from harness import ROOT, TOKEN, free_port, start_simulator, stop  # noqa: E402
 UTC = dt.timezone.utc
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_simulator(port, log):
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
-                             "--latency", "0", "--log", str(log)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "listening" in line, line
-    return proc
 
 
-def stop(proc, timeout=30):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def epoch(naive_utc):

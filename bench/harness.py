@@ -1,0 +1,39 @@
+"""What the benchmarks share: the gateway simulator started as its own process, free ports, and
+stopping processes within a bounded time."""
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+TOKEN = "bench-token"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_simulator(port, log, latency=0):
+    """The simulator in a process of its own, as in production; returns once it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
+                             "--latency", str(latency), "--log", str(log)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "listening" in line, line
+    return proc
+
+
+def stop(proc, timeout=30):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
