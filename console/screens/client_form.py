@@ -6,14 +6,14 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 import models
 import tasks
-from console.screens.form import FormScreen
+from console.screens.form import EditForm
 from console.widgets import Field
 from console.workers import db_work, deliver
 
 FIELDS = ("phone", "operator", "tag", "tz")
 
 
-class ClientForm(FormScreen):
+class ClientForm(EditForm):
     """Dismisses with the saved client as a dict, or None when cancelled."""
 
     FIELDS = FIELDS
@@ -64,20 +64,6 @@ class ClientForm(FormScreen):
 
     def form_values(self):
         return {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
-
-    def on_input_submitted(self, event):
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event):
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
-
-    def action_cancel(self):
-        self.dismiss(None)
 
     def action_save(self):
         values = self.form_values()

@@ -12,16 +12,36 @@ from console.workers import db_work, deliver
 
 
 class FormScreen(ModalScreen):
-    """Subclasses name their FIELDS (each a `#field-NAME` Field around an input `#NAME`, plus a `#save`
-    button and a `#form-error` line) and define `submit(fields)`: it calls the domain, which raises
-    ValidationError with an error per field, and returns what the screen is dismissed with."""
-
-    FIELDS = ()
     BINDINGS = [
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
                 id="form.previous"),
     ]
+
+
+class EditForm(FormScreen):
+    """A form that saves a record through the domain and shows its refusals next to the fields.
+
+    Subclasses name their FIELDS (each a `#field-NAME` Field around an input `#NAME`, plus a `#save`
+    button and a `#form-error` line) and define `submit(fields)`: it calls the domain, which raises
+    ValidationError with an error per field, and returns what the screen is dismissed with."""
+
+    FIELDS = ()
+
+    # enter in a one-line field saves; the buttons are #save and a cancel
+    def on_input_submitted(self, event):
+        event.stop()
+        self.action_save()
+
+    def on_button_pressed(self, event):
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self):
+        self.dismiss(None)
 
     def save(self, fields):
         self.query_one("#save", Button).disabled = True

@@ -9,7 +9,7 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 import models
 import tasks
 from console.format import local_time, parse_iso_z
-from console.screens.form import FormScreen
+from console.screens.form import EditForm
 from console.widgets import Field
 from console.workers import db_work, deliver
 
@@ -18,7 +18,7 @@ FIELDS = ("text",) + INPUTS
 EDITABLE_WHILE_RUNNING = ("text", "end")
 
 
-class MailingEditor(FormScreen):
+class MailingEditor(EditForm):
     """Dismisses with the saved mailing as a dict, or None when cancelled."""
 
     FIELDS = FIELDS
@@ -165,20 +165,6 @@ class MailingEditor(FormScreen):
         self.query_one("#audience", Static).update(text)
 
     # -- saving -----------------------------------------------------------------------------------
-
-    def on_input_submitted(self, event):
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event):
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
-
-    def action_cancel(self):
-        self.dismiss(None)
 
     def action_save(self):
         values = {name: self.field_value(name) for name in FIELDS}

@@ -4,6 +4,7 @@ The rows come from a `PageSource` (count() and rows(offset, limit), both run in 
 pgdn/pgup change page, ctrl+home/ctrl+end jump to the first/last page, and moving the cursor past
 the last (or first) row of a page loads the next (or previous) one.
 """
+import abc
 import math
 from dataclasses import dataclass
 
@@ -14,15 +15,16 @@ from textual.widgets import DataTable
 from console.workers import db_work, deliver
 
 
-class PageSource:
+class PageSource(abc.ABC):
     """What a PagedTable shows. Both methods run off the UI thread."""
 
+    @abc.abstractmethod
     def count(self):
-        raise NotImplementedError
+        """How many rows there are in all."""
 
+    @abc.abstractmethod
     def rows(self, offset, limit):
         """-> [(key, cells, record)]: cells are Text renderables, record is any plain value."""
-        raise NotImplementedError
 
 
 @dataclass
