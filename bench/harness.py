@@ -1,15 +1,26 @@
 """What the benchmarks share: the gateway simulator started as its own process, free ports, and
 stopping processes within a bounded time."""
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 TOKEN = "bench-token"
+
+
+def work_dir(prefix="mailer-bench-"):
+    """A fresh temporary folder holding this run's database and queue; the environment points at it
+    (before `models` and `tasks` are imported)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
+                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    return work
 
 
 def free_port():

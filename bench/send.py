@@ -12,14 +12,12 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import requests
 
-from harness import ROOT, TOKEN, free_port, start_simulator, stop  # noqa: E402
+from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
 
 
 
@@ -62,9 +60,7 @@ def main():
     parser.add_argument("--bare-requests", type=int, default=None, help="default: min(clients, 20000)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
-    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
-                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    work = work_dir("mailer-bench-")
     import models
     import tasks
     from tasks import dispatcher

@@ -17,11 +17,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from harness import ROOT, TOKEN, free_port, start_simulator, stop  # noqa: E402
+from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
 UTC = dt.timezone.utc
 
 
@@ -42,9 +40,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temp work dir")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="mailer-bench-start-"))
-    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
-                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    work = work_dir("mailer-bench-start-")
     import models
     import tasks
     from tasks.demo import demo_csv

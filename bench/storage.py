@@ -4,15 +4,10 @@ statistics of a mailing of 1,000,000 messages (and of all mailings), warm.
     .venv/bin/python bench/storage.py [--clients 1000000]
 """
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import work_dir
 
 
 def timed(fn, repeat=1):
@@ -28,9 +23,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=1_000_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
-    os.environ.update(MAILER_DB_URL=f"sqlite:///{work / 'mailer.db'}",
-                      MAILER_QUEUE_URL=f"sqlite:///{work / 'queue.db'}", MAILER_TZ="UTC")
+    work = work_dir("mailer-bench-")
     import models
     from tasks.demo import demo_csv
     models.open_database()
