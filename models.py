@@ -136,6 +136,9 @@ class Message(BaseModel):
     lease_owner = pw.CharField(null=True)
     lease_until = UTCDateTimeField(null=True)
     sending_since = UTCDateTimeField(null=True)  # set while a POST may be on the wire
+    # An attempt may have reached the gateway without a valid answer: this message can no longer
+    # be said to have expired unsent (migration 0004).
+    in_doubt = pw.BooleanField(default=False)
 
     class Meta:
         # One message per (mailing, client); claims, statistics and expiry read (mailing, status, ...);
@@ -163,10 +166,15 @@ class Attempt(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    """One row per live consumer, rewritten every few seconds."""
+    """One row per live consumer, rewritten every few seconds. Others judge it alive by seeing `seq`
+    move, never by comparing `beat_at` (its clock) with theirs; `node` names the kernel and PID
+    namespace, so that `pid` is only checked by a process that shares them (migration 0004)."""
     owner = pw.CharField(unique=True)
     host = pw.CharField()
     pid = pw.IntegerField()
+    seq = pw.IntegerField(default=0)
+    node = pw.CharField(default="")
+    proc_start = pw.BigIntegerField(null=True)
     gateway = pw.CharField(default="")
     started_at = UTCDateTimeField(default=utcnow)
     beat_at = UTCDateTimeField(default=utcnow)
@@ -496,8 +504,8 @@ def delete_clients(ids):
         missing = set(ids) - {c.id for c in Client.select(Client.id).where(Client.id.in_(ids))}
         if missing:
             raise ValidationError({"id": f"no client with id {', '.join(map(str, sorted(missing)))}"})
-        (Message.update(status=CANCELLED, last_error="client deleted", lease_owner=None,
-                        lease_until=None)
+        (Message.update(status=unsent_status(CANCELLED), last_error="client deleted",
+                        lease_owner=None, lease_until=None)
          .where(Message.client_id.in_(ids) & (Message.status == PENDING)
                 & Message.sending_since.is_null()).execute())
         # One pass over the messages (there is no index by client): they keep their phone.
@@ -802,8 +810,8 @@ def set_state(mailing_id, action, reason=""):
         Mailing.update(state=target, state_reason=reason, updated_at=now).where(
             Mailing.id == mailing_id).execute()
         if target == CANCELLED:
-            (Message.update(status=CANCELLED, last_error="mailing cancelled", lease_owner=None,
-                            lease_until=None)
+            (Message.update(status=unsent_status(CANCELLED), last_error="mailing cancelled",
+                            lease_owner=None, lease_until=None)
              .where((Message.mailing == mailing_id) & (Message.status == PENDING)
                     & Message.sending_since.is_null()).execute())
     return get_mailing(mailing_id)
@@ -821,12 +829,35 @@ def finish_if_ended(mailing_id, now=None):
     return True
 
 
+def unsent_status(status):
+    """The final status of a message that will not be sent again: `status` (expired, cancelled), or
+    `unknown` where an earlier attempt may have reached the gateway."""
+    return pw.Case(None, ((Message.in_doubt == True, UNKNOWN),), status)  # noqa: E712
+
+
 def expire_unsent(mailing_id, now):
-    return (Message.update(status=EXPIRED, last_error="mailing ended before it was sent",
+    return (Message.update(status=unsent_status(EXPIRED), last_error="mailing ended before it was sent",
                            lease_owner=None, lease_until=None)
             .where((Message.mailing == mailing_id) & (Message.status == PENDING)
                    & Message.sending_since.is_null())
             .execute())
+
+
+def resend_in_doubt(mailing_id, now=None):
+    """Put a mailing's in-doubt (`unknown`) messages back to be sent, with the same msgId: the
+    operator's call, since each may already have reached the phone. Only while the mailing can
+    still send; returns how many."""
+    now = now or utcnow()
+    with db.atomic():
+        mailing = get_mailing(mailing_id, lock=True)
+        if mailing.state not in (RUNNING, PAUSED) or mailing.end_at <= now:
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}"
+                                            + (" and has ended" if mailing.end_at <= now else "")
+                                            + "; only a running or paused mailing can resend"})
+        return (Message.update(status=PENDING, next_attempt_at=now, lease_owner=None, lease_until=None,
+                               sending_since=None, last_error="resent by the operator after an "
+                                                              "attempt in doubt")
+                .where((Message.mailing == mailing_id) & (Message.status == UNKNOWN)).execute())
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ The operations below (create_mailing, import_clients, ...) are what the command 
 call: each applies the domain rule in models and then wakes the consumer.
 """
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,9 @@ from tasks.logs import event
 
 DISPATCH_SLOTS = int(os.environ.get("MAILER_DISPATCHERS", "2"))
 START_EARLY = dt.timedelta(seconds=1.5)  # the start task wakes early and waits for the exact second
+STORAGE_PATIENCE = 30.0  # seconds a task waits in-process for storage before handing over to the sweep
+
+log = logging.getLogger("mailer.tasks")
 
 
 def queue_url():
@@ -87,6 +91,24 @@ def use_queue(url):
 _slots = threading.BoundedSemaphore(DISPATCH_SLOTS)
 
 
+def storage_retrying(fn, *args, patience=STORAGE_PATIENCE):
+    """Call fn until storage takes it (a lock held past the busy timeout, a full disk), waiting in
+    this process: the queue itself may live on the same failing disk. After `patience` seconds the
+    error is raised, and the minute's sweep does the work once storage is back."""
+    from tasks.dispatcher import STORAGE_ERRORS
+    deadline = time.monotonic() + patience
+    delay = 0.1
+    while True:
+        try:
+            return fn(*args)
+        except STORAGE_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("storage refused %s (%s); retrying in %.1f s", fn.__name__, exc, delay)
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+
 @huey.task()
 def dispatch():
     from tasks import dispatcher
@@ -95,7 +117,7 @@ def dispatch():
             return  # this consumer already runs all its dispatchers
         try:
             spent_at = time.monotonic() + dispatcher.SETTINGS.budget
-            dispatcher.dispatch(gateway())
+            storage_retrying(dispatcher.dispatch, gateway())
             exhausted = time.monotonic() >= spent_at
         finally:
             _slots.release()
@@ -103,7 +125,7 @@ def dispatch():
             dispatch()  # yield the worker; the next run continues
             return
         # Rechecked after the slot is released, so a wake that found every slot busy is not lost.
-        next_due = dispatcher.due_soon()
+        next_due = storage_retrying(dispatcher.due_soon)
         if next_due is None:
             return
         wait = (next_due - utcnow()).total_seconds()
@@ -124,13 +146,13 @@ def start_mailing(mailing_id):
     wait = (mailing.start_at - utcnow()).total_seconds()
     if 0 < wait <= START_EARLY.total_seconds() + 0.5:
         time.sleep(wait)
-    if models.start_if_due(mailing_id):
+    if storage_retrying(models.start_if_due, mailing_id):
         wake()
 
 
 @huey.task()
 def finish_mailing(mailing_id):
-    models.finish_if_ended(mailing_id)
+    storage_retrying(models.finish_if_ended, mailing_id)
 
 
 @huey.periodic_task(crontab(minute="*"))

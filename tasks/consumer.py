@@ -17,23 +17,32 @@ def _heartbeat(stop):
     """Beat, and every few beats look for consumers that died holding messages: a live consumer
     takes over their work within seconds rather than at the next minute's sweep."""
     description = gateway().describe()
-    beats = 0
+    beats, failing = 0, False
     while not stop.wait(dispatcher.HEARTBEAT_EVERY):
         beats += 1
         try:
             dispatcher.beat(description)
+            if failing:
+                # Storage is back: whatever gave up while it was away starts again now, not at the
+                # next minute's sweep.
+                log.warning("storage is back; waking the dispatchers")
+                failing = False
+                wake()
             if beats % RECOVER_EVERY == 0:
                 recovered = dispatcher.recover()
-                if recovered["released"] or recovered["unknown"]:
+                if recovered["released"] or recovered["unknown"] or recovered["retried"]:
                     log.warning("took over from dead consumers: %s", recovered)
                     wake()
-        except Exception:  # a locked database must not kill the heartbeat
-            log.exception("heartbeat failed")
+        except Exception as exc:  # a locked database or a full disk must not kill the heartbeat
+            failing = True
+            log.warning("heartbeat failed: %s", exc)
 
 
 def run_consumer(workers=None):
     """Run the consumer in this (main) thread until SIGTERM/SIGINT."""
     workers = workers or int(os.environ.get("MAILER_WORKERS", str(DISPATCH_SLOTS + 2)))
+    dispatcher.check_settings()
+    gateway()  # a token that cannot be sent is refused here, before anything starts
     consumer = huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True,
         # An idle consumer polls the queue at least every 0.25 s, so new work starts within a second.

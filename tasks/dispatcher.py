@@ -1,15 +1,23 @@
 """Claim, send and settle messages in batches: the database decides what is left to send.
 
-A dispatcher claims a batch of due messages with a lease naming this process, sends them through a
-thread pool, and settles the answers in bulk. Before a POST can leave, its message is marked
-`sending_since` (in small groups); a message found marked after its owner died may have reached the
-gateway, so it is settled `unknown` and never sent again. A message claimed but not yet marked is
-simply released. One msgId (the message id) serves every attempt of a message.
+A dispatcher claims a batch of due messages with a lease naming this consumer, and sends them through
+a thread pool. A POST leaves only for a message that one conditional statement has just marked as on
+the wire: still pending, still leased to this consumer, of a mailing still running and not about to
+end. That statement reads the phone, and the same transaction the text and the end, so whatever an
+operator changed before it is what goes out. Answers are settled in bulk, fenced by the lease, and a
+settle that storage refuses is retried until it is taken: an answer once received is never lost.
+
+Liveness needs no clock comparison: a consumer counts its heartbeats, and another takes it for dead
+only after watching the count stand still for HEARTBEAT_STALE on its own monotonic clock (or, in the
+same kernel and PID namespace, finding its process gone). What a dead consumer had on the wire is in
+doubt, and MAILER_IN_DOUBT decides: `hold` makes it `unknown` (a late answer from a consumer that was
+only frozen still settles it), `retry` sends it again with the same msgId.
 """
+import contextlib
 import datetime as dt
+import logging
 import os
 import random
-import contextlib
 import socket
 import threading
 import time
@@ -22,15 +30,23 @@ import peewee as pw
 
 import models
 from models import (CANCELLED, EXPIRED, FAILED, PAUSED, PENDING, RUNNING, SENT, UNKNOWN, Attempt,
-                    Client, Heartbeat, Mailing, Message, db, utcnow)
+                    Heartbeat, Mailing, Message, db, utcnow)
 from tasks import metrics, probe
 from tasks.logs import event, events
+
+log = logging.getLogger("mailer.dispatcher")
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_STALE = dt.timedelta(seconds=15)
-LEASE = dt.timedelta(minutes=10)  # a last resort: a dead owner is normally seen by its heartbeat
+LEASE = dt.timedelta(minutes=10)  # informative only: takeovers follow heartbeats, not this clock
 IN_CHUNKS = 500  # ids per IN (...) list
+HOLD, RETRY_IN_DOUBT = "hold", "retry"
+IN_DOUBT_POLICIES = (HOLD, RETRY_IN_DOUBT)
+
+# What a failing database raises (locked past the busy timeout, disk full, connection lost): the work
+# waits for storage to come back instead of dying with it.
+STORAGE_ERRORS = (pw.OperationalError, pw.InterfaceError, pw.InternalError)
 
 
 @dataclass
@@ -42,16 +58,25 @@ class Settings:
     retry_cap: float = float(os.environ.get("MAILER_RETRY_CAP", "300"))
     # No attempt starts this close to the end: a request needs a moment to reach the gateway.
     end_guard: float = float(os.environ.get("MAILER_END_GUARD", "0.5"))
-    # After a 401 nobody sends for this long; then one batch finds out whether the token works again.
+    # After a 401 or a redirect nobody sends for this long; then one batch finds out whether the
+    # gateway takes us again.
     auth_pause: float = float(os.environ.get("MAILER_AUTH_PAUSE", "60"))
     # A mailing pauses itself when this share of its last attempts failed for good ...
     fail_pause_ratio: float = float(os.environ.get("MAILER_FAIL_PAUSE_RATIO", "0.5"))
     # ... counted over this many attempts, once at least this many failed.
     fail_pause_window: int = 100
     fail_pause_min: int = int(os.environ.get("MAILER_FAIL_PAUSE_MIN", "20"))
+    # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
+    in_doubt: str = os.environ.get("MAILER_IN_DOUBT", HOLD).strip().lower()
 
 
 SETTINGS = Settings()
+
+
+def check_settings(settings=SETTINGS):
+    if settings.in_doubt not in IN_DOUBT_POLICIES:
+        raise models.ValidationError({"MAILER_IN_DOUBT": f"must be hold or retry; got {settings.in_doubt!r}"})
+    return settings
 
 
 @dataclass
@@ -59,9 +84,19 @@ class Claimed:
     id: int
     mailing_id: int
     client_id: int | None
-    phone: str
     attempts: int
     tz: str | None
+    in_doubt: bool
+
+
+@dataclass
+class OnWire:
+    """A message marked as on the wire, with what the mark read: where and what to send, and the
+    monotonic instant after which its request must not start."""
+    row: Claimed
+    phone: str
+    text: str
+    not_after: float
 
 
 # SQLite lets one writer in at a time and makes the others sleep in growing steps (1, 2, 5, 10 ms...):
@@ -81,10 +116,27 @@ def chunks(seq, size=IN_CHUNKS):
         yield seq[i:i + size]
 
 
+def placeholders(n):
+    return ", ".join([db.param] * n)
+
+
 def backoff(attempts, settings=SETTINGS):
     """Exponential backoff with equal jitter: half fixed, half random."""
     delay = min(settings.retry_cap, settings.retry_base * 2 ** max(0, attempts - 1))
     return delay / 2 + random.uniform(0, delay / 2)
+
+
+def is_postgres():
+    return not isinstance(db.obj, pw.SqliteDatabase)
+
+
+def db_clock():
+    """Now, by the database's clock where it has one of its own (PostgreSQL: the server's, shared by
+    every consumer); SQLite lives in this process, whose clock is the only one there is."""
+    if is_postgres():
+        value = db.execute_sql("SELECT clock_timestamp() AT TIME ZONE 'UTC'").fetchone()[0]
+        return models.to_naive_utc(value)
+    return utcnow()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -104,7 +156,7 @@ def claim(limit, now=None, owner=OWNER):
     if gateway_paused():
         return []
     p = db.param
-    lock = " FOR UPDATE SKIP LOCKED" if not isinstance(db.obj, pw.SqliteDatabase) else ""
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     sql = (f"UPDATE message SET lease_owner = {p}, lease_until = {p} WHERE id IN ("
            f"SELECT id FROM message WHERE mailing_id = {p} AND status = 'pending' "
            f"AND next_attempt_at <= {p} AND lease_owner IS NULL "
@@ -122,9 +174,9 @@ def claim(limit, now=None, owner=OWNER):
         return []
     rows = []
     for part in chunks(ids):
-        query = (Message.select(Message.id, Message.mailing, Message.client_id, Message.phone,
-                                Message.attempts, Client.tz)
-                 .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client_id))
+        query = (Message.select(Message.id, Message.mailing, Message.client_id, Message.attempts,
+                                models.Client.tz, Message.in_doubt)
+                 .join(models.Client, pw.JOIN.LEFT_OUTER, on=(models.Client.id == Message.client_id))
                  .where(Message.id.in_(part)).tuples())
         rows.extend(Claimed(*row) for row in query)
     rows.sort(key=lambda r: r.id)
@@ -149,93 +201,140 @@ def due_soon(now=None):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Settling: every write here is one statement per group, or one executemany, in one transaction.
+# Writes of a send step: every one fenced by the lease, one statement per group or one executemany.
+
+
+@dataclass
+class Live:
+    """A mailing as the current step reads it."""
+    state: str
+    text: str
+    end_at: dt.datetime
+
+
+def live_mailings(ids):
+    """The state, text and end of these mailings, read inside the step's transaction. On PostgreSQL
+    the rows are share-locked until it ends, so an edit waits for the marks made with the old values."""
+    query = (Mailing.select(Mailing.id, Mailing.state, Mailing.text, Mailing.end_at)
+             .where(Mailing.id.in_(list(ids))))
+    if is_postgres():
+        query = query.for_update("FOR SHARE")
+    return {mid: Live(state, text, end_at) for mid, state, text, end_at in query.tuples()}
 
 
 def release(ids, owner=OWNER):
-    """Hand leased messages back; with owner=None whoever holds them."""
+    """Hand leased, unsent messages back; with owner=None whoever holds them."""
     for part in chunks(ids):
-        cond = Message.id.in_(part)
+        cond = Message.id.in_(part) & Message.sending_since.is_null()
         if owner is not None:
             cond &= Message.lease_owner == owner
         Message.update(lease_owner=None, lease_until=None).where(cond).execute()
 
 
-def mark_sending(ids, now):
-    for part in chunks(ids):
-        (Message.update(sending_since=now, attempts=Message.attempts + 1)
-         .where(Message.id.in_(part)).execute())
+def mark_on_wire(rows, now, owner=OWNER):
+    """Mark these messages as on the wire, only those still pending and leased to `owner`; returns
+    {id: phone} for the rows marked, the phone read by the same statement."""
+    marked = {}
+    p = db.param
+    for part in chunks([r.id for r in rows]):
+        sql = (f"UPDATE message SET sending_since = {p}, attempts = attempts + 1 "
+               f"WHERE id IN ({placeholders(len(part))}) AND lease_owner = {p} "
+               f"AND status = 'pending' AND sending_since IS NULL RETURNING id, phone")
+        marked.update(db.execute_sql(sql, [now, *part, owner]).fetchall())
+    return marked
 
 
-def defer(groups, now):
+def defer(groups, owner=OWNER):
     """groups: {next_open_utc: [ids]} for messages outside their client's window now."""
-    with writing():
-        for when, ids in groups.items():
-            for part in chunks(ids):
-                (Message.update(next_attempt_at=when, lease_owner=None, lease_until=None)
-                 .where(Message.id.in_(part)).execute())
+    for when, ids in groups.items():
+        for part in chunks(ids):
+            (Message.update(next_attempt_at=when, lease_owner=None, lease_until=None)
+             .where(Message.id.in_(part) & (Message.lease_owner == owner)
+                    & Message.sending_since.is_null()).execute())
 
 
-def settle(results, mailings, states, gateway=None):
-    """Write answers in bulk. results: [(Claimed, Verdict, text)]; states: current mailing states."""
+def expire_unsent(rows, reason, owner=OWNER):
+    """Messages that will never go: expired (unknown, where an earlier attempt was in doubt)."""
+    for part in chunks([r.id for r in rows]):
+        (Message.update(status=models.unsent_status(EXPIRED), last_error=reason, lease_owner=None,
+                        lease_until=None)
+         .where(Message.id.in_(part) & (Message.lease_owner == owner) & (Message.status == PENDING)
+                & Message.sending_since.is_null()).execute())
+    if rows:
+        events([("decision", {"mailing_id": r.mailing_id, "message_id": r.id, "client_id": r.client_id,
+                              "outcome": EXPIRED, "error": reason}) for r in rows])
+
+
+def next_status(row, verdict, live, answered, settings=SETTINGS):
+    """(status, in_doubt, next_attempt_at, error) of a message after one answered attempt."""
+    error = verdict.error
+    in_doubt = bool(row.in_doubt) or verdict.outcome == probe.DOUBT
+    if verdict.outcome == SENT:
+        return SENT, in_doubt, None, ""
+    if verdict.outcome == FAILED:
+        return FAILED, in_doubt, None, error
+    if verdict.outcome == probe.DOUBT and settings.in_doubt == HOLD:
+        return UNKNOWN, True, None, f"{error}; held, not re-sent (MAILER_IN_DOUBT=hold)"
+    delay = backoff(row.attempts + 1, settings)
+    if verdict.retry_after:
+        delay = max(delay, verdict.retry_after)
+    next_at = answered + dt.timedelta(seconds=delay)
+    final = UNKNOWN if in_doubt else None
+    if live.state == CANCELLED:
+        return final or CANCELLED, in_doubt, None, f"mailing cancelled; last error: {error}"
+    if next_at >= live.end_at - dt.timedelta(seconds=settings.end_guard):
+        return final or EXPIRED, in_doubt, None, f"mailing ended before a retry; last error: {error}"
+    return PENDING, in_doubt, next_at, error
+
+
+def settle(results, live, gateway=None, owner=OWNER, settings=SETTINGS):
+    """Write answers in bulk. results: [(OnWire, Verdict)]. A message is updated only while this
+    consumer still holds it (a late answer also settles a message a takeover made `unknown`); every
+    attempt is journaled, because every one was really made."""
     p = db.param
     updates, journal, logged = [], [], []
-    for row, verdict, text in results:
-        mailing = mailings[row.mailing_id]
+    for wire, verdict in results:
+        row = wire.row
         answered = dt.datetime.fromtimestamp(verdict.at or time.time(), models.UTC).replace(tzinfo=None)
-        attempts = row.attempts + (0 if verdict.outcome == EXPIRED else 1)
-        next_at, error, sent_at, sent_text = None, verdict.error, None, None
-        status = verdict.outcome
-        if status == SENT:
-            sent_at, sent_text = answered, text
-        elif status == probe.RETRY:
-            delay = backoff(attempts)
-            if verdict.retry_after:
-                delay = max(delay, verdict.retry_after)
-            next_at = answered + dt.timedelta(seconds=delay)
-            if states.get(mailing.id) == CANCELLED:
-                status, error = CANCELLED, f"mailing cancelled; last error: {error}"
-            elif next_at >= mailing.end_at:
-                status, error = EXPIRED, f"mailing ended before a retry; last error: {error}"
-            else:
-                status = PENDING
-        updates.append((status, sent_at, sent_text, error[:500], next_at, attempts, row.id, OWNER))
+        mailing = live.get(row.mailing_id) or Live(CANCELLED, "", dt.datetime.min)
+        status, in_doubt, next_at, error = next_status(row, verdict, mailing, answered, settings)
+        updates.append((status, answered if status == SENT else None, wire.text, error[:500], next_at,
+                        in_doubt, row.id, owner))
         outcome = "retry" if status == PENDING else status
-        sent_request = gateway is not None and verdict.outcome != EXPIRED
-        logged.append(("attempt" if sent_request else "decision", {
+        logged.append(("attempt", {
             "mailing_id": row.mailing_id, "message_id": row.id, "client_id": row.client_id,
             "outcome": outcome, "http_status": verdict.http_status, "latency_ms": verdict.latency_ms,
             "error": error[:200] or None,
-            "request": {"method": "POST", "url": f"{gateway.url}/send/{row.id}",
-                        "authorization": f"Bearer {gateway.masked_token}",
-                        "json": {"id": row.id, "phone": int(row.phone), "text": text}} if sent_request else None}))
+            "request": {"method": "POST", "url": f"{gateway.url}/send/{row.id}" if gateway else None,
+                        "authorization": f"Bearer {gateway.masked_token}" if gateway else None,
+                        "json": {"id": row.id, "phone": int(wire.phone), "text": wire.text}}}))
         journal.append((row.id, row.mailing_id, row.client_id, answered, outcome, verdict.http_status,
-                        verdict.latency_ms, error[:500], OWNER))
-    sql = (f"UPDATE message SET status = {p}, sent_at = {p}, text = COALESCE({p}, text), "
-           f"last_error = {p}, next_attempt_at = COALESCE({p}, next_attempt_at), attempts = {p}, "
+                        verdict.latency_ms, error[:500], owner))
+    sql = (f"UPDATE message SET status = {p}, sent_at = {p}, text = {p}, last_error = {p}, "
+           f"next_attempt_at = COALESCE({p}, next_attempt_at), in_doubt = {p}, "
            f"sending_since = NULL, lease_owner = NULL, lease_until = NULL "
-           f"WHERE id = {p} AND lease_owner = {p}")
+           f"WHERE id = {p} AND lease_owner = {p} AND status IN ('pending', 'unknown') "
+           f"AND sending_since IS NOT NULL")
     journal_sql = (f"INSERT INTO attempt (message_id, mailing_id, client_id, at, outcome, http_status, "
-                   f"latency_ms, error, owner) VALUES ({', '.join([p] * 9)})")
-    with db.atomic():
-        # Raw executemany: building these statements with peewee cost a tenth of the consumer's CPU.
-        cursor = db.cursor()
-        cursor.executemany(sql, updates)
-        cursor.executemany(journal_sql, journal)
-        refused = [v for _, v, _ in results if v.http_status == 401]
-        if refused:
-            pause_gateway(refused[0])
-        for mailing_id in {row.mailing_id for row, v, _ in results if v.outcome == FAILED}:
-            pause_if_failing(mailing_id)
-    events(logged)
-    return [(j[4], j[6]) for j in journal]
+                   f"latency_ms, error, owner) VALUES ({placeholders(9)})")
+    # Raw executemany: building these statements with peewee cost a tenth of the consumer's CPU.
+    cursor = db.cursor()
+    cursor.executemany(sql, updates)
+    cursor.executemany(journal_sql, journal)
+    halted = [v for _, v in results if v.halt]
+    if halted:
+        pause_gateway(halted[0], settings)
+    for mailing_id in {w.row.mailing_id for w, v in results if v.outcome == FAILED}:
+        pause_if_failing(mailing_id, settings)
+    return logged, [(j[4], j[6]) for j in journal]
 
 
 _pause_seen = [0.0, None]  # (monotonic time read, pause) : read at most once a second per process
 
 
 def gateway_paused():
-    """Whether sending is paused for everyone (after a 401), read from the database once a second."""
+    """Whether sending is paused for everyone (after a 401 or a redirect), read from the database
+    once a second."""
     if time.monotonic() - _pause_seen[0] > 1.0:
         _pause_seen[:] = [time.monotonic(), models.gateway_pause()]
     pause = _pause_seen[1]
@@ -244,8 +343,11 @@ def gateway_paused():
 
 def pause_gateway(verdict, settings=SETTINGS):
     until = utcnow() + dt.timedelta(seconds=settings.auth_pause)
-    reason = (f"the gateway refused the token ({verdict.error}); sending is paused "
-              f"for everyone: set a valid PROBE_TOKEN and restart the consumer")
+    if verdict.http_status == 401:
+        reason = (f"the gateway refused the token ({verdict.error}); sending is paused "
+                  f"for everyone: set a valid PROBE_TOKEN and restart the consumer")
+    else:
+        reason = f"the gateway answered with a redirect ({verdict.error}); sending is paused for everyone"
     models.set_gateway_pause(until, reason)
     _pause_seen[:] = [time.monotonic(), (until, reason)]
 
@@ -272,12 +374,9 @@ def pause_if_failing(mailing_id, settings=SETTINGS):
 # The dispatch loop
 
 
-def load_mailings(ids):
-    return {m.id: m for m in Mailing.select().where(Mailing.id.in_(list(ids)))}
-
-
 def split_by_window(rows, mailings, now):
-    """Messages whose client is inside the mailing's window now, and {open_at: ids} for the rest."""
+    """Messages whose client is inside the mailing's window now, {open_at: ids} for those whose
+    window opens later, and those whose window opens only after the end."""
     ready, later, expired = [], {}, []
     for row in rows:
         mailing = mailings[row.mailing_id]
@@ -296,11 +395,12 @@ def split_by_window(rows, mailings, now):
     return ready, later, expired
 
 
-def attempt(gateway, row, text, end_at, settings=SETTINGS):
-    # The last check before the wire: nothing reaches the gateway at or after the mailing's end.
-    if utcnow() >= end_at - dt.timedelta(seconds=settings.end_guard):
-        return probe.Verdict(EXPIRED, error="mailing ended before this attempt", at=time.time())
-    return gateway.send(row.id, row.phone, text)
+def attempt(gateway, wire):
+    # The last check before the wire, on this process's monotonic clock: a consumer frozen between
+    # its mark and its POST must not send after the end it read.
+    if time.monotonic() >= wire.not_after:
+        return None
+    return gateway.send(wire.row.id, wire.phone, wire.text)
 
 
 def dispatch(gateway, settings=SETTINGS, budget=None):
@@ -317,152 +417,286 @@ def dispatch(gateway, settings=SETTINGS, budget=None):
         return send_batch(rows, gateway, pool, settings, refill)
 
 
-def mailing_states(ids):
-    # Raw SQL: this runs at every send step, where peewee's query building showed in profiles.
-    ids = list(ids)
-    sql = f"SELECT id, state FROM mailing WHERE id IN ({', '.join([db.param] * len(ids))})"
-    return dict(db.execute_sql(sql, ids).fetchall())
+class Step:
+    """What one transaction of the send loop has to write, and what it found."""
+
+    def __init__(self):
+        self.results = []   # (OnWire, Verdict) answered since the last step
+        self.unsent = []    # (OnWire) marked but not posted: the end came first
+        self.windows = {}   # {open_at: [ids]} to defer
+        self.expired = []   # Claimed rows whose window opens after the end
 
 
 def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None):
     """Send claimed messages with `concurrency` requests in flight; with `refill`, claim the next batch
     as soon as this one is all handed out, so the wire never drains between batches. Each step is one
-    transaction that settles the answers come so far and marks the next group as on the wire, so after
-    a crash only what was really in flight is in doubt."""
-    mailings, queue, futures, results, settled = {}, deque(), {}, [], 0
+    transaction that settles the answers come so far and marks the next group as on the wire; when
+    storage refuses it, nothing new is marked and the same answers are offered again until it is
+    taken."""
+    queue, futures, settled = deque(), {}, 0
+    pending = Step()
+    mailings = {}
+    trouble = 0  # consecutive failed steps
 
     def admit(rows):
         now = utcnow()
-        mailings.update(load_mailings({r.mailing_id for r in rows}))  # fresh text and end
+        missing = {r.mailing_id for r in rows} - set(mailings)
+        if missing:
+            mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
         ready, later, expired = split_by_window(rows, mailings, now)
-        if later:
-            defer(later, now)
-        results.extend((r, probe.Verdict(EXPIRED, error="the client's window opens after the mailing ends",
-                                         at=time.time()), None) for r in expired)
+        for when, ids in later.items():
+            pending.windows.setdefault(when, []).extend(ids)
+        pending.expired.extend(expired)
         queue.extend(ready)
 
     admit(rows)
     top_up = max(1, settings.concurrency // 4)
-    while queue or futures or results:
-        if refill is not None and not queue:
-            more = refill()
+    while queue or futures or pending.results or pending.unsent or pending.windows or pending.expired:
+        if refill is not None and not queue and not trouble:
+            try:
+                more = refill()
+            except STORAGE_ERRORS as exc:
+                log.warning("claiming failed (%s); finishing what is on the wire", exc)
+                more = []
             if more:
                 admit(more)
             else:
                 refill = None  # nothing more due now: finish what is on the wire
         free = settings.concurrency - len(futures)
         take = min(free, len(queue)) if queue and (free >= top_up or free >= len(queue)) else 0
-        if take or (results and (len(results) >= top_up or not queue)):
+        writes = pending.results or pending.unsent or pending.windows or pending.expired
+        if take or (writes and (len(pending.results) >= top_up or not queue or trouble)):
             group = [queue.popleft() for _ in range(take)]
-            observed = []
-            with writing():
-                states = mailing_states(mailings)
-                if results:
-                    observed = settle(results, mailings, states, gateway)
-                if gateway_paused():
-                    states = dict.fromkeys(states, PAUSED)  # hand everything unsent back
-                if any(state != RUNNING for state in states.values()):
-                    # Paused or cancelled meanwhile: hand what is unsent back to the database.
-                    stopped = [r for r in [*group, *queue] if states.get(r.mailing_id) != RUNNING]
-                    release([r.id for r in stopped])
-                    group = [r for r in group if states.get(r.mailing_id) == RUNNING]
-                    queue = deque(r for r in queue if states.get(r.mailing_id) == RUNNING)
-                if group:
-                    mark_sending([r.id for r in group], utcnow())
+            try:
+                marked, kept, logged, observed = run_step(pending, group, queue, gateway, settings)
+            except STORAGE_ERRORS as exc:
+                queue.extendleft(reversed(group))
+                trouble += 1
+                if trouble == 1 or trouble % 20 == 0:
+                    log.warning("storage refused a send step (%s); %d answers kept, retrying", exc,
+                                len(pending.results))
+                _wait_some(futures, pending, min(1.0, 0.05 * 2 ** min(trouble, 5)))
+                continue
+            if trouble:
+                log.warning("storage is back after %d refused steps", trouble)
+            trouble = 0
+            events(logged)
             metrics.observe_attempts(observed)  # after the commit
-            settled, results = settled + len(results), []
-            for r in group:
-                mailing = mailings[r.mailing_id]
-                futures[pool.submit(attempt, gateway, r, mailing.text, mailing.end_at)] = (r, mailing.text)
-        if not futures:
-            continue
-        done, _ = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
-        for future in done:
-            row, text = futures.pop(future)
-            results.append((row, future.result(), text))
+            settled += len(pending.results)
+            pending = Step()
+            queue = kept
+            for wire in marked:
+                futures[pool.submit(attempt, gateway, wire)] = wire
+        if futures:
+            _wait_some(futures, pending, 0.05)
+        elif trouble:
+            time.sleep(0.05)
     return settled
+
+
+def _wait_some(futures, pending, timeout):
+    if not futures:
+        time.sleep(timeout)
+        return
+    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+    for future in done:
+        wire = futures.pop(future)
+        verdict = future.result()
+        if verdict is None:
+            pending.unsent.append(wire)
+        else:
+            pending.results.append((wire, verdict))
+
+
+def run_step(pending, group, queue, gateway, settings=SETTINGS):
+    """One transaction: settle what came back, then mark `group` as on the wire. Returns the marked
+    messages to post, the queue left (rows of mailings no longer running are handed back), the log
+    records and the metrics to emit after the commit."""
+    wires = [w for w, _ in pending.results] + pending.unsent
+    ids = ({r.mailing_id for r in group} | {r.mailing_id for r in queue}
+           | {w.row.mailing_id for w in wires} | {r.mailing_id for r in pending.expired})
+    with writing():
+        live = live_mailings(ids)
+        now = db_clock()
+        logged, observed = [], []
+        if pending.results:
+            logged, observed = settle(pending.results, live, gateway, settings=settings)
+        guard = dt.timedelta(seconds=settings.end_guard)
+        if pending.unsent:
+            # Marked, never posted: the end it read came while this consumer waited (it may have been
+            # frozen). Unmarked, it expires, or goes back to be sent if the end was moved meanwhile.
+            for part in chunks([w.row.id for w in pending.unsent]):
+                (Message.update(sending_since=None, attempts=Message.attempts - 1)
+                 .where(Message.id.in_(part) & (Message.lease_owner == OWNER) & (Message.status == PENDING))
+                 .execute())
+            rows = [w.row for w in pending.unsent]
+            ended = [r for r in rows if r.mailing_id not in live or now >= live[r.mailing_id].end_at - guard]
+            expire_unsent(ended, "mailing ended before this attempt")
+            release([r.id for r in rows if r not in ended])
+        if pending.windows:
+            defer(pending.windows)
+        if pending.expired:
+            expire_unsent(pending.expired, "the client's window opens after the mailing ends")
+        halted = gateway_paused()
+
+        def sendable(row):
+            mailing = live.get(row.mailing_id)
+            return not halted and mailing is not None and mailing.state == RUNNING
+
+        ended = [r for r in group if sendable(r) and now >= live[r.mailing_id].end_at - guard]
+        expire_unsent(ended, "mailing ended before this attempt")
+        go = [r for r in group if sendable(r) and now < live[r.mailing_id].end_at - guard]
+        stopped = [r for r in [*group, *queue] if not sendable(r)]
+        kept = deque(r for r in queue if sendable(r))
+        release([r.id for r in stopped])
+        phones = mark_on_wire(go, now) if go else {}
+        lost = [r.id for r in go if r.id not in phones]  # cancelled, deleted or taken meanwhile
+        release(lost)
+        started = time.monotonic()
+        marked = []
+        for row in go:
+            if row.id in phones:
+                mailing = live[row.mailing_id]
+                left = (mailing.end_at - guard - now).total_seconds()
+                marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
+    return marked, kept, logged, observed
 
 
 # ---------------------------------------------------------------------------------------------------
 # Liveness and recovery
 
 
+def _node():
+    """This kernel's boot and this process's PID namespace: where a PID means the same process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
+
+
+def _proc_start(pid):
+    """The start time of process `pid` in clock ticks (None if there is no such process): with the
+    PID, it names one process even after the PID is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+NODE = _node()
+PROC_START = _proc_start(os.getpid())
+_beaten = [False]
+
+
 def beat(gateway_description=""):
+    """Count a heartbeat. Its row gone means others took this consumer for dead (it could not beat
+    for a while) and took over its claims: say so, and come back."""
     now = utcnow()
-    (Heartbeat.insert(owner=OWNER, host=socket.gethostname(), pid=os.getpid(),
-                      gateway=gateway_description, started_at=now, beat_at=now)
+    updated = (Heartbeat.update(seq=Heartbeat.seq + 1, beat_at=now, gateway=gateway_description)
+               .where(Heartbeat.owner == OWNER).execute())
+    if updated:
+        _beaten[0] = True
+        return
+    if _beaten[0]:
+        log.warning("this consumer was taken for dead while it could not beat; what it held was "
+                    "taken over (its late answers still settle what it had on the wire)")
+    (Heartbeat.insert(owner=OWNER, host=socket.gethostname(), pid=os.getpid(), node=NODE,
+                      proc_start=PROC_START, seq=1, gateway=gateway_description, started_at=now,
+                      beat_at=now)
      .on_conflict(conflict_target=[Heartbeat.owner],
                   update={Heartbeat.beat_at: now, Heartbeat.gateway: gateway_description})
      .execute())
+    _beaten[0] = True
 
 
 def forget_self():
     Heartbeat.delete().where(Heartbeat.owner == OWNER).execute()
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class Watch:
+    """Who is dead, judged by watching: a consumer whose heartbeat count has not moved for
+    HEARTBEAT_STALE of this process's monotonic clock, or whose process is gone from a kernel and
+    PID namespace this process shares. A watcher that has just started knows nobody is dead yet."""
+
+    def __init__(self, stale=HEARTBEAT_STALE):
+        self.stale = stale.total_seconds()
+        self.seen = {}  # owner -> (seq or None, monotonic time it was first seen so)
+
+    def dead(self, owners, beats, clock=time.monotonic):
+        now = clock()
+        dead = []
+        for owner in owners:
+            if owner == OWNER:
+                continue
+            row = beats.get(owner)
+            if row is not None and NODE and row.node == NODE and row.proc_start is not None:
+                if _proc_start(row.pid) != row.proc_start:
+                    dead.append(owner)
+                    continue
+            seq = row.seq if row is not None else None
+            last = self.seen.get(owner)
+            if last is None or last[0] != seq:
+                self.seen[owner] = (seq, now)
+            elif now - last[1] >= self.stale:
+                dead.append(owner)
+        for gone in set(self.seen) - set(owners):
+            del self.seen[gone]
+        return dead
 
 
-def dead_owners(now=None):
-    now = now or utcnow()
-    owners = [o for (o,) in Message.select(Message.lease_owner).distinct()
-              .where(Message.lease_owner.is_null(False)).tuples()]
+WATCH = Watch()
+
+
+def dead_owners(watch=WATCH):
+    holders = {o for (o,) in Message.select(Message.lease_owner).distinct()
+               .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)).tuples()}
     beats = {h.owner: h for h in Heartbeat.select()}
-    host = socket.gethostname()
-    dead = []
-    for owner in owners:
-        if owner == OWNER:
-            continue
-        beat_row = beats.get(owner)
-        if beat_row is None or beat_row.beat_at < now - HEARTBEAT_STALE:
-            dead.append(owner)
-        elif beat_row.host == host and not _pid_alive(beat_row.pid):
-            dead.append(owner)
-    return dead
+    return watch.dead(holders | set(beats), beats)
 
 
-def recover(now=None):
-    """Release what dead consumers had claimed; what they may have put on the wire is `unknown`."""
-    now = now or utcnow()
-    owners = set(dead_owners(now))
+def recover(settings=SETTINGS, watch=WATCH):
+    """Take over from dead consumers: release what they had claimed; what they had on the wire is in
+    doubt (held as `unknown`, its lease kept so a late answer still settles it; or, with
+    MAILER_IN_DOUBT=retry, handed back to be sent again with the same msgId)."""
+    owners = dead_owners(watch)
+    if not owners:
+        return {"unknown": 0, "released": 0, "retried": 0, "dead_owners": 0}
+    now = utcnow()
+    reason = "in doubt: the consumer stopped while this was on the wire"
+    hold = settings.in_doubt == HOLD
     with writing():
-        # Only leased messages are read, through the partial index on lease_owner.
-        leased = (Message.select(Message.id, Message.lease_owner, Message.lease_until, Message.sending_since)
-                  .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)).tuples())
+        leased = (Message.select(Message.id, Message.mailing, Message.client_id, Message.sending_since)
+                  .where(Message.lease_owner.in_(owners) & (Message.status == PENDING)).tuples())
         wire, idle = [], []
-        for msg_id, owner, until, sending_since in leased:
-            if owner in owners or until < now:
-                (wire if sending_since is not None else idle).append(msg_id)
-        for msg_id in wire:
-            event("outcome unknown: its consumer died during the send; not re-sent", message_id=msg_id)
+        for msg_id, mailing_id, client_id, sending_since in leased:
+            (wire if sending_since is not None else idle).append((msg_id, mailing_id, client_id))
         for part in chunks(wire):
-            Attempt.insert_from(
-                Message.select(Message.id, Message.mailing, Message.client_id, pw.Value(now),
-                               pw.Value(UNKNOWN), pw.Value(
-                                   "the consumer stopped while this was being sent; "
-                                   "not re-sent to avoid a duplicate"))
-                .where(Message.id.in_(part)),
-                [Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.at, Attempt.outcome,
-                 Attempt.error]).execute()
-            (Message.update(status=UNKNOWN, lease_owner=None, lease_until=None,
-                            last_error="outcome unknown: the consumer stopped during the send; "
-                                       "not re-sent to avoid a duplicate")
-             .where(Message.id.in_(part)).execute())
-        release(idle, owner=None)
-        if owners:
-            Heartbeat.delete().where(Heartbeat.owner.in_(list(owners))).execute()
-        (Heartbeat.delete().where((Heartbeat.beat_at < now - HEARTBEAT_STALE * 4)
-                                  & (Heartbeat.owner != OWNER)).execute())
+            ids = [w[0] for w in part]
+            Attempt.insert_many([(m, mg, c, now, UNKNOWN if hold else "retry", reason, None)
+                                 for m, mg, c in part],
+                                [Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.at,
+                                 Attempt.outcome, Attempt.error, Attempt.owner]).execute()
+            if hold:
+                (Message.update(status=UNKNOWN, in_doubt=True,
+                                last_error=f"{reason}; held, not re-sent (MAILER_IN_DOUBT=hold)")
+                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
+            else:
+                (Message.update(in_doubt=True, sending_since=None, lease_owner=None, lease_until=None,
+                                next_attempt_at=now, last_error=f"{reason}; sent again (MAILER_IN_DOUBT=retry)")
+                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
+        release([i[0] for i in idle], owner=None)
+        Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
+    for msg_id, mailing_id, client_id in wire:
+        event(f"{reason}; " + ("held as unknown" if hold else "sent again"), mailing_id=mailing_id,
+              message_id=msg_id, client_id=client_id)
     if wire:
-        metrics.observe_attempts([(UNKNOWN, None)] * len(wire))
-    return {"unknown": len(wire), "released": len(idle), "dead_owners": len(owners)}
+        metrics.observe_attempts([(UNKNOWN if hold else "retry", None)] * len(wire))
+    return {"unknown": len(wire) if hold else 0, "retried": 0 if hold else len(wire),
+            "released": len(idle), "dead_owners": len(owners)}
 
 
 def due_mailings(now=None):
@@ -476,4 +710,4 @@ def due_mailings(now=None):
 
 
 __all__ = ["claim", "dispatch", "recover", "beat", "due_soon", "due_mailings", "OWNER", "SETTINGS",
-           "FAILED", "SENT"]
+           "FAILED", "SENT", "STORAGE_ERRORS"]

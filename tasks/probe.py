@@ -1,25 +1,53 @@
-"""The probe gateway client: one pooled requests.Session per process, one POST per attempt, and a
-verdict on each answer (sent, retry, failed) that the dispatcher turns into a message's next state."""
+"""The probe gateway client: one urllib3 connection pool per process, one POST per attempt, and a
+verdict on each answer that the dispatcher turns into a message's next state.
+
+What the gateway received is what matters, so every way an attempt can end is sorted by it:
+- `sent`: HTTP 200 with `{"code": 0}`, read whole within the deadline.
+- `retry`: the gateway certainly did not take the message (refused or timed-out connect, 5xx, 408,
+  429, a 200 that says no); `halt` marks answers about the gateway as a whole (401, a redirect),
+  which pause sending for everyone.
+- `failed`: refused for good (another 4xx).
+- `doubt`: the request may have reached the gateway but no valid answer came back (read timeout or
+  deadline, reset or closed after the request was written, an unreadable 200); MAILER_IN_DOUBT
+  decides what happens next.
+
+urllib3 is used directly (requests is built on it) because the send path needs what requests hides:
+redirects never followed, a body read only up to a cap, and a total deadline on the answer.
+"""
+import datetime as dt
+import email.utils
+import json
 import os
+import socket
+import ssl
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError,
+                                SSLError)
+
+import models
 
 DEFAULT_URL = "https://probe.fbrq.cloud/v1"
-SENT, RETRY, FAILED = "sent", "retry", "failed"
+SENT, RETRY, FAILED, DOUBT = "sent", "retry", "failed", "doubt"
 RETRYABLE_STATUS = {408, 429}
+BODY_CAP = 8192  # bytes of an answer read at most: the probe's answers are tens of bytes
+MAX_RETRY_AFTER = 3600.0
+ERROR_CAP = 500  # characters of an error kept (after the token is scrubbed from it)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # sent, retry or failed (permanent)
+    outcome: str  # sent, retry, failed or doubt
     http_status: int | None = None
     latency_ms: float | None = None
     error: str = ""
     retry_after: float | None = None
     at: float = 0.0  # epoch seconds the answer (or the error) came
+    halt: bool = False  # the gateway refuses us as a whole: pause sending for everyone
 
 
 def mask(token):
@@ -29,17 +57,158 @@ def mask(token):
     return token[:6] + "…"
 
 
-def _short(body, limit=160):
-    text = body if isinstance(body, str) else repr(body)
-    return text if len(text) <= limit else text[:limit] + "…"
+SCRUB_PIECE = 7  # any run of this many characters of the token is taken for a piece of it
 
 
-def _retry_after(response):
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, min(float(value), 3600.0))
-    except ValueError:
+def scrub(text, token):
+    """`text` with the token, and every piece of it of SCRUB_PIECE characters or more, masked. A
+    gateway that echoes a request, or an error cut in the middle of the token, must not leak it."""
+    if not token or not text or len(token) < SCRUB_PIECE:
+        return text.replace(token, mask(token)) if token and text else text
+    covered = bytearray(len(text))
+    for i in range(len(token) - SCRUB_PIECE + 1):
+        piece = token[i:i + SCRUB_PIECE]
+        at = text.find(piece)
+        while at != -1:
+            covered[at:at + SCRUB_PIECE] = b"\x01" * SCRUB_PIECE
+            at = text.find(piece, at + 1)
+    if not any(covered):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append(mask(token))
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def check_token(token):
+    """A token that cannot go into a header is an operator's mistake to show at start-up, not a
+    header error (which would print part of it) at the first send."""
+    if not token:
+        return token
+    if token != token.strip():
+        raise models.ValidationError({"PROBE_TOKEN": "has white space around it (a line end from a "
+                                                     "CRLF env file?); remove it"})
+    bad = next((i for i, c in enumerate(token) if not "\x21" <= c <= "\x7e"), None)
+    if bad is not None:
+        raise models.ValidationError({"PROBE_TOKEN": f"has a character that cannot be sent in a "
+                                                     f"header at position {bad + 1}"})
+    return token
+
+
+def retry_after_seconds(value, date_header=None, now=None):
+    """Retry-After as seconds or as an HTTP date (relative to the answer's own Date when it has one,
+    so the two machines' clocks need not agree); None when absent or unreadable."""
+    value = (value or "").strip()
+    if not value:
         return None
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        base = email.utils.parsedate_to_datetime(date_header) if date_header else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    if base is None or base.tzinfo is None:
+        base = dt.datetime.fromtimestamp(now or time.time(), dt.timezone.utc)
+    return max(0.0, min((when - base).total_seconds(), MAX_RETRY_AFTER))
+
+
+# ---------------------------------------------------------------------------------------------------
+# A total deadline on the answer. A socket timeout bounds each read, so a gateway trickling a byte
+# every few seconds would hold a sender for ever; these sockets cut every read to what is left of the
+# request's deadline, kept per sending thread.
+
+_deadline = threading.local()
+
+
+def _time_left(sock):
+    at = getattr(_deadline, "at", None)
+    if at is not None:
+        left = at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no whole answer within the deadline")
+        timeout = sock.gettimeout()
+        sock.settimeout(left if timeout is None else min(left, timeout))
+
+
+class _DeadlineSocket(socket.socket):
+    __slots__ = ()  # the same layout as socket.socket, so a connected socket can take this class
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        _time_left(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize, flags=0):
+        _time_left(self)
+        return super().recv(bufsize, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    def recv_into(self, buffer, nbytes=None, flags=0):
+        _time_left(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+    def recv(self, buflen=1024, flags=0):
+        _time_left(self)
+        return super().recv(buflen, flags)
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        sock.__class__ = _DeadlineSocket
+        return sock
+
+
+class _TLSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        sock.__class__ = _DeadlineSocket
+        return sock
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
+def _tls_context():
+    context = urllib3.util.ssl_.create_urllib3_context()
+    context.load_default_certs()
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
+def _is_loopback(url):
+    return url.startswith(("http://127.", "http://localhost", "https://127.", "https://localhost"))
+
+
+def _pool_manager(url, pool_size):
+    """Pools for the gateway, through the environment's proxy when one applies (looked up once)."""
+    options = dict(num_pools=2, maxsize=pool_size, block=False, retries=False)
+    if url.startswith("https://"):
+        options["ssl_context"] = _tls_context()
+    proxy = None
+    if not _is_loopback(url):
+        scheme = url.split("://", 1)[0]
+        host = urllib3.util.parse_url(url).host or ""
+        proxy = urllib.request.getproxies().get(scheme)
+        if proxy and urllib.request.proxy_bypass(host):
+            proxy = None
+    manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+    manager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+    return manager
 
 
 class Gateway:
@@ -47,60 +216,100 @@ class Gateway:
 
     def __init__(self, url, token, connect_timeout=3.05, read_timeout=10.0, pool_size=64):
         self.url = url.rstrip("/")
-        self._token = token or ""
-        self.timeout = (connect_timeout, read_timeout)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["Authorization"] = f"Bearer {self._token}"
-        # Proxies are looked up once here, not on every request (a third of the client's CPU), and
-        # never for the loopback simulator.
-        self.session.trust_env = False
-        if not self.url.startswith(("http://127.", "http://localhost")):
-            self.session.proxies = requests.utils.get_environ_proxies(self.url)
+        self._token = check_token(token or "")
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        # The whole answer must come within this many seconds of the request's start.
+        self.deadline = max(connect_timeout, read_timeout)
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self.pools = _pool_manager(self.url, pool_size)
+        self.headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
+                        "Accept": "application/json", "User-Agent": "mailer"}
 
     @property
     def masked_token(self):
         return mask(self._token)
 
     def describe(self):
-        kind = "local simulator" if self.url.startswith(("http://127.", "http://localhost")) else "gateway"
+        kind = "local simulator" if _is_loopback(self.url) else "gateway"
         return f"{kind} {self.url} token {mask(self._token)}"
 
     def send(self, msg_id, phone, text):
         started = time.monotonic()
+        body = json.dumps({"id": int(msg_id), "phone": int(phone), "text": text},
+                          ensure_ascii=False).encode("utf-8")
+        _deadline.at = started + self.deadline
+        response = None
         try:
-            response = self.session.post(f"{self.url}/send/{msg_id}", timeout=self.timeout,
-                                         json={"id": int(msg_id), "phone": int(phone), "text": text})
-        except requests.Timeout as exc:
-            return self._verdict(RETRY, None, started, f"timeout: {type(exc).__name__}")
-        except requests.ConnectionError as exc:
-            return self._verdict(RETRY, None, started, f"connection error: {_short(str(exc), 120)}")
-        except requests.RequestException as exc:
-            return self._verdict(RETRY, None, started, f"request error: {_short(str(exc), 120)}")
-        status = response.status_code
-        if status == 200:
             try:
-                body = response.json()
+                response = self.pools.urlopen(
+                    "POST", f"{self.url}/send/{msg_id}", body=body, headers=self.headers,
+                    redirect=False, retries=False, timeout=self.timeout, preload_content=False,
+                    assert_same_host=False)
+            except (NewConnectionError, ConnectTimeoutError, SSLError, ProxyError) as exc:
+                # The connection was never made: the gateway cannot have the request.
+                return self._verdict(RETRY, None, started, f"not sent: {_describe(exc)}")
+            except HTTPError as exc:
+                return self._verdict(DOUBT, None, started, f"in doubt: {_describe(exc)}")
+            return self._classify(response, started)
+        finally:
+            _deadline.at = None
+            if response is not None:
+                response.release_conn()
+
+    def _classify(self, response, started):
+        status = response.status
+        try:
+            data = response.read(BODY_CAP + 1, decode_content=True)
+            whole = len(data) <= BODY_CAP
+        except (HTTPError, OSError) as exc:
+            data, whole = b"", False
+            cut = _describe(exc)
+        else:
+            cut = f"the answer is over {BODY_CAP} bytes"
+        if not whole:
+            response.close()  # not worth draining: a fresh connection is cheaper
+        text = data[:BODY_CAP].decode("utf-8", "replace")
+        if status == 200:
+            if not whole:
+                return self._verdict(DOUBT, status, started, f"in doubt: HTTP 200 but {cut}: {text}")
+            try:
+                answer = json.loads(text)
             except ValueError:
-                return self._verdict(RETRY, status, started, f"unreadable answer: {_short(response.text)}")
-            if isinstance(body, dict) and body.get("code") == 0:
+                return self._verdict(DOUBT, status, started, f"in doubt: unreadable HTTP 200 answer: {text}")
+            if isinstance(answer, dict) and answer.get("code") == 0 and not isinstance(answer.get("code"), bool):
                 return self._verdict(SENT, status, started)
-            return self._verdict(RETRY, status, started, f"unexpected answer: {_short(body)}")
-        error = f"HTTP {status}: {_short(response.text)}"
+            # A readable answer that is not a success: the gateway says it did not take it.
+            return self._verdict(RETRY, status, started, f"HTTP 200 with an unexpected answer: {text}")
+        error = f"HTTP {status}: {text}"
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "")
+            return self._verdict(RETRY, status, started,
+                                 f"HTTP {status} redirect to {where!r}, not followed: the gateway "
+                                 f"URL may have moved (check PROBE_URL)", halt=True)
         if status >= 500 or status in RETRYABLE_STATUS:
-            return self._verdict(RETRY, status, started, error, _retry_after(response))
+            return self._verdict(RETRY, status, started, error,
+                                 retry_after_seconds(response.headers.get("Retry-After"),
+                                                     response.headers.get("Date")))
         if status == 401:
             # An expired token is the operator's to fix, not the message's fault: keep it pending.
-            return self._verdict(RETRY, status, started, error)
+            return self._verdict(RETRY, status, started, error, halt=True)
         return self._verdict(FAILED, status, started, error)
 
-    def _verdict(self, outcome, status, started, error="", retry_after=None):
-        if self._token and self._token in error:  # a gateway that echoes the request must not leak it
-            error = error.replace(self._token, mask(self._token))
+    def _verdict(self, outcome, status, started, error="", retry_after=None, halt=False):
+        error = scrub(error, self._token)
+        if len(error) > ERROR_CAP:
+            error = error[:ERROR_CAP] + "…"
         return Verdict(outcome, status, round((time.monotonic() - started) * 1000, 2), error,
-                       retry_after, time.time())
+                       retry_after, time.time(), halt)
+
+
+def _describe(exc):
+    """An exception as one line, with its cause (urllib3 wraps the socket error)."""
+    inner = exc
+    while getattr(inner, "reason", None) is not None and isinstance(inner.reason, BaseException):
+        inner = inner.reason
+    name = type(exc).__name__ if inner is exc else f"{type(exc).__name__}: {type(inner).__name__}"
+    return f"{name}: {inner}"
 
 
 def gateway_from_env(pool_size=64):
