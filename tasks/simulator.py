@@ -10,17 +10,41 @@ plus ``GET {base}/_sim/stats`` (no auth) for counters.  ``{base}`` is either
 empty or ``/v1``, so both ``/send/1`` and ``/v1/send/1`` work; ``url`` is the
 ``/v1`` form, the same shape as the production base URL.
 
-Faults (error, garbage, throttle, timeout, outage windows, blocked phones,
-latency) are applied only to authenticated, well-formed requests.  Random
-faults are deterministic for a given seed: every decision is drawn from
+Faults are applied only to authenticated, well-formed requests; each is
+counted in ``stats()["faults"]`` under its name:
+
+``outage``    503 during the ``outages`` windows (seconds after start).
+``rejected``  400 "number blocked" for the ``reject_phones``, every time.
+``timeout``   hang ``hang`` seconds, then close without an answer.
+``error``     500 or 503.
+``throttle``  429 with ``Retry-After`` in seconds, or as an HTTP date with
+              ``retry_after_date`` (every response carries a ``Date`` header,
+              so a client can read that date against the server's clock).
+``garbage``   200 with a body that does not mean success.
+``trickle``   accepted (logged first), then the 200 answer is written one byte
+              every ``trickle_interval`` seconds: only a total deadline ends it.
+``redirect``  ``redirect_status`` (302) to ``{base}/elsewhere``, which answers
+              200 ``{"code": 0}`` to GET and POST; NOT accepted.
+``reset``     the request is read, then the connection is reset (RST, no
+              answer); NOT accepted, but its msgId is kept in ``reset_ids()``.
+``half``      accepted (logged), then only the status line and part of the
+              headers are written and the connection is closed.
+``huge``      accepted (logged), then 200 with a ``huge_bytes`` JSON body that
+              means success if read whole, written in chunks.
+
+``latency`` delays every answer but ``timeout``; an accepted message is logged
+when its answer starts, ``received_at`` being its arrival.  ``begin(mode, s)``
+forces one fault on every valid request for the next ``s`` seconds.
+
+Random faults are deterministic for a given seed: every decision is drawn from
 ``random.Random(f"{seed}:{msgId}:{attempt}")`` where ``attempt`` counts the
 valid requests seen so far for that msgId, so the outcome does not depend on
 the interleaving of concurrent requests.
 
 The random faults share one uniform draw, tested in this order:
-timeout, error, throttle, garbage.  With rates summing to at most 1 each rate
-is the exact expected fraction; if they sum to more than 1 the later ones get
-only what is left.
+timeout, error, throttle, garbage, trickle, redirect, reset, half, huge.  With
+rates summing to at most 1 each rate is the exact expected fraction; if they
+sum to more than 1 the later ones get only what is left.
 
 Standard library only.  Run ``python -m tasks.simulator --help``.
 """
@@ -37,9 +61,11 @@ import secrets
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -53,12 +79,25 @@ IDLE_TIMEOUT = 300.0          # idle keep-alive connections are dropped after th
 _SEND_RE = re.compile(r"^(?:/v1)?/send/([^/]*)$")
 _INT_RE = re.compile(r"^-?[0-9]+$")
 _STATS_PATHS = frozenset({"/_sim/stats", "/v1/_sim/stats"})
+_ELSEWHERE_PATHS = frozenset({"/elsewhere", "/v1/elsewhere"})
 _GARBAGE = (
     (b"<html>oops", "text/html"),
     (b'{"code": 1, "message": "busy"}', "application/json"),
     (b"", "application/json"),
 )
-_FAULT_NAMES = ("outage", "rejected", "error", "throttle", "garbage", "timeout")
+_FAULT_NAMES = ("outage", "rejected", "error", "throttle", "garbage", "timeout",
+                "trickle", "redirect", "reset", "half", "huge")
+_BEGIN_MODES = ("outage", "trickle", "redirect", "reset", "half", "huge", "error", "garbage",
+                "timeout", "throttle")
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+DEFAULT_HUGE_BYTES = 4 * 1024 * 1024
+# A cut inside the header block: no blank line ever comes, so no parser can take it whole.
+_HALF_HEAD = b"HTTP/1.1 200 OK\r\nServer: gateway-sim\r\nContent-Type: application/json\r\nContent-Len"
+_HUGE_PREFIX = b'{"code": 0, "message": "'
+_HUGE_SUFFIX = b'"}'
+_HUGE_MIN = len(_HUGE_PREFIX) + len(_HUGE_SUFFIX)
+# One shared chunk for every huge body: memory stays flat however many are in flight.
+_PAD = memoryview(b"x" * (64 * 1024))
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -129,6 +168,42 @@ def _rate(name, value) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be within [0, 1], got {value!r}")
     return value
+
+
+def _seconds(name, value) -> float:
+    value = float(value)
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return value
+
+
+def _redirect_status(value) -> int:
+    value = int(value)
+    if value not in _REDIRECT_STATUSES:
+        raise ValueError(f"redirect_status must be one of {', '.join(map(str, _REDIRECT_STATUSES))}, "
+                         f"got {value!r}")
+    return value
+
+
+def _huge_bytes(value) -> int:
+    value = int(value)
+    if value < _HUGE_MIN:
+        raise ValueError(f"huge_bytes must be >= {_HUGE_MIN} (the JSON around the padding), got {value!r}")
+    return value
+
+
+_date_cache = (None, "")
+
+
+def _http_date(now) -> str:
+    """IMF-fixdate for the ``Date`` header; every response carries one, so it is formatted
+    once per second and reused (a tuple swap is atomic across handler threads)."""
+    global _date_cache
+    sec = int(now)
+    cached = _date_cache
+    if cached[0] != sec:
+        cached = _date_cache = (sec, formatdate(sec, usegmt=True))
+    return cached[1]
 
 
 def _err(code: int, message: str) -> bytes:
@@ -281,16 +356,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             method()
 
-    def _send(self, status, body=b"", ctype="application/json", headers=(), count=True):
+    def _head(self, status, length, ctype="application/json", headers=(), now=None) -> bytes:
         head = (f"HTTP/1.1 {status} {_PHRASES.get(status, 'Unknown')}\r\n"
-                f"Server: gateway-sim\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\n")
+                f"Server: gateway-sim\r\nDate: {_http_date(time.time() if now is None else now)}\r\n"
+                f"Content-Type: {ctype}\r\nContent-Length: {length}\r\n")
         for k, v in headers:
             head += f"{k}: {v}\r\n"
         if self.close_connection:
             head += "Connection: close\r\n"
+        return head.encode("latin-1") + b"\r\n"
+
+    def _send(self, status, body=b"", ctype="application/json", headers=(), count=True, now=None):
         try:
-            self.wfile.write(head.encode("latin-1") + b"\r\n" + body)  # one send()
+            self.wfile.write(self._head(status, len(body), ctype, headers, now) + body)  # one send()
         except OSError:
             self.close_connection = True
         if count:
@@ -345,7 +423,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self.close_connection = self.close_connection or exc.close
             return self._send(exc.status, _err(exc.status, exc.message))
-        m = _SEND_RE.match(self.path.split("?", 1)[0])
+        path = self.path.split("?", 1)[0]
+        if path in _ELSEWHERE_PATHS:  # a client that re-POSTs after a 307/308 lands here
+            return self._elsewhere(sim)
+        m = _SEND_RE.match(path)
         if m is None:
             return self._send(404, _err(404, "not found"))
         try:
@@ -369,7 +450,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path in _STATS_PATHS:
             body = json.dumps(sim.stats()).encode()
             return self._send(200, body, count=False)
+        if path in _ELSEWHERE_PATHS:
+            sim._count("requests")
+            return self._elsewhere(sim)
         self._other(read=False)
+
+    def _elsewhere(self, sim):
+        """The redirect target: it says success, but nothing sent here is ever accepted."""
+        sim._count("elsewhere")
+        self._send(200, _OK_BODY)
 
     def _other(self, read=True):
         self.server.sim._count("requests")
@@ -438,23 +527,95 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "error":
             self._send(extra, _err(extra, "internal error" if extra == 500 else "service unavailable"))
         elif kind == "throttle":
-            self._send(429, _err(429, "too many requests"), headers=(("Retry-After", str(sim.retry_after)),))
-        else:  # garbage
+            now = time.time()  # the same instant for Date and a date-form Retry-After
+            retry = (formatdate(now + sim.retry_after, usegmt=True) if sim.retry_after_date
+                     else str(sim.retry_after))
+            self._send(429, _err(429, "too many requests"), headers=(("Retry-After", retry),), now=now)
+        elif kind == "garbage":
             body, ctype = _GARBAGE[extra]
             self._send(200, body, ctype)
+        elif kind == "redirect":
+            status = sim.redirect_status
+            base = "/v1" if self.path.startswith("/v1/") else ""
+            location = f"http://{HOST}:{sim.port}{base}/elsewhere"
+            self._send(status, _err(status, _PHRASES[status]), headers=(("Location", location),))
+        elif kind == "reset":
+            self._reset()  # its msgId was recorded by _decide
+        else:  # trickle, half, huge: the gateway takes the message, the answer is what breaks
+            sim._accept(msg, arrived, time.time())
+            getattr(self, "_" + kind)(sim)
+
+    # -- broken answers
+    def _reset(self):
+        """Abort with a TCP RST instead of an answer.  SO_LINGER {on, 0 s} turns close() into an
+        abort; no shutdown() may come first (it would send a FIN, an orderly end)."""
+        self.close_connection = True
+        conn = self.connection
+        try:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        # rfile holds a reference to the socket: close it too so this close() is the real one
+        # (the server's later shutdown()/close() then hit a closed socket and are ignored).
+        self.rfile.close()
+        conn.close()
+
+    def _trickle(self, sim):
+        """The whole answer, one byte per write and ``trickle_interval`` apart: each read gets a
+        byte before any per-read timeout (Nagle is off, so every byte leaves at once)."""
+        data = self._head(200, len(_OK_BODY)) + _OK_BODY
+        sim._count_status(200)
+        try:
+            for i in range(len(data)):
+                if i and sim._stop_event.wait(sim.trickle_interval):
+                    self.close_connection = True  # stopping: drop the rest
+                    return
+                self.wfile.write(data[i:i + 1])
+        except OSError:
+            self.close_connection = True
+
+    def _half(self, sim):
+        """The status line and part of the headers, then an orderly close.  Not counted in
+        ``by_status``: no complete answer was sent."""
+        self.close_connection = True
+        try:
+            self.wfile.write(_HALF_HEAD)
+        except OSError:
+            pass
+
+    def _huge(self, sim):
+        """A 200 whose body is ``huge_bytes`` of valid JSON meaning success, written from the
+        one shared padding chunk."""
+        pad = sim.huge_bytes - _HUGE_MIN
+        sim._count_status(200)
+        try:
+            self.wfile.write(self._head(200, sim.huge_bytes) + _HUGE_PREFIX)
+            while pad > 0:
+                if sim._stop_event.is_set():
+                    self.close_connection = True
+                    return
+                n = min(pad, len(_PAD))
+                self.wfile.write(_PAD[:n])
+                pad -= n
+            self.wfile.write(_HUGE_SUFFIX)
+        except OSError:
+            self.close_connection = True
 
 
 # --------------------------------------------------------------------------- public API
 
 class GatewaySimulator:
-    """In-process gateway simulator.  ``latency`` is in milliseconds, ``hang`` and
-    ``outages`` (list of ``(a, b)``, relative to ``start()``) in seconds."""
+    """In-process gateway simulator.  ``latency`` is in milliseconds, ``hang``,
+    ``trickle_interval`` and ``outages`` (list of ``(a, b)``, relative to ``start()``) in
+    seconds, ``huge_bytes`` in bytes.  The fault modes are listed in the module docstring."""
 
     host = HOST
 
     def __init__(self, port=0, token=None, latency=(0, 0), error_rate=0.0, garbage_rate=0.0,
                  throttle_rate=0.0, retry_after=1, timeout_rate=0.0, hang=30.0, outages=(),
-                 reject_phones=(), log_path=None, seed=None):
+                 reject_phones=(), log_path=None, seed=None, trickle_rate=0.0, trickle_interval=3.0,
+                 redirect_rate=0.0, redirect_status=302, reset_rate=0.0, half_rate=0.0, huge_rate=0.0,
+                 huge_bytes=DEFAULT_HUGE_BYTES, retry_after_date=False):
         self.port = int(port)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {port!r}")
@@ -467,6 +628,15 @@ class GatewaySimulator:
         self.garbage_rate = _rate("garbage_rate", garbage_rate)
         self.throttle_rate = _rate("throttle_rate", throttle_rate)
         self.timeout_rate = _rate("timeout_rate", timeout_rate)
+        self.trickle_rate = _rate("trickle_rate", trickle_rate)
+        self.trickle_interval = _seconds("trickle_interval", trickle_interval)
+        self.redirect_rate = _rate("redirect_rate", redirect_rate)
+        self.redirect_status = _redirect_status(redirect_status)
+        self.reset_rate = _rate("reset_rate", reset_rate)
+        self.half_rate = _rate("half_rate", half_rate)
+        self.huge_rate = _rate("huge_rate", huge_rate)
+        self.huge_bytes = _huge_bytes(huge_bytes)
+        self.retry_after_date = bool(retry_after_date)
         self.retry_after = int(retry_after)
         if self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
@@ -482,7 +652,9 @@ class GatewaySimulator:
         self._token_bytes = self.token.encode("utf-8")
         self._token_exp = _jwt_exp(self.token)
         self._has_random = any((self.error_rate, self.garbage_rate, self.throttle_rate,
-                                self.timeout_rate, self.latency[1]))
+                                self.timeout_rate, self.trickle_rate, self.redirect_rate,
+                                self.reset_rate, self.half_rate, self.huge_rate, self.latency[1]))
+        self._forced = ()   # (a, b, mode) windows from begin(), relative to start()
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -496,7 +668,8 @@ class GatewaySimulator:
         self._accepted = []
         self._accept_counts = {}
         self._attempts = {}
-        self._counters = {"requests": 0, "connections": 0}
+        self._counters = {"requests": 0, "connections": 0, "elsewhere": 0}
+        self._reset_ids = []
         self._by_status = {}
         self._faults = dict.fromkeys(_FAULT_NAMES, 0)
 
@@ -543,10 +716,25 @@ class GatewaySimulator:
                 self._log_file.close()
                 self._log_file = None
 
+    def begin(self, mode, seconds):
+        """For `seconds` from now, give every valid request the fault `mode`, whatever the rates
+        (tests switch a fault on at a chosen moment).  An outage window wins over the others;
+        among the others the latest begun wins."""
+        if mode not in _BEGIN_MODES:
+            raise ValueError(f"mode must be one of {', '.join(_BEGIN_MODES)}, got {mode!r}")
+        seconds = _seconds("seconds", seconds)
+        if self._started_mono is None:
+            raise RuntimeError("simulator not started")
+        elapsed = time.monotonic() - self._started_mono
+        # Rebinding a tuple is atomic: handler threads read either the old or the new one.
+        if mode == "outage":
+            self.outages = self.outages + ((elapsed, elapsed + seconds),)
+        else:
+            self._forced = self._forced + ((elapsed, elapsed + seconds, mode),)
+
     def begin_outage(self, seconds):
         """From now on, answer 503 for `seconds` (tests start an outage at a chosen moment)."""
-        elapsed = time.monotonic() - self._started_mono
-        self.outages = self.outages + ((elapsed, elapsed + float(seconds)),)
+        self.begin("outage", seconds)
 
     def __enter__(self):
         return self.start() if self._server is None else self
@@ -572,6 +760,11 @@ class GatewaySimulator:
         with self._lock:
             return [e["id"] for e in self._accepted]
 
+    def reset_ids(self) -> list:
+        """msgIds of requests that reached the gateway, were not accepted and got a reset."""
+        with self._lock:
+            return list(self._reset_ids)
+
     def stats(self) -> dict:
         with self._lock:
             accepted = len(self._accepted)
@@ -579,9 +772,11 @@ class GatewaySimulator:
             return {
                 "requests": self._counters["requests"],
                 "connections": self._counters["connections"],
+                "elsewhere": self._counters["elsewhere"],   # requests to the redirect target
                 "accepted": accepted,
                 "by_status": {str(k): v for k, v in sorted(self._by_status.items())},
                 "faults": dict(self._faults),
+                "reset_ids": list(self._reset_ids),
                 "unique_accepted_ids": unique,
                 "duplicate_accepted_ids": accepted - unique,   # acceptances repeating an accepted id
                 "ids_accepted_more_than_once": sum(1 for c in self._accept_counts.values() if c > 1),
@@ -608,26 +803,37 @@ class GatewaySimulator:
         delay = (lo if hi == lo else rng.uniform(lo, hi)) / 1000.0
         elapsed = arrived_mono - self._started_mono
         kind, extra = "ok", None
+        forced = next((mode for a, b, mode in reversed(self._forced) if a <= elapsed < b), None)
         if any(a <= elapsed < b for a, b in self.outages):
             kind = "outage"
+        elif forced is not None:
+            kind = forced
         elif phone in self.reject_phones:
             kind = "rejected"
         elif rng is not None:
             u = rng.random()
             edge = 0.0
+            # New modes go at the end so a seed keeps giving the same faults as before.
             for name, rate in (("timeout", self.timeout_rate), ("error", self.error_rate),
-                               ("throttle", self.throttle_rate), ("garbage", self.garbage_rate)):
+                               ("throttle", self.throttle_rate), ("garbage", self.garbage_rate),
+                               ("trickle", self.trickle_rate), ("redirect", self.redirect_rate),
+                               ("reset", self.reset_rate), ("half", self.half_rate),
+                               ("huge", self.huge_rate)):
                 edge += rate
                 if rate and u < edge:
                     kind = name
                     break
-            if kind == "error":
-                extra = rng.choice((500, 503))
-            elif kind == "garbage":
-                extra = (msg_id + attempt) % len(_GARBAGE)   # rotates across retries
+        if kind == "error":
+            # a forced error may come without a random draw: seed one the same way
+            rng = rng or random.Random(f"{self.seed}:{msg_id}:{attempt}")
+            extra = rng.choice((500, 503))
+        elif kind == "garbage":
+            extra = (msg_id + attempt) % len(_GARBAGE)   # rotates across retries
         if kind != "ok":
             with self._lock:
                 self._faults[kind] += 1
+                if kind == "reset":
+                    self._reset_ids.append(msg_id)
         return kind, delay, extra
 
     def _accept(self, msg, received_at, answered_at):
@@ -706,6 +912,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer 503 to everything between A and B seconds after start (repeatable)")
     p.add_argument("--reject-phone", type=_arg(_parse_phone), action="append", default=[], metavar="PHONE",
                    help="answer 400 'number blocked' for this phone (repeatable)")
+    p.add_argument("--retry-after-date", action="store_true",
+                   help="send Retry-After for 429 as an HTTP date instead of seconds")
+    p.add_argument("--trickle-rate", type=_arg(lambda s: _rate("--trickle-rate", s)), default=0.0,
+                   metavar="F", help="fraction accepted, then answered one byte at a time")
+    p.add_argument("--trickle-interval", type=_arg(lambda s: _seconds("--trickle-interval", s)), default=3.0,
+                   metavar="S", help="seconds between the bytes of a trickled answer (default 3)")
+    p.add_argument("--redirect-rate", type=_arg(lambda s: _rate("--redirect-rate", s)), default=0.0,
+                   metavar="F", help="fraction redirected to {base}/elsewhere (not accepted)")
+    p.add_argument("--redirect-status", type=_arg(_redirect_status), default=302, metavar="CODE",
+                   help="status of the redirect: 301, 302, 303, 307 or 308 (default 302)")
+    p.add_argument("--reset-rate", type=_arg(lambda s: _rate("--reset-rate", s)), default=0.0,
+                   metavar="F", help="fraction read, then reset (RST) without an answer (not accepted)")
+    p.add_argument("--half-rate", type=_arg(lambda s: _rate("--half-rate", s)), default=0.0,
+                   metavar="F", help="fraction accepted, then answered with half a header and closed")
+    p.add_argument("--huge-rate", type=_arg(lambda s: _rate("--huge-rate", s)), default=0.0,
+                   metavar="F", help="fraction accepted, then answered 200 with a huge body")
+    p.add_argument("--huge-bytes", type=_arg(_huge_bytes), default=DEFAULT_HUGE_BYTES, metavar="N",
+                   help=f"size of a huge body in bytes (default {DEFAULT_HUGE_BYTES})")
     p.add_argument("--log", default=None, metavar="FILE", help="append accepted messages as JSON lines")
     p.add_argument("--seed", type=int, default=None, help="seed for the fault decisions")
     return p
@@ -726,7 +950,11 @@ def main(argv=None) -> int:
             port=args.port, token=args.token, latency=args.latency, error_rate=args.error_rate,
             garbage_rate=args.garbage_rate, throttle_rate=args.throttle_rate,
             retry_after=args.retry_after, timeout_rate=args.timeout_rate, hang=args.hang,
-            outages=args.outage, reject_phones=args.reject_phone, log_path=args.log, seed=args.seed)
+            outages=args.outage, reject_phones=args.reject_phone, log_path=args.log, seed=args.seed,
+            trickle_rate=args.trickle_rate, trickle_interval=args.trickle_interval,
+            redirect_rate=args.redirect_rate, redirect_status=args.redirect_status,
+            reset_rate=args.reset_rate, half_rate=args.half_rate, huge_rate=args.huge_rate,
+            huge_bytes=args.huge_bytes, retry_after_date=args.retry_after_date)
     except ValueError as exc:
         parser.error(str(exc))
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,25 @@ def send(s, sim, msg_id, phone=PHONE, text="hello", body=None, timeout=2.0, **kw
     if body is None:
         body = {"id": msg_id, "phone": phone, "text": text}
     return s.post(f"{sim.url}/send/{msg_id}", json=body, timeout=timeout, **kw)
+
+
+def raw_send(sim, msg_id, path="/v1/send/", timeout=2.0):
+    """POST over a bare socket (every recv bounded by `timeout`); returns the socket."""
+    body = json.dumps({"id": msg_id, "phone": PHONE, "text": "raw"}).encode()
+    s = socket.create_connection(("127.0.0.1", sim.port), timeout=timeout)
+    s.sendall(f"POST {path}{msg_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+              f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    return s
+
+
+def read_until_eof(s, limit=1 << 20):
+    data = b""
+    while len(data) < limit:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def make_jwt(payload):
@@ -295,6 +315,177 @@ def test_seeded_faults_are_deterministic(make_sim, session):
     assert len({code for code, _ in a}) > 1
 
 
+def test_trickle_sends_one_byte_at_a_time_after_logging(make_sim, tmp_path):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(trickle_rate=1.0, trickle_interval=0.2, log_path=log)
+    before = time.time()
+    with raw_send(sim, 4) as s:
+        data, stamps = b"", []
+        while len(data) < 4:
+            chunk = s.recv(16)
+            assert chunk, "connection closed mid-trickle"
+            data += chunk
+            stamps.append(time.monotonic())
+        assert data == b"HTTP"
+        assert len(stamps) == 4                       # one byte per read
+        assert stamps[-1] - stamps[0] >= 3 * 0.2 * 0.9
+        # accepted when it arrived, long before the answer is complete
+        (e,) = read_log(log)
+        assert e["id"] == 4 and before - 1 <= e["received_at"] <= before + 1
+        assert sim.accepted_ids() == [4]
+        assert sim.stats()["faults"]["trickle"] == 1
+        t0 = time.monotonic()
+        sim.stop()                                    # prompt, mid-trickle
+        assert time.monotonic() - t0 < 1.0
+
+
+def test_trickle_outlasts_a_per_read_timeout(make_sim, session):
+    sim = make_sim(trickle_rate=1.0, trickle_interval=0.005)
+    t0 = time.monotonic()
+    r = send(session, sim, 1, timeout=(1.0, 0.25))    # each read gets a byte within 0.25 s
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 200 and r.json() == {"code": 0, "message": "OK"}
+    assert elapsed > 0.5                              # the whole answer took longer than a read timeout
+    assert "Date" in r.headers
+    assert sim.accepted_ids() == [1]
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_redirect_is_not_accepted(make_sim, session, tmp_path, status):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(redirect_rate=1.0, redirect_status=status, log_path=log)
+    r = send(session, sim, 1, allow_redirects=False)
+    assert r.status_code == status
+    assert r.headers["Location"] == f"{sim.url}/elsewhere"
+    r2 = session.get(r.headers["Location"], timeout=2)
+    assert r2.status_code == 200 and r2.json() == {"code": 0, "message": "OK"}
+    bare = session.post(f"http://127.0.0.1:{sim.port}/send/2", json={"id": 2, "phone": PHONE, "text": "x"},
+                        allow_redirects=False, timeout=2)
+    assert bare.headers["Location"] == f"http://127.0.0.1:{sim.port}/elsewhere"
+    # a client that follows the redirect sees success, yet nothing was delivered
+    followed = send(session, sim, 3)
+    assert followed.status_code == 200 and followed.json()["code"] == 0
+    assert followed.history and followed.history[0].status_code == status
+    assert sim.accepted == [] and read_log(log) == []
+    stats = sim.stats()
+    assert stats["faults"]["redirect"] == 3
+    assert stats["elsewhere"] == 2                 # the GET and the followed redirect
+
+
+def test_reset_after_reading_the_request(make_sim, session, tmp_path):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(reset_rate=1.0, log_path=log)
+    with raw_send(sim, 1) as s:
+        with pytest.raises(ConnectionResetError):
+            s.recv(1024)                              # an RST, not an orderly end (b"")
+    with pytest.raises(requests.exceptions.ConnectionError) as info:
+        send(session, sim, 2)
+    assert "reset" in str(info.value).lower()
+    assert sim.reset_ids() == [1, 2]
+    assert sim.accepted == [] and read_log(log) == []
+    stats = sim.stats()
+    assert stats["faults"]["reset"] == 2 and stats["reset_ids"] == [1, 2]
+    assert stats["requests"] == 2
+
+
+def test_half_answer_after_accepting(make_sim, session, tmp_path):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(half_rate=1.0, log_path=log)
+    with raw_send(sim, 1) as s:
+        data = read_until_eof(s)                      # the server closes: EOF within the timeout
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\n\r\n" not in data and not data.endswith(b"\r\n")
+    # through requests: a 200 without a body, which cannot be read as success
+    r = send(session, sim, 2)
+    assert r.status_code == 200 and r.content == b""
+    with pytest.raises(ValueError):
+        r.json()
+    assert [e["id"] for e in read_log(log)] == [1, 2]
+    assert sim.stats()["faults"]["half"] == 2
+
+
+def test_huge_body_after_accepting(make_sim, session, tmp_path):
+    log = tmp_path / "log.jsonl"
+    sim = make_sim(huge_rate=1.0, huge_bytes=256 * 1024, log_path=log)
+    r = send(session, sim, 1)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(256 * 1024) == str(len(r.content))
+    assert r.json()["code"] == 0
+    assert [e["id"] for e in read_log(log)] == [1]
+    assert sim.stats()["faults"]["huge"] == 1
+    # the default size, read up to the headers only
+    big = make_sim(huge_rate=1.0)
+    assert big.huge_bytes == 4 * 1024 * 1024
+    with raw_send(big, 1) as s:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            assert chunk
+            head += chunk
+    assert b"\r\nContent-Length: 4194304\r\n" in head.split(b"\r\n\r\n")[0] + b"\r\n"
+    assert big.accepted_ids() == [1]
+
+
+def test_retry_after_as_http_date(make_sim, session):
+    sim = make_sim(throttle_rate=1.0, retry_after=30, retry_after_date=True)
+    r = send(session, sim, 1)
+    assert r.status_code == 429
+    when = parsedate_to_datetime(r.headers["Retry-After"])
+    server_now = parsedate_to_datetime(r.headers["Date"])
+    assert (when - server_now).total_seconds() == 30
+    assert abs(when.timestamp() - (time.time() + 30)) < 5
+    # every response carries a Date
+    ok = make_sim()
+    for resp in (send(session, ok, 2), session.get(f"{ok.url}/nope", timeout=2)):
+        assert abs(parsedate_to_datetime(resp.headers["Date"]).timestamp() - time.time()) < 5
+
+
+def test_begin_forces_a_fault_for_a_while(make_sim, session):
+    sim = make_sim(seed=3)
+    assert send(session, sim, 1).status_code == 200
+    sim.begin("redirect", 30)
+    assert send(session, sim, 2, allow_redirects=False).status_code == 302
+    sim.begin("error", 0.3)                           # the latest begun wins while it lasts
+    assert send(session, sim, 3).status_code in (500, 503)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        r = send(session, sim, 3, allow_redirects=False)
+        if r.status_code != 500 and r.status_code != 503:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 302                       # back to the longer window
+    sim.begin_outage(30)                              # an outage wins over everything
+    assert send(session, sim, 4).status_code == 503
+    assert sim.accepted_ids() == [1]
+    faults = sim.stats()["faults"]
+    assert faults["redirect"] >= 2 and faults["error"] >= 1 and faults["outage"] == 1
+    with pytest.raises(ValueError):
+        sim.begin("nope", 1)
+    with pytest.raises(ValueError):
+        sim.begin("reset", -1)
+
+
+def test_new_faults_are_deterministic_per_seed(make_sim, session):
+    def run(seed):
+        sim = make_sim(redirect_rate=0.2, reset_rate=0.2, half_rate=0.2, huge_rate=0.2,
+                       huge_bytes=1024, seed=seed)
+        out = []
+        for i in range(20):
+            try:
+                r = send(session, sim, i, allow_redirects=False)
+                out.append((r.status_code, len(r.content)))
+            except requests.exceptions.ConnectionError:
+                out.append("reset")
+        stats = sim.stats()
+        sim.stop()
+        return out, stats["faults"], sim.reset_ids(), sim.accepted_ids()
+    a, b = run(42), run(42)
+    assert a == b
+    faults = a[1]
+    assert all(faults[k] for k in ("redirect", "reset", "half", "huge"))
+    assert sum(faults.values()) < 20                  # some plain successes too
+
+
 def test_faults_apply_after_auth(make_sim):
     sim = make_sim(error_rate=1.0, outages=[(0, 60)])
     r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"}, timeout=2)
@@ -338,6 +529,28 @@ def test_parser_flags():
         build_parser().parse_args(["--error-rate", "1.5"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--outage", "5:1"])
+
+
+def test_parser_new_fault_flags():
+    args = build_parser().parse_args([
+        "--trickle-rate", "0.1", "--trickle-interval", "0.5", "--redirect-rate", "0.2",
+        "--redirect-status", "307", "--reset-rate", "0.3", "--half-rate", "0.05", "--huge-rate", "0.01",
+        "--huge-bytes", "1024", "--retry-after-date"])
+    assert (args.trickle_rate, args.trickle_interval, args.redirect_rate, args.redirect_status) == (
+        0.1, 0.5, 0.2, 307)
+    assert (args.reset_rate, args.half_rate, args.huge_rate, args.huge_bytes) == (0.3, 0.05, 0.01, 1024)
+    assert args.retry_after_date is True
+    d = build_parser().parse_args([])
+    assert (d.trickle_interval, d.redirect_status, d.huge_bytes, d.retry_after_date) == (
+        3.0, 302, 4 * 1024 * 1024, False)
+    for bad in (["--trickle-rate", "2"], ["--trickle-interval", "-1"], ["--redirect-status", "200"],
+                ["--reset-rate", "x"], ["--half-rate", "-0.1"], ["--huge-rate", "1.1"], ["--huge-bytes", "10"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(bad)
+    for kw in ({"trickle_rate": 2}, {"trickle_interval": -1}, {"redirect_status": 200},
+               {"huge_bytes": 3}, {"reset_rate": -1}):
+        with pytest.raises(ValueError):
+            GatewaySimulator(**kw)
 
 
 def test_generated_token_printed_in_full():
