@@ -10,32 +10,40 @@ import tasks.report  # noqa: F401  (registers the daily report's periodic task)
 log = logging.getLogger("mailer.consumer")
 
 
-RECOVER_EVERY = 5  # heartbeats
+RECOVER_EVERY = 10.0  # seconds between looks for dead consumers
 
 
 def _heartbeat(stop):
-    """Beat, and every few beats look for consumers that died holding messages: a live consumer
-    takes over their work within seconds rather than at the next minute's sweep."""
+    """Beat, in a thread of its own: nothing else this consumer waits for (a takeover blocked on
+    another consumer's row locks, say) may make it look dead."""
     description = gateway().describe()
-    beats, failing = 0, False
+    failing = False
     while not stop.wait(dispatcher.HEARTBEAT_EVERY):
-        beats += 1
         try:
             dispatcher.beat(description)
-            if failing:
-                # Storage is back: whatever gave up while it was away starts again now, not at the
-                # next minute's sweep.
-                log.warning("storage is back; waking the dispatchers")
-                failing = False
-                wake()
-            if beats % RECOVER_EVERY == 0:
-                recovered = dispatcher.recover()
-                if recovered["released"] or recovered["unknown"] or recovered["retried"]:
-                    log.warning("took over from dead consumers: %s", recovered)
-                    wake()
         except Exception as exc:  # a locked database or a full disk must not kill the heartbeat
             failing = True
             log.warning("heartbeat failed: %s", exc)
+            continue
+        if failing:
+            # Storage is back: whatever gave up while it was away starts again now, not at the
+            # next minute's sweep.
+            log.warning("storage is back; waking the dispatchers")
+            failing = False
+            wake()
+
+
+def _watch(stop):
+    """Look for consumers that died holding messages: a live consumer takes over their work within
+    seconds rather than at the next minute's sweep."""
+    while not stop.wait(RECOVER_EVERY):
+        try:
+            recovered = dispatcher.recover()
+            if recovered["released"] or recovered["unknown"] or recovered["retried"]:
+                log.warning("took over from dead consumers: %s", recovered)
+                wake()
+        except Exception as exc:
+            log.warning("looking for dead consumers failed: %s", exc)
 
 
 def run_consumer(workers=None):
@@ -59,6 +67,7 @@ def run_consumer(workers=None):
     wake()
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(stop,), name="heartbeat", daemon=True).start()
+    threading.Thread(target=_watch, args=(stop,), name="watch", daemon=True).start()
     try:
         consumer.run()
     finally:

@@ -231,16 +231,21 @@ def release(ids, owner=OWNER):
         Message.update(lease_owner=None, lease_until=None).where(cond).execute()
 
 
-def mark_on_wire(rows, now, owner=OWNER):
-    """Mark these messages as on the wire, only those still pending and leased to `owner`; returns
-    {id: phone} for the rows marked, the phone read by the same statement."""
+def mark_on_wire(rows, live, now, owner=OWNER):
+    """Mark these messages as on the wire with the text they go with, only those still pending and
+    leased to `owner`; returns {id: phone} for the rows marked, the phone read by the same
+    statement."""
     marked = {}
     p = db.param
-    for part in chunks([r.id for r in rows]):
-        sql = (f"UPDATE message SET sending_since = {p}, attempts = attempts + 1 "
-               f"WHERE id IN ({placeholders(len(part))}) AND lease_owner = {p} "
-               f"AND status = 'pending' AND sending_since IS NULL RETURNING id, phone")
-        marked.update(db.execute_sql(sql, [now, *part, owner]).fetchall())
+    by_mailing = {}
+    for row in rows:
+        by_mailing.setdefault(row.mailing_id, []).append(row.id)
+    for mailing_id, ids in by_mailing.items():
+        for part in chunks(ids):
+            sql = (f"UPDATE message SET sending_since = {p}, attempts = attempts + 1, text = {p} "
+                   f"WHERE id IN ({placeholders(len(part))}) AND lease_owner = {p} "
+                   f"AND status = 'pending' AND sending_since IS NULL RETURNING id, phone")
+            marked.update(db.execute_sql(sql, [now, live[mailing_id].text, *part, owner]).fetchall())
     return marked
 
 
@@ -526,7 +531,7 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
             # Marked, never posted: the end it read came while this consumer waited (it may have been
             # frozen). Unmarked, it expires, or goes back to be sent if the end was moved meanwhile.
             for part in chunks([w.row.id for w in pending.unsent]):
-                (Message.update(sending_since=None, attempts=Message.attempts - 1)
+                (Message.update(sending_since=None, attempts=Message.attempts - 1, text=None)
                  .where(Message.id.in_(part) & (Message.lease_owner == OWNER) & (Message.status == PENDING))
                  .execute())
             rows = [w.row for w in pending.unsent]
@@ -549,7 +554,7 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
         stopped = [r for r in [*group, *queue] if not sendable(r)]
         kept = deque(r for r in queue if sendable(r))
         release([r.id for r in stopped])
-        phones = mark_on_wire(go, now) if go else {}
+        phones = mark_on_wire(go, live, now) if go else {}
         lost = [r.id for r in go if r.id not in phones]  # cancelled, deleted or taken meanwhile
         release(lost)
         started = time.monotonic()
@@ -625,9 +630,13 @@ class Watch:
     def __init__(self, stale=HEARTBEAT_STALE):
         self.stale = stale.total_seconds()
         self.seen = {}  # owner -> (seq or None, monotonic time it was first seen so)
+        self.lock = threading.Lock()  # the watch thread and the sweep both look
 
     def dead(self, owners, beats, clock=time.monotonic):
-        now = clock()
+        with self.lock:
+            return self._dead(owners, beats, clock())
+
+    def _dead(self, owners, beats, now):
         dead = []
         for owner in owners:
             if owner == OWNER:

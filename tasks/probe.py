@@ -132,9 +132,12 @@ _deadline = threading.local()
 def _time_left(sock):
     at = getattr(_deadline, "at", None)
     if at is not None:
+        # Past the deadline a read still takes what has already arrived (a sender that was itself
+        # frozen finds its answer waiting), but waits for nothing more.
         left = at - time.monotonic()
-        if left <= 0:
+        if left < -1.0:
             raise TimeoutError("no whole answer within the deadline")
+        left = max(left, 0.001)
         timeout = sock.gettimeout()
         sock.settimeout(left if timeout is None else min(left, timeout))
 

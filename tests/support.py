@@ -54,9 +54,14 @@ class Env:
     def mailer_json(self, *args):
         return json.loads(self.mailer(*args, "--json").stdout)
 
+    root = ROOT
+
+    def consumer_command(self):
+        return self.prefix + MAILER + ["consumer"]
+
     def start_consumer(self, **extra_env):
         log = open(self.dir / f"consumer-{len(self.consumers)}.log", "w")
-        proc = subprocess.Popen(self.prefix + MAILER + ["consumer"], env={**self.env, **extra_env}, cwd=ROOT,
+        proc = subprocess.Popen(self.consumer_command(), env={**self.env, **extra_env}, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.consumers.append(proc)
         wait_for(lambda: self.query("SELECT count(*) FROM heartbeat WHERE pid = ?", proc.pid)[0][0]
