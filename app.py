@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -31,7 +32,7 @@ def emit(args, data, text=None):
 
 
 def table(rows, columns):
-    widths = [max(len(str(c)), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    widths = [max([len(str(c))] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(columns, widths))]
     for r in rows:
         lines.append("  ".join(str("" if r.get(c) is None else r.get(c)).ljust(w)
@@ -111,6 +112,13 @@ def cmd_mailings_state(args):
     emit(args, models.mailing_as_dict(mailing), f"mailing {mailing.id} is {mailing.state}")
 
 
+def cmd_mailings_resend(args):
+    import tasks
+    count = tasks.resend_in_doubt(args.id)
+    emit(args, {"id": args.id, "resent": count},
+         f"mailing {args.id}: {count} message(s) in doubt will be sent again with the same msgId")
+
+
 def cmd_mailings_list(args):
     stats = models.mailing_stats()
     rows = [{**s, "progress": f"{s['sent']}/{s['total']}",
@@ -130,7 +138,8 @@ def cmd_mailings_show(args):
         f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
         f"start {models.describe_time(mailing.start_at)}, end {models.describe_time(mailing.end_at)}",
         f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}",
-        "counts: " + ", ".join(f"{s}={stats[s]}" for s in models.MESSAGE_STATUSES) + f", total={stats['total']}",
+        "counts: " + ", ".join(f"{models.status_label(s)}={stats[s]}" for s in models.MESSAGE_STATUSES)
+        + f", total={stats['total']}",
         "", table(messages, ["id", "phone", "status", "attempts", "sent_at", "last_error"])])
     emit(args, data, text)
 
@@ -229,6 +238,9 @@ def _die_with_parent():
 
 def cmd_run(args):
     """The console in front, a consumer (and without a token, the gateway simulator) beside it."""
+    from tasks import dispatcher, probe
+    probe.check_token(os.environ.get("PROBE_TOKEN", ""))  # refused here, not in the consumer's log
+    dispatcher.check_settings()
     env = dict(os.environ)
     data_dir = Path(models.sqlite_path(models.env_database_url()) or "data/mailer.db").parent
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -280,8 +292,61 @@ def cmd_run(args):
 # parser
 
 
+MAX_ID = 2 ** 63 - 1  # the largest id SQLite and PostgreSQL store
+
+
+def whole_number(minimum, maximum=MAX_ID):
+    """An argument type: a whole number written in the digits 0-9, from minimum to maximum (an id
+    beyond 64 bits would overflow the database driver; a negative limit means no limit to SQLite)."""
+    def parse(text):
+        if (not re.fullmatch(r"[0-9]+", text) or len(text.lstrip("0")) > len(str(maximum))
+                or not minimum <= int(text) <= maximum):
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {minimum} to {maximum}; got {models.quote_value(text)}"
+                f"{models.foreign_digit_note(text)}")
+        return int(text)
+    return parse
+
+
+ID, COUNT = whole_number(1), whole_number(0)
+
+
+def utf8_text(text):
+    """An argument type for text: bytes that are not UTF-8 reach argv as lone surrogates."""
+    bad = next((i for i, c in enumerate(text, 1) if "\ud800" <= c <= "\udfff"), None)
+    if bad:
+        raise argparse.ArgumentTypeError(f"is not valid UTF-8 (character {bad})")
+    return text
+
+
+def argument_errors(message):
+    """argparse's own message -> [(field, why)]; a field is the argument's name without dashes."""
+    def field(name):
+        return name.split("/")[-1].lstrip("-").lower()
+    if match := re.fullmatch(r"the following arguments are required: (.*)", message, re.S):
+        return [(field(name), "is required") for name in match.group(1).split(", ")]
+    if match := re.fullmatch(r"argument (\S+): (.*)", message, re.S):
+        return [(field(match.group(1)), match.group(2))]
+    if match := re.fullmatch(r"one of the arguments (.*) is required", message, re.S):
+        names = match.group(1).split()
+        return [("/".join(map(field, names)), f"one of {', '.join(names)} is required")]
+    if match := re.fullmatch(r"unrecognized arguments: (.*)", message, re.S):
+        return [("arguments", f"not recognized: {match.group(1)}")]
+    return [("arguments", message)]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose own refusals (a bad number, a missing flag, an unknown choice) read like every
+    other refusal: `error: <field>: <why>` on stderr, exit 2. Subcommands' parsers are of this class
+    too (add_subparsers makes them of its parser's class); --help is untouched."""
+
+    def error(self, message):
+        self.exit(EXIT_INVALID,
+                  "".join(f"error: {field}: {why}\n" for field, why in argument_errors(message)))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="mailer", description="SMS mailing service")
+    parser = Parser(prog="mailer", description="SMS mailing service")
     sub = parser.add_subparsers(dest="command")
 
     def add(parent, name, func, help_text, json_flag=True):
@@ -293,20 +358,21 @@ def build_parser():
 
     clients = sub.add_parser("clients", help="the client directory").add_subparsers(dest="action", required=True)
     p = add(clients, "add", cmd_clients_add, "add a client; prints its id")
-    p.add_argument("--phone", required=True, help="7 followed by 10 digits")
-    p.add_argument("--operator", help="3-digit operator code (default: digits 2-4 of the phone)")
-    p.add_argument("--tag", default="")
-    p.add_argument("--tz", help="IANA zone (default: MAILER_TZ or this machine's)")
+    p.add_argument("--phone", type=utf8_text, required=True, help="7 followed by 10 digits")
+    p.add_argument("--operator", type=utf8_text,
+                   help="3-digit operator code (default: digits 2-4 of the phone)")
+    p.add_argument("--tag", type=utf8_text, default="")
+    p.add_argument("--tz", type=utf8_text, help="IANA zone (default: MAILER_TZ or this machine's)")
     p = add(clients, "edit", cmd_clients_edit, "change a client")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=ID)
     for flag in ("--phone", "--operator", "--tag", "--tz"):
-        p.add_argument(flag)
+        p.add_argument(flag, type=utf8_text)
     p = add(clients, "delete", cmd_clients_delete, "delete clients (their messages stay)")
-    p.add_argument("ids", type=int, nargs="+")
+    p.add_argument("ids", type=ID, nargs="+", metavar="id")
     p = add(clients, "list", cmd_clients_list, "list clients, newest first")
-    p.add_argument("--search", default="", help="phone, operator, tag or zone")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--search", type=utf8_text, default="", help="phone, operator, tag or zone")
+    p.add_argument("--limit", type=COUNT, default=50)
+    p.add_argument("--offset", type=COUNT, default=0)
     p = add(clients, "import", cmd_clients_import, "import a CSV with header phone,operator,tag,tz")
     p.add_argument("file")
     p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
@@ -318,40 +384,46 @@ def build_parser():
                                   ("edit", cmd_mailings_edit, "change a mailing")):
         p = add(mailings, name, func, help_text)
         if name == "edit":
-            p.add_argument("id", type=int)
+            p.add_argument("id", type=ID)
         required = name == "create"
-        p.add_argument("--text", required=required)
-        p.add_argument("--start", required=required, help="ISO time, now, or +10m/+2h/+1d")
-        p.add_argument("--end", required=required, help="ISO time or +10m/+2h/+1d")
-        p.add_argument("--operator", help="only clients of this operator code")
-        p.add_argument("--tag", help="only clients with this tag")
-        p.add_argument("--window", help="HH:MM-HH:MM in each client's local time")
+        p.add_argument("--text", type=utf8_text, required=required)
+        p.add_argument("--start", type=utf8_text, required=required, help="ISO time, now, or +10m/+2h/+1d")
+        p.add_argument("--end", type=utf8_text, required=required, help="ISO time or +10m/+2h/+1d")
+        p.add_argument("--operator", type=utf8_text, help="only clients of this operator code")
+        p.add_argument("--tag", type=utf8_text, help="only clients with this tag")
+        p.add_argument("--window", type=utf8_text, help="HH:MM-HH:MM in each client's local time")
     for action in ("pause", "resume", "cancel"):
         p = add(mailings, action, cmd_mailings_state, f"{action} a mailing")
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=ID)
         p.set_defaults(action=action)
+    p = add(mailings, "resend", cmd_mailings_resend,
+            "send a mailing's in-doubt (unknown) messages again, with the same msgId: each may already "
+            "have reached its phone")
+    p.add_argument("id", type=ID)
+    p.add_argument("--in-doubt", action="store_true", required=True,
+                   help="the messages to resend: those whose last attempt is in doubt")
     add(mailings, "list", cmd_mailings_list, "list mailings with their progress")
     p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=ID)
     p.add_argument("--status", choices=models.MESSAGE_STATUSES)
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=COUNT, default=50)
+    p.add_argument("--offset", type=COUNT, default=0)
 
     p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
-    p.add_argument("id", type=int, nargs="?")
+    p.add_argument("id", type=ID, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
     p = add(sub, "logs", cmd_logs, "everything about one mailing, message or client (log file and journal)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--mailing", type=int)
-    which.add_argument("--message", type=int)
-    which.add_argument("--client", type=int)
+    which.add_argument("--mailing", type=ID)
+    which.add_argument("--message", type=ID)
+    which.add_argument("--client", type=ID)
     p = add(sub, "report", cmd_report, "the daily report: print it, or send it by e-mail")
-    p.add_argument("--day", help="YYYY-MM-DD, today (the default) or yesterday, in MAILER_TZ")
+    p.add_argument("--day", type=utf8_text, help="YYYY-MM-DD, today (the default) or yesterday, in MAILER_TZ")
     p.add_argument("--send", action="store_true", help="send it to MAILER_REPORT_TO")
     p = add(sub, "demo", cmd_demo, "load demo clients and mailings")
-    p.add_argument("--clients", type=int, default=500)
+    p.add_argument("--clients", type=whole_number(0, 10_000_000), default=500)
     p = add(sub, "consumer", cmd_consumer, "run the huey consumer that sends", json_flag=False)
-    p.add_argument("--workers", type=int)
+    p.add_argument("--workers", type=whole_number(1, 1024))
     add(sub, "console", cmd_console, "the operator console", json_flag=False)
     p = add(sub, "run", cmd_run, "console with a consumer beside it (the default)", json_flag=False)
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
@@ -381,8 +453,10 @@ def main(argv=None):
         for field, message in exc.errors.items():
             print(f"error: {field}: {message}", file=sys.stderr)
         return EXIT_INVALID
-    except FileNotFoundError as exc:
-        print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if exc.filename is None:
+            raise
+        print(f"error: file: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_INVALID
     except (pw.OperationalError, pw.DatabaseError) as exc:
         print(f"error: the database at {models.redact_url(models.env_database_url())} cannot be used: "

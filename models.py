@@ -9,6 +9,8 @@ import datetime as dt
 import functools
 import os
 import re
+import unicodedata
+import warnings
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,14 @@ PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN = (
     "pending", "sent", "failed", "expired", "cancelled", "unknown")
 MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
 FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+
+# How a status is said to an operator: `unknown` is an attempt in doubt (it may have reached the phone).
+STATUS_LABELS = {UNKNOWN: "in doubt"}
+
+
+def status_label(status):
+    return STATUS_LABELS.get(status, status)
+
 
 SCHEDULED, RUNNING, PAUSED, FINISHED = "scheduled", "running", "paused", "finished"
 MAILING_STATES = (SCHEDULED, RUNNING, PAUSED, FINISHED, CANCELLED)
@@ -274,27 +284,56 @@ class ValidationError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
-PHONE_RE = re.compile(r"7\d{10}")
+# Digits are the ASCII 0-9 only, everywhere: Python's `\d` and str.isdigit() also take Arabic-Indic,
+# full-width or superscript digits, and '٧٩٠٠١٢٣٤٥٦٧' would be a second client for 79001234567.
+PHONE_RE = re.compile(r"7[0-9]{10}")
+OPERATOR_RE = re.compile(r"[0-9]{3}")
+
+
+def quote_value(value, limit=40):
+    """repr(value) for an error message, cut short when it is long."""
+    value = str(value)
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}… ({len(value)} characters)"
+
+
+def foreign_digit_note(value):
+    """'; only the digits 0-9 ...' naming the first non-ASCII digit of value, else ''."""
+    c = next((c for c in value if c.isdigit() and not c.isascii()), None)
+    return "" if c is None else f"; only the digits 0-9 are accepted, not {c!r} (U+{ord(c):04X})"
+
+
+def _unreadable(value):
+    """Why value cannot be stored: a lone surrogate (bytes that were not UTF-8, as argv delivers them)
+    or a control character other than a newline (NUL, tab, escape sequences, C1 codes); else None."""
+    for i, c in enumerate(value, 1):
+        if "\ud800" <= c <= "\udfff":
+            return f"is not valid UTF-8 (character {i})"
+        if c != "\n" and unicodedata.category(c) == "Cc":
+            return f"contains a control character U+{ord(c):04X} at position {i}"
+    return None
 
 
 def validate_phone(value):
     value = str(value).strip()
     if PHONE_RE.fullmatch(value):
         return value
-    digits = re.sub(r"\D", "", value)
+    # The hint is written in ASCII digits whatever digits were typed.
+    digits = "".join(c if c.isascii() else str(unicodedata.decimal(c))
+                     for c in value if c.isdecimal())
     hint = ""
     if len(digits) == 11 and digits[0] in "78":
         hint = f" (did you mean 7{digits[1:]}?)"
     elif len(digits) == 10:
         hint = f" (did you mean 7{digits}?)"
     raise ValidationError({"phone": f"must be 7 followed by 10 digits, like 79001234567; "
-                                    f"got {value!r}{hint}"})
+                                    f"got {quote_value(value)}{hint}{foreign_digit_note(value)}"})
 
 
 def validate_operator(value, field="operator"):
     value = str(value).strip()
-    if not re.fullmatch(r"\d{3}", value):
-        raise ValidationError({field: f"must be 3 digits, like 900; got {value!r}"})
+    if not OPERATOR_RE.fullmatch(value):
+        raise ValidationError({field: f"must be 3 digits, like 900; got {quote_value(value)}"
+                                      f"{foreign_digit_note(value)}"})
     return value
 
 
@@ -302,8 +341,9 @@ def validate_tag(value, field="tag"):
     value = (value or "").strip()
     if len(value) > MAX_TAG:
         raise ValidationError({field: f"is {len(value)} characters; at most {MAX_TAG}"})
-    if any(ord(c) < 32 for c in value):
-        raise ValidationError({field: "must not contain control characters"})
+    why = _unreadable(value) or ("contains a newline" if "\n" in value else None)
+    if why:
+        raise ValidationError({field: f"{why}; a tag is one line of printable text"})
     return value
 
 
@@ -321,7 +361,14 @@ def validate_tz(value, field="tz"):
 
 
 def validate_text(value):
-    value = value or ""
+    """A message's text: newlines (CRLF read as LF) and printable characters only. A control
+    character (NUL, tab, ESC of a terminal escape sequence, C1 codes like CSI U+009B) is refused, as
+    are lone surrogates: what bytes that are not UTF-8 become in argv."""
+    value = (value or "").replace("\r\n", "\n")
+    why = _unreadable(value)
+    if why:
+        raise ValidationError({"text": why if why.startswith("is not")
+                               else f"{why}; only newlines are allowed"})
     if not value.strip():
         raise ValidationError({"text": "must not be empty"})
     if len(value) > MAX_TEXT:
@@ -329,17 +376,18 @@ def validate_text(value):
     return value
 
 
-WINDOW_RE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+WINDOW_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})[ \t]*-[ \t]*([0-9]{1,2}):([0-9]{2})")
 
 
 def parse_window(value):
     """'HH:MM-HH:MM' in the client's local time -> (start, end) minutes; None for no window."""
     if value is None or not str(value).strip():
         return None
-    match = WINDOW_RE.fullmatch(str(value).strip())
+    value = str(value).strip()
+    match = WINDOW_RE.fullmatch(value)
     if not match:
         raise ValidationError({"window": f"must look like 09:00-21:00 (or 22:00-06:00 across "
-                                         f"midnight); got {value!r}"})
+                                         f"midnight); got {quote_value(value)}{foreign_digit_note(value)}"})
     h1, m1, h2, m2 = map(int, match.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
         raise ValidationError({"window": f"has an impossible time in {value!r}"})
@@ -353,31 +401,89 @@ def format_window(start, end):
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
-RELATIVE_RE = re.compile(r"\+\s*(\d+)\s*([smhdw])")
+RELATIVE_RE = re.compile(r"\+\s*([0-9]+)\s*([smhdw])", re.ASCII)
 RELATIVE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Times outside these (naive UTC) are refused: every zone can still show them (describe_time), and
+# nothing overflows when the engine adds or subtracts days around them.
+TIME_MIN, TIME_MAX = dt.datetime(1900, 1, 1), dt.datetime(9999, 1, 1)
+
+
+def local_to_utc(wall, tz):
+    """A naive wall-clock time in zone tz -> naive UTC.
+
+    A time in a DST gap (skipped when the clocks jump forward, like 02:30 on the last Sunday of March
+    in Europe/Berlin) is the instant the clocks jump (03:00 CEST = 01:00 UTC), not pendulum's
+    shift by the gap's length (03:30). An ambiguous time (the hour repeated when the clocks go back)
+    is its first occurrence: fold=0, zoneinfo's default; pendulum's own default (fold=1) is the
+    second."""
+    zone = tz if isinstance(tz, dt.tzinfo) else zoneinfo.ZoneInfo(tz)
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if after.astimezone(zone).replace(tzinfo=None) == wall:
+        return after.replace(tzinfo=None)
+    # In a gap fold=0 reads the wall time with the offset from before the jump (so it lands after the
+    # jump) and fold=1 with the offset from after it (before the jump): the jump lies between them.
+    # Transitions fall on whole seconds: bisect for the first second with the new offset.
+    new_offset = after.astimezone(zone).utcoffset()
+    base = wall.replace(tzinfo=zone, fold=1).astimezone(UTC).replace(microsecond=0)
+    lo, hi = 0, int((after - base).total_seconds()) + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (base + dt.timedelta(seconds=mid)).astimezone(zone).utcoffset() == new_offset:
+            hi = mid
+        else:
+            lo = mid
+    return (base + dt.timedelta(seconds=hi)).replace(tzinfo=None)
 
 
 def parse_when(value, field, tz=None, now=None):
     """An operator's time -> naive UTC. Accepts 'now', '+10m' / '+2h' / '+1d', or ISO 8601; a time
-    without an offset is in the operator's zone."""
+    without an offset is in the operator's zone (see local_to_utc for DST gaps and repeats)."""
     text = str(value or "").strip()
     tz = tz or operator_zone()
     now = now or utcnow()
+    unreadable = ValidationError({field: f"cannot read {quote_value(text)} as a time; use ISO like "
+                                         f"2026-12-01T09:00, or now, or +10m / +2h / +1d"
+                                         f"{foreign_digit_note(text)}"})
+    out_of_range = ValidationError({field: f"{quote_value(text)} is out of range; use a time between "
+                                           f"{TIME_MIN.year} and {TIME_MAX.year - 1}"})
     if not text:
         raise ValidationError({field: "is required"})
+    if not text.isascii():  # ASCII digits only; and nothing a parser might read loosely
+        raise unreadable
     if text.lower() == "now":
         return now
-    match = RELATIVE_RE.fullmatch(text)
-    if match:
-        return now + dt.timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        parsed = pendulum.parse(text, tz=tz, strict=False)
-    except Exception:
-        parsed = None
-    if not isinstance(parsed, dt.datetime):
-        raise ValidationError({field: f"cannot read {text!r} as a time; use ISO like "
-                                      f"2026-12-01T09:00, or now, or +10m / +2h / +1d"})
-    return to_naive_utc(parsed)
+        match = RELATIVE_RE.fullmatch(text)
+        if match:
+            when = now + dt.timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
+        else:
+            zone = zoneinfo.ZoneInfo(tz) if isinstance(tz, str) else tz
+            local_now = now.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+            try:
+                with warnings.catch_warnings():
+                    # dateutil warns about a zone name it does not know ('EST') and ignores it:
+                    # refuse such a time instead of reading it in the operator's zone.
+                    warnings.simplefilter("error")
+                    parsed = pendulum.parsing.parse(text, strict=False, now=local_now)
+            except OverflowError:
+                raise
+            except Exception:
+                parsed = None
+            if not isinstance(parsed, dt.datetime):  # unreadable, or a duration or an interval
+                raise unreadable
+            if parsed.tzinfo is None:
+                when = local_to_utc(parsed, zone)
+            else:
+                when = parsed.astimezone(UTC).replace(tzinfo=None)
+            when = dt.datetime(when.year, when.month, when.day, when.hour, when.minute, when.second,
+                               when.microsecond)  # a plain datetime, whatever the parser made
+    except ValidationError:
+        raise
+    except (OverflowError, ValueError):  # beyond year 9999, or a number too long to be one
+        raise out_of_range from None
+    if not TIME_MIN <= when < TIME_MAX:
+        raise out_of_range
+    return when
 
 
 def describe_time(value, tz=None):
@@ -543,8 +649,18 @@ def import_clients(source, all_or_nothing=False):
     """Import a CSV (header phone,operator,tag,tz). Good rows go in, each bad row is reported with its
     line number; with all_or_nothing a single bad row imports nothing."""
     if isinstance(source, (str, Path)):
-        with open(source, newline="", encoding="utf-8-sig") as fh:
-            return import_clients(fh, all_or_nothing)
+        try:
+            fh = open(source, newline="", encoding="utf-8-sig")
+        except IsADirectoryError:
+            raise ValidationError({"file": f"is a directory: {source}"}) from None
+        except OSError as exc:  # missing, unreadable: the reason the system gives
+            raise ValidationError({"file": f"{exc.strerror or exc}: {source}"}) from None
+        with fh:
+            try:
+                return import_clients(fh, all_or_nothing)
+            except UnicodeDecodeError as exc:
+                # Rows go in only after the whole file is read: nothing was imported.
+                raise ValidationError({"file": _not_utf8(source, exc)}) from None
     reader = csv.reader(source)
     header = next(reader, None)
     if header is None:
@@ -583,7 +699,9 @@ def import_clients(source, all_or_nothing=False):
         tag = fields[i_tag].strip() if i_tag is not None else ""
         tz = fields[i_tz].strip() if i_tz is not None else ""
         # Fast path for well-formed rows; the full validator explains the others.
-        if (phone_ok(phone) and (not operator or (len(operator) == 3 and operator.isdigit()))
+        # (isdigit() alone takes '²' or '٩': isascii() keeps the fast path to the digits 0-9.)
+        if (phone_ok(phone) and (not operator or (len(operator) == 3 and operator.isascii()
+                                                   and operator.isdigit()))
                 and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()):
             row = (phone, operator or phone[1:4], tag, tz or default_tz, now)
         else:
@@ -617,6 +735,25 @@ def import_clients(source, all_or_nothing=False):
             cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
         attach_new_clients(Client.id > before)
     return ImportReport(len(rows), rejected, total)
+
+
+def _not_utf8(path, exc):
+    """Why a CSV file is refused when it is not UTF-8 (Latin-1, Windows-1251...): where its first bad
+    byte is, found again line by line (no UTF-8 sequence spans a newline)."""
+    offset = 0
+    try:
+        with open(path, "rb") as raw:
+            for line_no, line in enumerate(raw, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as found:
+                    return (f"is not UTF-8 text (byte {offset + found.start + 1} of the file, "
+                            f"0x{line[found.start]:02X}, on line {line_no}); save it as UTF-8 and "
+                            f"import it again")
+                offset += len(line)
+    except OSError:
+        pass
+    return f"is not UTF-8 text ({exc.reason}); save it as UTF-8 and import it again"
 
 
 def _existing_phones(phones):

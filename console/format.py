@@ -48,7 +48,7 @@ def state_text(state):
 
 
 def outcome_text(outcome):
-    return Text(outcome, style=OUTCOME_STYLES.get(outcome, ""))
+    return Text(models.status_label(outcome), style=OUTCOME_STYLES.get(outcome, ""))
 
 
 def progress_text(sent, done, total, width=20):

@@ -87,8 +87,11 @@ def use_queue(url):
 # Tasks
 
 
-# Dispatcher slots are per process: a killed consumer takes its slots with it, leaving no stale lock.
-_slots = threading.BoundedSemaphore(DISPATCH_SLOTS)
+# Each consumer runs DISPATCH_SLOTS dispatcher threads of its own (consumer.run_dispatchers). They look
+# for due work by themselves at least every IDLE_LOOK seconds, so every live consumer shares the
+# sending whoever takes the wake-up task; a wake-up only cuts that wait short.
+IDLE_LOOK = 1.0
+wakeup = threading.Event()
 
 
 def storage_retrying(fn, *args, patience=STORAGE_PATIENCE):
@@ -111,31 +114,8 @@ def storage_retrying(fn, *args, patience=STORAGE_PATIENCE):
 
 @huey.task()
 def dispatch():
-    from tasks import dispatcher
-    while True:
-        if not _slots.acquire(blocking=False):
-            return  # this consumer already runs all its dispatchers
-        try:
-            spent_at = time.monotonic() + dispatcher.SETTINGS.budget
-            storage_retrying(dispatcher.dispatch, gateway())
-            exhausted = time.monotonic() >= spent_at
-        finally:
-            _slots.release()
-        if exhausted:
-            dispatch()  # yield the worker; the next run continues
-            return
-        # Rechecked after the slot is released, so a wake that found every slot busy is not lost.
-        next_due = storage_retrying(dispatcher.due_soon)
-        if next_due is None:
-            return
-        wait = (next_due - utcnow()).total_seconds()
-        if wait <= 0:
-            continue
-        if wait < 1.0:
-            time.sleep(wait)
-            continue
-        dispatch.schedule(eta=next_due.replace(tzinfo=models.UTC))
-        return
+    """Wake this consumer's dispatchers now."""
+    wakeup.set()
 
 
 @huey.task()
@@ -147,6 +127,7 @@ def start_mailing(mailing_id):
     if 0 < wait <= START_EARLY.total_seconds() + 0.5:
         time.sleep(wait)
     if storage_retrying(models.start_if_due, mailing_id):
+        wakeup.set()  # this consumer's dispatchers at once, the others through the queue
         wake()
 
 
@@ -186,9 +167,9 @@ def gateway():
 
 
 def wake():
-    """Enough dispatch tasks for every live consumer's slots: with several consumers on a shared
-    queue, each gets some (a task that finds its consumer's slots all busy just ends)."""
-    for _ in range(DISPATCH_SLOTS * live_consumers()):
+    """A wake-up task per live consumer: with several consumers on a shared queue most get one, and
+    any that does not finds the work by itself within IDLE_LOOK."""
+    for _ in range(live_consumers()):
         dispatch()
 
 
@@ -235,6 +216,14 @@ def set_mailing_state(mailing_id, action, reason=""):
         wake()
     event(f"mailing {action}", mailing_id=mailing.id, state=mailing.state, reason=reason or None)
     return mailing
+
+
+def resend_in_doubt(mailing_id):
+    count = models.resend_in_doubt(mailing_id)
+    if count:
+        _wake_if_running()
+    event("mailing resend in doubt", mailing_id=mailing_id, resent=count)
+    return count
 
 
 def _wake_if_running():

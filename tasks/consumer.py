@@ -5,6 +5,7 @@ import threading
 
 import models
 from tasks import dispatcher, gateway, huey, metrics, sweep, wake, DISPATCH_SLOTS
+import tasks
 import tasks.report  # noqa: F401  (registers the daily report's periodic task)
 
 log = logging.getLogger("mailer.consumer")
@@ -46,9 +47,39 @@ def _watch(stop):
             log.warning("looking for dead consumers failed: %s", exc)
 
 
+def _dispatcher(stop):
+    """Send whatever is due, then wait for a wake-up, the next due time or IDLE_LOOK, whichever comes
+    first. Storage errors wait for storage; anything else is logged and the loop goes on."""
+    while not stop.is_set():
+        try:
+            if dispatcher.dispatch(gateway(), stop=stop):
+                continue
+            next_due = dispatcher.due_soon()
+        except dispatcher.STORAGE_ERRORS as exc:
+            log.warning("dispatcher: storage refused (%s); looking again shortly", exc)
+            next_due = None
+            stop.wait(0.5)
+        except Exception:
+            log.exception("dispatcher failed; looking again shortly")
+            next_due = None
+            stop.wait(1.0)
+        wait = tasks.IDLE_LOOK if next_due is None else (next_due - models.utcnow()).total_seconds()
+        if wait > 0.02:
+            tasks.wakeup.wait(min(wait, tasks.IDLE_LOOK))
+        tasks.wakeup.clear()
+
+
+def run_dispatchers(stop, count=DISPATCH_SLOTS):
+    threads = [threading.Thread(target=_dispatcher, args=(stop,), name=f"dispatcher-{i}", daemon=True)
+               for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def run_consumer(workers=None):
     """Run the consumer in this (main) thread until SIGTERM/SIGINT."""
-    workers = workers or int(os.environ.get("MAILER_WORKERS", str(DISPATCH_SLOTS + 2)))
+    workers = workers or int(os.environ.get("MAILER_WORKERS", "2"))
     dispatcher.check_settings()
     gateway()  # a token that cannot be sent is refused here, before anything starts
     consumer = huey.create_consumer(
@@ -68,9 +99,15 @@ def run_consumer(workers=None):
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(stop,), name="heartbeat", daemon=True).start()
     threading.Thread(target=_watch, args=(stop,), name="watch", daemon=True).start()
+    dispatchers = run_dispatchers(stop)
     try:
         consumer.run()
     finally:
         stop.set()
+        tasks.wakeup.set()
+        # What is on the wire is settled before the consumer goes: a graceful stop leaves nothing
+        # in doubt. Claims not yet sent are handed back by the dispatchers as they finish.
+        for thread in dispatchers:
+            thread.join(timeout=dispatcher.SETTINGS.budget + 15)
         dispatcher.forget_self()
         models.db.close()

@@ -408,18 +408,21 @@ def attempt(gateway, wire):
     return gateway.send(wire.row.id, wire.phone, wire.text)
 
 
-def dispatch(gateway, settings=SETTINGS, budget=None):
-    """Send due messages until none are due or the time budget is spent. Returns the count settled."""
+def dispatch(gateway, settings=SETTINGS, budget=None, stop=None):
+    """Send due messages until none are due, the time budget is spent or `stop` is set. Returns the
+    count settled."""
     deadline = time.monotonic() + (settings.budget if budget is None else budget)
 
     def refill():
+        if stop is not None and stop.is_set():
+            return []
         return claim(settings.batch) if time.monotonic() < deadline else []
 
     rows = refill()
     if not rows:
         return 0
     with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send") as pool:
-        return send_batch(rows, gateway, pool, settings, refill)
+        return send_batch(rows, gateway, pool, settings, refill, stop)
 
 
 class Step:
@@ -432,7 +435,7 @@ class Step:
         self.expired = []   # Claimed rows whose window opens after the end
 
 
-def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None):
+def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None, stop=None):
     """Send claimed messages with `concurrency` requests in flight; with `refill`, claim the next batch
     as soon as this one is all handed out, so the wire never drains between batches. Each step is one
     transaction that settles the answers come so far and marks the next group as on the wire; when
@@ -457,6 +460,11 @@ def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None):
     admit(rows)
     top_up = max(1, settings.concurrency // 4)
     while queue or futures or pending.results or pending.unsent or pending.windows or pending.expired:
+        if stop is not None and stop.is_set() and queue:
+            # Stopping: what is claimed but not on the wire goes back now, not after a takeover.
+            with contextlib.suppress(*STORAGE_ERRORS), writing():
+                release([r.id for r in queue])
+            queue.clear()
         if refill is not None and not queue and not trouble:
             try:
                 more = refill()

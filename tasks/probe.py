@@ -17,6 +17,7 @@ redirects never followed, a body read only up to a cap, and a total deadline on 
 import datetime as dt
 import email.utils
 import json
+import logging
 import os
 import socket
 import ssl
@@ -30,6 +31,9 @@ from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionErr
                                 SSLError)
 
 import models
+
+# A malformed header block is a verdict of ours (in doubt), not a traceback in urllib3's log.
+logging.getLogger("urllib3.connection").setLevel(logging.ERROR)
 
 DEFAULT_URL = "https://probe.fbrq.cloud/v1"
 SENT, RETRY, FAILED, DOUBT = "sent", "retry", "failed", "doubt"

@@ -279,7 +279,8 @@ def build_report(day=None, tz=None, now=None):
                   mailings=rows, attempts=attempts)
 
 
-COLUMNS = (("id", "id"), ("state", "state"), ("total", "total"), *((s, s) for s in MESSAGE_STATUSES),
+COLUMNS = (("id", "id"), ("state", "state"), ("total", "total"),
+           *((s, models.status_label(s)) for s in MESSAGE_STATUSES),
            ("day_sent", "sent that day"), ("day_attempts", "attempts that day"))
 
 

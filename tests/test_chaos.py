@@ -68,8 +68,12 @@ def test_mixed_faults_and_repeated_kills_keep_every_guarantee(world, simulator):
     print(f"\nchaos: kills={kills} faults={stats['faults']} figures={figures}")
     assert figures["duplicates"] == 0
     assert figures["counts"].get("sent", 0) > total // 2
-    # Every kill leaves at most what was on the wire in doubt.
-    assert figures["counts"].get("unknown", 0) <= kills * 64
+    # Every message left unknown is in doubt for a reason: a kill leaves at most what was on the wire
+    # (two dispatchers of 32); the rest had an answer that never came whole (hangs, garbage 200s).
+    reasons = [e for (e,) in world.query("SELECT last_error FROM message WHERE status = 'unknown'")]
+    assert all(e.startswith("in doubt: ") for e in reasons), reasons[:3]
+    killed = [e for e in reasons if "the consumer stopped" in e]
+    assert len(killed) <= kills * 64, len(killed)
 
 
 def test_two_consumers_at_once_never_send_a_message_twice(world, simulator):

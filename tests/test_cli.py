@@ -1,8 +1,12 @@
 """The command line as a script would use it: outputs, exit codes, and every refusal with a clear
 message and nothing written."""
+import datetime as dt
 import json
+import os
 
 import pytest
+
+import models
 
 
 def dump(world):
@@ -160,3 +164,174 @@ def test_unusable_database_is_a_clear_error(world, tmp_path):
     result = world.mailer("clients", "list", check=False)
     assert result.returncode == 3
     assert result.stderr.startswith("error: the database at") and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Whatever is typed or imported: a refusal naming its field, never a traceback.
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def only_errors(stderr):
+    lines = stderr.splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), stderr
+
+
+def test_digits_are_ascii_only_on_the_command_line(world):
+    for script in (ARABIC_INDIC, FULL_WIDTH):
+        # '٧٩٠٠١٢٣٤٥٦٧' was a second client beside 79001234567, and the gateway got two messages.
+        only_errors(refused(world, "clients", "add", "--phone", "79001234567".translate(script),
+                            says=["phone: must be 7 followed by 10 digits", "only the digits 0-9",
+                                  "did you mean 79001234567?"]))
+        refused(world, "clients", "add", "--phone", "7" + "9001234567".translate(script), says="phone:")
+    assert world.mailer("clients", "add", "--phone", "79001234567").stdout.strip() == "1"
+    refused(world, "clients", "add", "--phone", "79001234567".translate(ARABIC_INDIC), says="phone:")
+    refused(world, "clients", "add", "--phone", "79001234568", "--operator", "900".translate(ARABIC_INDIC),
+            says=["operator: must be 3 digits", "only the digits 0-9"])
+    refused(world, "clients", "add", "--phone", "79001234568", "--operator", "90²", says="operator:")
+    create = ("mailings", "create", "--text", "hi")
+    refused(world, *create, "--start", "now", "--end", "+1h", "--window", "09:00-21:00".translate(FULL_WIDTH),
+            says=["window: must look like 09:00-21:00", "only the digits 0-9"])
+    refused(world, *create, "--start", "now", "--end", "+" + "10".translate(ARABIC_INDIC) + "m",
+            says=["end: cannot read", "only the digits 0-9"])
+    refused(world, *create, "--start", "2099-01-01T09:00".translate(FULL_WIDTH), "--end", "+1h",
+            says=["start: cannot read", "only the digits 0-9"])
+    refused(world, "stats", "1".translate(ARABIC_INDIC),
+            says=["id: must be a whole number", "only the digits 0-9"])
+    refused(world, "clients", "list", "--limit", "5".translate(FULL_WIDTH),
+            says="limit: must be a whole number")
+    assert world.query("SELECT phone FROM client") == [("79001234567",)]
+
+
+def test_import_takes_ascii_digits_and_printable_tags_only(world):
+    csv = world.dir / "digits.csv"
+    csv.write_text("phone,operator,tag,tz\n"
+                   "79000000001,900,,UTC\n"
+                   "79000000002,90²,,UTC\n"          # str.isdigit() is true for '²': the fast path took it
+                   "79000000003,９０１,,UTC\n"
+                   "7٩٠٠٠٠٠٠٠٠٤,,,UTC\n"
+                   "79000000005,,a\x00b,UTC\n"
+                   "79000000006,,\x1b[31mred,UTC\n"
+                   "79000000007,,,\n", encoding="utf-8")
+    result = world.mailer("clients", "import", csv, "--json", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    report = json.loads(result.stdout)
+    assert [(r["line"], r["error"].split(":")[0]) for r in report["rejected"]] == [
+        (3, "operator"), (4, "operator"), (5, "phone"), (6, "tag"), (7, "tag")]
+    assert "only the digits 0-9, not '²'" in report["rejected"][0]["error"].replace(" are accepted", "")
+    assert "U+0000" in report["rejected"][3]["error"] and "U+001B" in report["rejected"][4]["error"]
+    assert report["imported"] == 2 and report["total"] == 7
+    assert world.query("SELECT phone, operator FROM client ORDER BY phone") == [
+        ("79000000001", "900"), ("79000000007", "900")]
+
+
+def test_import_refuses_a_file_that_is_not_utf8_or_is_a_directory(world):
+    latin1 = world.dir / "latin1.csv"
+    # The bad byte comes after a good row: nothing is imported all the same.
+    latin1.write_bytes("phone,operator,tag,tz\n79000000001,,vip,UTC\n79000000002,,café,UTC\n"
+                       .encode("latin-1"))
+    only_errors(refused(world, "clients", "import", latin1,
+                        says=["error: file: is not UTF-8 text (byte 60 of the file, 0xE9, on line 3)"]))
+    refused(world, "clients", "import", latin1, "--all-or-nothing", says="file: is not UTF-8 text")
+    refused(world, "clients", "import", world.dir, says=f"error: file: is a directory: {world.dir}")
+    refused(world, "clients", "export", world.dir, says="error: file: Is a directory")
+    assert world.query("SELECT count(*) FROM client") == [(0,)]
+
+
+def test_times_beyond_the_calendar_are_refused(seeded):
+    create = ("mailings", "create", "--text", "hi")
+    for start, end, field in (("now", "9999-12-31T23:59-05:00", "end"), ("now", "+99999999d", "end"),
+                              ("0001-01-01T00:00+05:00", "+1d", "start"),
+                              ("now", "+" + "9" * 5000 + "s", "end"), ("+99999999999w", "+1d", "start"),
+                              ("now", "1899-12-31T23:59Z", "end")):
+        only_errors(refused(seeded, *create, "--start", start, "--end", end, says=f"{field}: "))
+        assert "is out of range" in refused(seeded, *create, "--start", start, "--end", end, says=f"{field}: ")
+    mailing = seeded.mailer_json(*create, "--start", "+1h", "--end", "+2h")
+    refused(seeded, "mailings", "edit", mailing["id"], "--end", "+99999999d",
+            says="end: '+99999999d' is out of range")
+
+
+def test_ids_limits_and_offsets_must_be_whole_numbers_in_range(seeded):
+    mailing = seeded.mailer_json("mailings", "create", "--text", "hi", "--start", "+1h", "--end", "+2h")
+    for bad in (str(2 ** 64), str(2 ** 63), "0", "-1", "1.5", " 1"):
+        for args in (("stats", bad), ("clients", "delete", "1", bad), ("clients", "edit", bad, "--tag", "x"),
+                     ("mailings", "show", bad), ("mailings", "edit", bad, "--text", "x"),
+                     ("mailings", "pause", bad), ("mailings", "resume", bad), ("mailings", "cancel", bad)):
+            only_errors(refused(seeded, *args,
+                                says="error: id: must be a whole number from 1 to 9223372036854775807"))
+        refused(seeded, "logs", "--mailing", bad, says="error: mailing: must be a whole number from 1")
+    # The largest id there can be is looked up, and is not there.
+    refused(seeded, "stats", str(2 ** 63 - 1), says=f"id: no mailing with id {2 ** 63 - 1}")
+    refused(seeded, "clients", "delete", str(2 ** 63 - 1), says=f"id: no client with id {2 ** 63 - 1}")
+    refused(seeded, "clients", "list", "--limit", "-1", says="error: limit: must be a whole number from 0")
+    refused(seeded, "clients", "list", "--offset", "-5", says="error: offset: must be a whole number from 0")
+    refused(seeded, "mailings", "show", mailing["id"], "--limit", "-1", says="error: limit:")
+    refused(seeded, "mailings", "show", mailing["id"], "--offset", "-5", says="error: offset:")
+    assert len(seeded.mailer_json("clients", "list", "--limit", "1", "--offset", "0")) == 1
+
+
+def test_text_is_utf8_without_control_characters(seeded):
+    create = ("mailings", "create", "--start", "+1h", "--end", "+2h", "--text")
+    # Bytes that are not UTF-8 reach Python's argv as lone surrogates (b'\xff' -> '\udcff').
+    invalid = "hi " + os.fsdecode(b"\xff") + " there"
+    assert invalid == "hi \udcff there"
+    only_errors(refused(seeded, *create, invalid, says="error: text: is not valid UTF-8"))
+    refused(seeded, "clients", "add", "--phone", "79000000000", "--tag", os.fsdecode(b"v\xe9p"),
+            says="error: tag: is not valid UTF-8")
+    refused(seeded, *create, "hi \x1b[2J there",
+            says="text: contains a control character U+001B at position 4; only newlines are allowed")
+    refused(seeded, *create, "csi \x9b31m", says="text: contains a control character U+009B at position 5")
+    refused(seeded, *create, "tab\there", says="U+0009")
+    refused(seeded, *create, "cr\rhere", says="U+000D")
+    refused(seeded, *create, "del\x7f", says="U+007F")
+    refused(seeded, "clients", "add", "--phone", "79000000000", "--tag", "a\x1b[1mb",
+            says="tag: contains a control character U+001B")
+    mailing = seeded.mailer_json(*create, "line one\r\nline two\nlast line")
+    assert mailing["text"] == "line one\nline two\nlast line"
+    # NUL cannot be in an argument at all (the system ends the argument there); the console can type
+    # it, and the same validator refuses it.
+    with pytest.raises(ValueError):
+        seeded.mailer(*create, "a\x00b")
+    with pytest.raises(models.ValidationError) as refusal:
+        models.validate_text("a\x00b")
+    assert refusal.value.errors == {
+        "text": "contains a control character U+0000 at position 2; only newlines are allowed"}
+
+
+def test_argument_errors_name_their_field(world):
+    only_errors(refused(world, "mailings", "create", "--text", "hi",
+                        says=["error: start: is required\nerror: end: is required"]))
+    refused(world, "mailings", "show", "1", "--status", "lost", says="error: status: invalid choice: 'lost'")
+    refused(world, "stats", "x", says="error: id: must be a whole number")
+    refused(world, "clients", "list", "--limit", says="error: limit: expected one argument")
+    refused(world, "logs", says="one of --mailing, --message, --client is required")
+    refused(world, "clients", "list", "--frob", says="error: arguments: not recognized: --frob")
+    refused(world, "clients", "frob", says="error: action: invalid choice: 'frob'")
+    for args in (("--help",), ("mailings", "create", "--help")):
+        shown = world.mailer(*args)
+        assert shown.stdout.startswith("usage: mailer") and not shown.stderr
+
+
+def last_sunday(year, month):
+    last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() + 1) % 7)
+
+
+def test_a_local_time_in_a_dst_gap_is_the_instant_the_clocks_jump(world):
+    world.env["MAILER_TZ"] = "Europe/Berlin"
+    year = dt.date.today().year + 2
+    spring, autumn = last_sunday(year, 3), last_sunday(year, 10)
+    # 02:30 does not exist that day in Berlin: at 02:00 CET (01:00 UTC) the clocks jump to 03:00 CEST.
+    created = world.mailer_json("mailings", "create", "--text", "spring", "--start", f"{spring}T02:30",
+                                "--end", f"{spring}T05:00")
+    stored = world.query("SELECT start_at FROM mailing WHERE id = ?", created["id"])
+    assert stored == [(f"{spring} 01:00:00",)]
+    assert created["start"] == f"{spring}T01:00:00Z"
+    assert f"{spring} 03:00:00 Europe/Berlin" in world.mailer("mailings", "list").stdout
+    # An explicit offset is taken as written.
+    edited = world.mailer_json("mailings", "edit", created["id"], "--start", f"{spring}T02:30+01:00")
+    assert edited["start"] == f"{spring}T01:30:00Z"
+    # The hour repeated in autumn is read as its first occurrence (still CEST, UTC+2).
+    edited = world.mailer_json("mailings", "edit", created["id"], "--end", f"{autumn}T02:30")
+    assert edited["end"] == f"{autumn}T00:30:00Z"

@@ -1,10 +1,14 @@
 """Property-based tests of the validators and the window / time-zone arithmetic."""
+import argparse
 import datetime as dt
 import io
+import unicodedata
 import zoneinfo
 
-from hypothesis import assume, given, settings, strategies as st
+import pytest
+from hypothesis import assume, example, given, settings, strategies as st
 
+import app
 import models
 from models import ValidationError
 
@@ -111,3 +115,124 @@ def test_import_accounts_for_every_row(tmp_path_factory, rows):
     for line, _, why in report.rejected:
         assert 2 <= line and why
     models.db.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Digits are ASCII; validators refuse, never crash.
+
+NON_ASCII_DIGITS = st.characters(categories=["Nd", "No"]).filter(lambda c: c.isdigit() and not c.isascii())
+# The zero of some scripts' digit runs: Arabic-Indic, Extended Arabic-Indic, Devanagari, Bengali,
+# Thai, full-width, mathematical bold.
+ZEROS = ["\u0660", "\u06f0", "\u0966", "\u09e6", "\u0e50", "\uff10", "\U0001d7ce"]
+NOW = dt.datetime(2026, 11, 22, 12, 0)
+
+
+def when(text):
+    return models.parse_when(text, "start", "Europe/Berlin", NOW)
+
+
+@given(st.text(max_size=12), NON_ASCII_DIGITS, st.text(max_size=12))
+def test_a_non_ascii_digit_is_never_accepted(before, digit, after):
+    text = before + digit + after
+    for validate in (models.validate_phone, models.validate_operator, models.parse_window, when):
+        with pytest.raises(ValidationError):
+            validate(text)
+    with pytest.raises(argparse.ArgumentTypeError):
+        app.ID(text)
+
+
+@given(st.from_regex(r"7[0-9]{10}", fullmatch=True), st.data())
+def test_a_phone_with_a_digit_of_another_script_is_refused_with_an_ascii_hint(phone, data):
+    i = data.draw(st.integers(0, 10))
+    zero = data.draw(st.sampled_from(ZEROS))
+    forged = phone[:i] + chr(ord(zero) + int(phone[i])) + phone[i + 1:]
+    with pytest.raises(ValidationError) as refusal:
+        models.validate_phone(forged)
+    message = refusal.value.errors["phone"]
+    assert f"(did you mean {phone}?)" in message and "only the digits 0-9" in message
+    hint = message.split("did you mean ")[1].split("?")[0]
+    assert hint.isascii() and hint.isdigit()
+    window = "09:00-21:00"
+    j = data.draw(st.sampled_from([0, 1, 3, 4, 6, 7, 9, 10]))
+    with pytest.raises(ValidationError):
+        models.parse_window(window[:j] + chr(ord(zero) + int(window[j])) + window[j + 1:])
+    with pytest.raises(ValidationError):
+        models.validate_operator(forged[1:4]) if 1 <= i <= 3 else models.validate_operator(zero * 3)
+
+
+def _validators():
+    return (models.validate_phone, models.validate_operator, models.validate_tag, models.validate_tz,
+            models.validate_text, models.parse_window, when)
+
+
+# st.text() never draws lone surrogates (what argv makes of bytes that are not UTF-8) and seldom a
+# control character or a foreign digit: mix them in.
+ANY_CHARACTER = st.one_of(st.characters(), st.characters(categories=["Cs"]), st.characters(categories=["Cc"]),
+                          NON_ASCII_DIGITS, st.sampled_from("0123456789:+-TZ. \r\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=ANY_CHARACTER, max_size=40)))
+@example("+" + "9" * 5000 + "s")
+@example("9999-12-31T23:59-05:00")
+@example("0001-01-01T00:00+05:00")
+@example("+99999999d")
+@example("\x1b[31m\x00\udcff")
+def test_validators_raise_nothing_but_validation_error(text):
+    for validate in _validators():
+        try:
+            validate(text)
+        except ValidationError as exc:
+            assert exc.errors and all(isinstance(v, str) for v in exc.errors.values())
+
+
+@given(st.text(alphabet=ANY_CHARACTER, max_size=40))
+def test_an_accepted_text_or_tag_has_no_control_character_but_newline(text):
+    try:
+        accepted = models.validate_text(text)
+    except ValidationError as exc:
+        assert set(exc.errors) == {"text"}
+    else:
+        assert "\r" not in accepted
+        assert all(c == "\n" or unicodedata.category(c) not in ("Cc", "Cs") for c in accepted)
+        accepted.encode("utf-8")
+    try:
+        tag = models.validate_tag(text)
+    except ValidationError as exc:
+        assert set(exc.errors) == {"tag"}
+    else:
+        assert all(unicodedata.category(c) not in ("Cc", "Cs") for c in tag)
+
+
+def _local(utc, zone):
+    return utc.replace(tzinfo=dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2037, 12, 31)),
+       st.sampled_from(ZONES))
+@example(dt.datetime(2026, 3, 29, 2, 30), "Europe/Berlin")        # gap: 02:00 CET -> 03:00 CEST
+@example(dt.datetime(2026, 10, 25, 2, 30), "Europe/Berlin")       # repeated hour
+@example(dt.datetime(2026, 10, 4, 2, 15), "Australia/Lord_Howe")  # a 30-minute gap
+@example(dt.datetime(2026, 9, 6, 0, 30), "America/Santiago")      # the gap at midnight
+@example(dt.datetime(2011, 12, 30, 12, 0), "Pacific/Apia")        # a whole day skipped
+@example(dt.datetime(2026, 3, 8, 2, 59, 59, 999999), "America/New_York")
+def test_a_wall_time_is_its_first_instant_or_else_the_jump_over_it(wall, tz):
+    zone = zoneinfo.ZoneInfo(tz)
+    utc = models.local_to_utc(wall, tz)
+    readings = [wall.replace(tzinfo=zone, fold=fold).astimezone(dt.timezone.utc).replace(tzinfo=None)
+                for fold in (0, 1)]
+    existing = [r for r in readings if _local(r, zone) == wall]
+    if existing:  # it happens once, or twice when the clocks go back: the first time
+        assert utc == min(existing)
+    else:  # the clocks jumped over it: the instant they jumped
+        second = dt.timedelta(seconds=1)
+        assert _local(utc - second, zone) < wall < _local(utc, zone)
+        assert _local(utc, zone) - _local(utc - second, zone) > second
+    assert models.parse_when(wall.isoformat(), "start", tz, NOW) == utc
+
+
+def test_describe_time_shows_a_gap_time_as_the_jump():
+    utc = models.parse_when("2026-03-29T02:30", "start", "Europe/Berlin", NOW)
+    assert utc == dt.datetime(2026, 3, 29, 1, 0)
+    assert models.describe_time(utc, "Europe/Berlin") == "2026-03-29 03:00:00 Europe/Berlin"

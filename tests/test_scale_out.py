@@ -116,3 +116,43 @@ def test_two_consumers_on_postgres_and_redis_deliver_each_message_once(world, si
         assert proc.returncode == 0, world.consumer_logs()[-3000:]
     assert world.query("SELECT count(*) FROM heartbeat")[0][0] == 0
     assert "Traceback" not in world.consumer_logs()
+
+
+def test_a_consumer_frozen_and_resumed_on_postgres_sends_nothing_twice(world, simulator, postgres,
+                                                                       redis_server):
+    """The takeover of issue 9 on the scale-out stack: one of two consumers frozen (SIGSTOP) for 25 s
+    while it holds claims, taken for dead by the other, then resumed. The gateway's log and the
+    database must still agree, with no message accepted twice."""
+    from test_chaos import check_guarantees
+    from test_engine import final
+    from test_faults import agrees_with_gateway, consumer_of, freeze
+
+    world.use_database(postgres.create_database("frozen"))
+    world.env["MAILER_QUEUE_URL"] = redis_server.url(1)
+    world.env["MAILER_READ_TIMEOUT"] = "10"
+    sim = simulator(latency=(20, 60))
+    world.use_gateway(sim)
+    total = 8000
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+    frozen = world.start_consumer(MAILER_CONCURRENCY="4")
+    world.start_consumer(MAILER_CONCURRENCY="4")
+    frozen_owner = consumer_of(world, frozen)
+    mailing = world.mailer_json("mailings", "create", "--text", "freeze", "--start", "now", "--end", "+3m")
+    wait_for(lambda: world.query("SELECT count(*) FROM attempt WHERE owner = ?", frozen_owner)[0][0] > 200,
+             timeout=60, message="the first consumer sending")
+    freeze(world, frozen)
+    frozen_at = time.monotonic()
+    try:
+        wait_for(lambda: not world.query("SELECT 1 FROM heartbeat WHERE owner = ?", frozen_owner),
+                 timeout=45, message="the frozen consumer taken for dead")
+        time.sleep(max(0.0, 25 - (time.monotonic() - frozen_at)))
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    wait_for(final(world, mailing["id"], total), timeout=150, interval=0.5, message="every message final")
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    owners = dict(world.query("SELECT owner, count(*) FROM attempt WHERE outcome = 'sent' GROUP BY owner"))
+    print(f"\nPostgreSQL, one consumer frozen {time.monotonic() - frozen_at:.0f} s: {figures}; sent per "
+          f"consumer {owners}")
+    assert figures["duplicates"] == 0
+    assert frozen_owner in owners and len(owners) == 2

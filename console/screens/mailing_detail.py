@@ -6,9 +6,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 import models
+from console.screens.confirm import ConfirmScreen
 from console.format import lit, local_time, one_line, outcome_text, page_label, parse_iso_z, state_text
 from console.widgets import PagedTable, PageSource
-from console.workers import db_work, deliver
+from console.workers import db_work, deliver, notify_literal
 
 MESSAGE_COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Status", "status"), ("Attempts", "attempts"),
                    ("Sent at", "sent_at"), ("Last error", "last_error")]
@@ -36,6 +37,7 @@ class MailingDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("s", "cycle_status", "Status filter", id="detail.status"),
+        Binding("R", "resend_in_doubt", "Resend in doubt", id="detail.resend"),
     ]
 
     def __init__(self, mailing_id):
@@ -104,6 +106,28 @@ class MailingDetailScreen(Screen):
         text.append("\ntext: ")
         text.append(s["text"])
         self.query_one("#detail-summary", Static).update(text)
+
+    # -- resend what is in doubt --------------------------------------------------------------------
+
+    def action_resend_in_doubt(self):
+        def answered(yes):
+            if yes:
+                self._resend()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Send mailing {self.mailing_id}'s in-doubt messages again, with the same msgId? Each may "
+            f"already have reached its phone, and would then arrive twice.", yes_label="Resend"), answered)
+
+    @db_work(group="detail-resend")
+    def _resend(self):
+        import tasks
+        try:
+            count = tasks.resend_in_doubt(self.mailing_id)
+        except models.ValidationError as exc:
+            deliver(self.app, notify_literal, self.app, "; ".join(exc.errors.values()), severity="warning")
+            return
+        deliver(self.app, notify_literal, self.app, f"{count} message(s) in doubt will be sent again")
+        deliver(self.app, self._load_summary)
 
     # -- messages ---------------------------------------------------------------------------------
 

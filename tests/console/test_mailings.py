@@ -225,3 +225,29 @@ async def test_detail_shows_counts_messages_and_every_attempt(sim):
         await pilot.press("escape")
         assert isinstance(app.screen, MailingsScreen)
     assert mailing.id == 1
+
+
+async def test_resend_in_doubt_asks_first_and_puts_them_back():
+    for i in range(3):
+        tasks.create_client(phone=f"7900123456{i}")
+    mailing = tasks.create_mailing(text="hi", start="now", end="+1h")
+    doubtful = [m.id for m in models.Message.select().limit(2)]
+    models.Message.update(status=models.UNKNOWN, in_doubt=True, last_error="in doubt: reset").where(
+        models.Message.id.in_(doubtful)).execute()
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(MailingDetailScreen(mailing.id))
+        summary = lambda: plain(app.screen.query_one("#detail-summary"))  # noqa: E731
+        await wait_for(pilot, lambda: "in doubt 2" in summary(), what="two in doubt shown")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "already have reached its phone" in plain(app.screen.query_one("#question"))
+        await pilot.press("n")  # asked, and nothing happened
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingDetailScreen), what="back")
+        assert models.Message.select().where(models.Message.status == models.UNKNOWN).count() == 2
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "in doubt 0" in summary(), what="none in doubt")
+    statuses = {m.id: m.status for m in models.Message.select()}
+    assert all(statuses[i] == models.PENDING for i in doubtful)

@@ -1,0 +1,544 @@
+"""The chaos suite, part two: faults that production brings, injected for real from outside.
+
+A consumer frozen with SIGSTOP and resumed, clocks shifted with libfaketime, consumers in different
+PID namespaces, operators editing what is being sent, storage refusing writes (a write lock held past
+the busy timeout, a full disk), and gateways that misbehave on the wire. Each test is judged from the
+outside: the gateway's own log of what it accepted and the database file, never the engine's view.
+The guarantees checked (check_guarantees and agrees_with_gateway): nothing accepted at or after the
+end, no message accepted twice, every message final, and the database saying exactly what the
+gateway received (phone and text included).
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from support import phones, wait_for
+from tasks.simulator import read_log
+from test_chaos import check_guarantees
+from test_engine import final, parse_utc
+
+pytestmark = pytest.mark.chaos
+
+
+@pytest.fixture(autouse=True)
+def no_tracebacks(world):
+    """Whatever the fault, a consumer says what happened in a line, never with a traceback."""
+    yield
+    assert "Traceback" not in world.consumer_logs()
+
+
+def agrees_with_gateway(world, sim_logs, mailing_id):
+    """The database says what the gateway received: each accepted message is recorded with the
+    phone and text it arrived with, and nothing the database says went was never accepted."""
+    log = [e for path in sim_logs for e in read_log(path)]
+    rows = {i: (phone, text, status) for i, phone, text, status in world.query(
+        "SELECT id, phone, text, status FROM message WHERE mailing_id = ?", mailing_id)}
+    for entry in log:
+        phone, text, status = rows[entry["id"]]
+        assert status in ("sent", "unknown"), (entry, status)
+        assert (int(phone), text) == (entry["phone"], entry["text"]), (entry, phone, text)
+    return log
+
+
+def consumer_of(world, proc):
+    """The heartbeat owner of a consumer process (host:pid:tag)."""
+    rows = world.query("SELECT owner FROM heartbeat WHERE pid = ?", proc.pid)
+    return rows[0][0] if rows else None
+
+
+def import_and_start(world, total, consumers=1, **env):
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+    return [world.start_consumer(**env) for _ in range(consumers)]
+
+
+def writable(path, timeout=0.3):
+    """Whether a writer can get into this SQLite file now (nobody holds its write lock)."""
+    conn = sqlite3.connect(path, timeout=timeout)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def freeze(world, proc, tries=40):
+    """SIGSTOP a consumer at a moment it holds no SQLite write lock (a process frozen inside a write
+    would stall every other writer, which is another fault: the busy timeout's)."""
+    files = [world.db_path, world.dir / "queue.db"]
+    for _ in range(tries):
+        os.kill(proc.pid, signal.SIGSTOP)
+        if world.postgres_url or all(writable(f) for f in files if f.exists()):
+            return
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("could not freeze the consumer outside a write")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. A live consumer taken for dead
+
+
+def test_a_frozen_consumer_taken_for_dead_sends_nothing_twice(world, simulator):
+    sim = simulator(latency=(20, 60))
+    world.use_gateway(sim)
+    total = 8000
+    # Slow enough that the mailing is still going when the frozen consumer comes back.
+    frozen, other = import_and_start(world, total, consumers=2, MAILER_CONCURRENCY="4")
+    frozen_owner = consumer_of(world, frozen)
+    mailing = world.mailer_json("mailings", "create", "--text", "freeze", "--start", "now", "--end", "+2m")
+    wait_for(lambda: world.query("SELECT count(*) FROM attempt WHERE owner = ?", frozen_owner)[0][0] > 200,
+             timeout=30, message="the first consumer sending")
+    freeze(world, frozen)
+    frozen_at = time.time()
+    try:
+        # The other takes it for dead (its heartbeat row goes) and takes its claims over.
+        wait_for(lambda: not world.query("SELECT 1 FROM heartbeat WHERE owner = ?", frozen_owner),
+                 timeout=45, message="the frozen consumer taken for dead")
+        taken_after = time.time() - frozen_at
+        time.sleep(max(0.0, 25 - (time.time() - frozen_at)))  # frozen for 25 s in all
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    resumed_at = time.time()
+    wait_for(final(world, mailing["id"], total), timeout=90, message="every message final")
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    log = agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    after = [e for e in log if e["received_at"] >= resumed_at]
+    owners = dict(world.query("SELECT owner, count(*) FROM attempt WHERE outcome = 'sent' GROUP BY owner"))
+    print(f"\nfrozen 25 s, taken for dead after {taken_after:.1f} s: {figures}; accepted after the resume "
+          f"{len(after)}; sent per consumer {owners}")
+    assert figures["duplicates"] == 0
+    # The frozen consumer came back and kept sending its own share.
+    assert frozen_owner in owners
+    assert "Traceback" not in world.consumer_logs()
+
+
+def faketime_env(shift_seconds):
+    libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not libs:
+        if os.environ.get("CI"):
+            pytest.fail("libfaketime is missing: .ci/run installs the faketime package")
+        pytest.skip("libfaketime (Debian package faketime) is not installed")
+    return {"LD_PRELOAD": libs[0], "FAKETIME": f"{shift_seconds:+.0f}", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+def test_consumers_whose_clocks_differ_by_20_s_never_take_each_other_for_dead(world, simulator):
+    sim = simulator(latency=(5, 20))
+    world.use_gateway(sim)
+    total = 6000
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+    ahead = world.start_consumer(**faketime_env(20))
+    right = world.start_consumer()
+    mailing = world.mailer_json("mailings", "create", "--text", "clocks", "--start", "now", "--end", "+2m")
+    started = time.monotonic()
+    wait_for(final(world, mailing["id"], total), timeout=120, message="every message final")
+    # Both kept beating the whole time: nobody was taken for dead.
+    assert {consumer_of(world, ahead), consumer_of(world, right)} - {None} and \
+        world.query("SELECT count(*) FROM heartbeat")[0][0] == 2
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    owners = dict(world.query("SELECT owner, count(*) FROM attempt GROUP BY owner"))
+    print(f"\nclocks 20 s apart, {time.monotonic() - started:.1f} s: {figures}; attempts per consumer {owners}")
+    assert figures["duplicates"] == 0 and figures["counts"] == {"sent": total}
+    assert len(owners) == 2 and None not in owners
+
+
+def unshare_available():
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def test_consumers_in_different_pid_namespaces_on_one_host(world, simulator):
+    if not unshare_available():
+        pytest.skip("this machine does not let a test make a PID namespace (unshare --pid needs root "
+                    "or user namespaces)")
+    sim = simulator(latency=(5, 20))
+    world.use_gateway(sim)
+    total = 6000
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+    world.start_consumer()
+    # A second consumer in a PID namespace of its own (a container with host networking): same host
+    # name, PIDs that mean nothing outside it.
+    log = open(world.dir / "consumer-ns.log", "w")
+    inside = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
+                               *world.consumer_command()],
+                              env=world.env, cwd=world.root, stdout=log, stderr=subprocess.STDOUT)
+    world.consumers.append(inside)
+    wait_for(lambda: world.query("SELECT count(*) FROM heartbeat")[0][0] == 2, timeout=20,
+             message="the second consumer's heartbeat")
+    nodes = {n for (n,) in world.query("SELECT node FROM heartbeat")}
+    assert len(nodes) == 2, nodes  # the two namespaces are told apart
+    mailing = world.mailer_json("mailings", "create", "--text", "ns", "--start", "now", "--end", "+2m")
+    wait_for(final(world, mailing["id"], total), timeout=120, message="every message final")
+    assert world.query("SELECT count(*) FROM heartbeat")[0][0] == 2  # nobody was taken for dead
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    owners = dict(world.query("SELECT owner, count(*) FROM attempt GROUP BY owner"))
+    print(f"\ntwo PID namespaces: {figures}; attempts per consumer {owners}")
+    assert figures["duplicates"] == 0 and figures["counts"] == {"sent": total}
+    assert len(owners) == 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. What goes out is what the database says
+
+
+def test_edits_apply_to_everything_not_yet_on_the_wire(world, simulator):
+    sim = simulator(latency=150)
+    world.use_gateway(sim)
+    total = 60
+    # One request at a time, a whole batch claimed at once: most messages wait, claimed, while the
+    # operator changes things.
+    import_and_start(world, total, MAILER_CONCURRENCY="1", MAILER_DISPATCHERS="1")
+    mailing = world.mailer_json("mailings", "create", "--text", "old text", "--start", "now", "--end", "+2m")
+    wait_for(lambda: len(read_log(sim.log_path)) >= 3, timeout=20, message="the first sends")
+    clients = [c for (c,) in world.query(
+        "SELECT client_id FROM message WHERE mailing_id = ? AND status = 'pending' "
+        "AND sending_since IS NULL ORDER BY id DESC LIMIT 6", mailing["id"])]
+    edited, deleted = clients[:3], clients[3:]
+    for i, client in enumerate(edited):
+        world.mailer("clients", "edit", client, "--phone", f"7911000000{i}")
+    world.mailer("clients", "delete", *deleted)
+    world.mailer("mailings", "edit", mailing["id"], "--text", "new text")
+    edit_done = time.time()
+    wait_for(final(world, mailing["id"], total), timeout=60, message="every message final")
+    log = agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    by_client = {c: (s, p) for c, s, p in world.query(
+        "SELECT coalesce(client_id, -1), status, phone FROM message WHERE mailing_id = ?", mailing["id"])}
+    got = {e["phone"] for e in log}
+    assert {79110000000, 79110000001, 79110000002} <= got  # the new phones, not the old ones
+    cancelled = world.query("SELECT id FROM message WHERE mailing_id = ? AND status = 'cancelled'",
+                            mailing["id"])
+    assert len(cancelled) == 3 and not {i for (i,) in cancelled} & {e["id"] for e in log}
+    late = [e for e in log if e["received_at"] > edit_done + 0.1]
+    assert late and all(e["text"] == "new text" for e in late)
+    print(f"\nedits: {len(late)} sent after the text edit, all with the new text; "
+          f"deleted clients' messages cancelled and never received; statuses {by_client and world.statuses(mailing['id'])}")
+
+
+def test_a_moved_end_stops_sending_at_the_new_end(world, simulator):
+    sim = simulator(latency=1000)
+    world.use_gateway(sim)
+    total = 3000
+    import_and_start(world, total)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+5m")
+    wait_for(lambda: len(read_log(sim.log_path)) >= 50, timeout=20, message="sending")
+    moved = world.mailer_json("mailings", "edit", mailing["id"], "--end", "+3s")
+    new_end = parse_utc(moved["end"]).timestamp()
+    wait_for(final(world, mailing["id"], total), timeout=40, message="every message final")
+    log = read_log(sim.log_path)
+    late = [e["received_at"] - new_end for e in log if e["received_at"] >= new_end]
+    print(f"\nend moved to 3 s ahead: {len(log)} accepted, {len(late)} at or after the new end")
+    assert not late, f"{len(late)} received at or after the new end, up to {max(late):.2f} s late"
+    check_guarantees(world, [sim.log_path], moved, total)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Storage faults
+
+
+def test_a_write_lock_held_past_the_busy_timeout_strands_nothing(world, simulator):
+    sim = simulator(latency=(5, 20))
+    world.use_gateway(sim)
+    total = 4000
+    import_and_start(world, total, MAILER_DB_TIMEOUT="1")
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+90s")
+    wait_for(lambda: len(read_log(sim.log_path)) >= 300, timeout=20, message="sending")
+    holder = sqlite3.connect(world.db_path, timeout=10)
+    holder.execute("BEGIN EXCLUSIVE")
+    held_at = time.time()
+    time.sleep(8)
+    holder.rollback()
+    holder.close()
+    released_at = time.time()
+    received = lambda: [e["received_at"] for e in read_log(sim.log_path)]  # noqa: E731
+    wait_for(lambda: any(t > released_at for t in received()), timeout=10, message="sending resumed")
+    resumed = min(t for t in received() if t > released_at) - released_at
+    wait_for(final(world, mailing["id"], total), timeout=120, message="every message final")
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    during = [t for t in received() if held_at + 1.5 < t < released_at]
+    print(f"\nwrite lock held 8 s: sending resumed {resumed:.2f} s after; {figures}")
+    assert resumed < 5
+    assert figures["duplicates"] == 0 and figures["counts"] == {"sent": total}, figures
+    assert len(during) < 200  # nothing new went on the wire while storage could not record it
+
+
+def can_mount_tmpfs():
+    target = "/tmp/mailer-tmpfs-probe"
+    os.makedirs(target, exist_ok=True)
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", target],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["umount", target], capture_output=True)
+    return ok
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("mount") or not can_mount_tmpfs():
+        pytest.skip("a full disk is simulated with a small tmpfs, which needs root (mount)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_for_8_s_loses_no_answer(world, simulator, small_disk):
+    world.db_path = small_disk / "mailer.db"
+    world.env.update(MAILER_DB_URL=f"sqlite:///{world.db_path}",
+                     MAILER_QUEUE_URL=f"sqlite:///{small_disk / 'queue.db'}",
+                     MAILER_LOG_FILE=str(world.dir / "mailer.log"))
+    sim = simulator(latency=(5, 20))
+    world.use_gateway(sim)
+    total = 4000
+    import_and_start(world, total)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+90s")
+    wait_for(lambda: len(read_log(sim.log_path)) >= 300, timeout=20, message="sending")
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh:  # fill the disk to the last byte
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    time.sleep(8)
+    filler.unlink()
+    freed_at = time.time()
+    received = lambda: [e["received_at"] for e in read_log(sim.log_path)]  # noqa: E731
+    wait_for(lambda: any(t > freed_at for t in received()), timeout=10, message="sending resumed")
+    resumed = min(t for t in received() if t > freed_at) - freed_at
+    wait_for(final(world, mailing["id"], total), timeout=120, message="every message final")
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    print(f"\ndisk full for 8 s: sending resumed {resumed:.2f} s after; {figures}")
+    assert resumed < 5
+    assert figures["duplicates"] == 0 and figures["counts"] == {"sent": total}, figures
+
+
+# ---------------------------------------------------------------------------------------------------
+# 6. Secrets
+
+
+class CuttingEchoHandler(BaseHTTPRequestHandler):
+    """A gateway that answers 500 with the first 31 characters of the Authorization header it got:
+    a piece of the token, cut in the middle."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = f"internal error; you sent {self.headers['Authorization'][:31]}...".encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def pieces(secret, size=7):
+    return {secret[i:i + size] for i in range(len(secret) - size + 1)}
+
+
+def test_no_piece_of_the_token_leaks_from_a_cut_echo(world):
+    secret = "s3cr3tTOKEN" + "abcdefghij0123456789" * 2
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CuttingEchoHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world.env.update(PROBE_URL=f"http://127.0.0.1:{server.server_address[1]}/v1", PROBE_TOKEN=secret)
+        import_and_start(world, 5)
+        mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+4s")
+        wait_for(final(world, mailing["id"], 5), timeout=20, message="all final")
+    finally:
+        server.shutdown()
+    errors = [e for (e,) in world.query("SELECT error FROM attempt")]
+    assert errors and all("you sent Bearer s3cr3t…" in e for e in errors), errors[:2]
+    outputs = [world.mailer("mailings", "show", mailing["id"], "--json").stdout,
+               world.mailer("logs", "--mailing", mailing["id"]).stdout, world.consumer_logs()]
+    blobs = outputs + [p.read_bytes().decode("utf-8", "replace") for p in world.dir.iterdir() if p.is_file()]
+    leaked = {piece for piece in pieces(secret) for blob in blobs if piece in blob}
+    assert not leaked, f"pieces of the token found: {sorted(leaked)[:5]}"
+
+
+def test_a_token_with_a_carriage_return_is_refused_at_start_up(world, simulator):
+    sim = simulator()
+    world.use_gateway(sim)
+    token = "crlf-token-abcdefghijklmnop"
+    world.env["PROBE_TOKEN"] = token + "\r"
+    world.mailer("clients", "add", "--phone", "79000000001")
+    for command in (["consumer"], ["run", "--headless"]):
+        result = world.mailer(*command, check=False)
+        assert result.returncode == 2, result
+        assert result.stderr.startswith("error: PROBE_TOKEN: has white space around it"), result.stderr
+        assert "Traceback" not in result.stderr
+        assert not {p for p in pieces(token) if p in result.stdout + result.stderr}
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. The gateway's answers
+
+
+def attempt_rows(world, mailing_id):
+    return world.query("SELECT message_id, at, outcome, http_status, latency_ms, error FROM attempt "
+                       "WHERE mailing_id = ? ORDER BY id", mailing_id)
+
+
+def test_a_trickling_answer_holds_a_sender_no_longer_than_the_read_timeout(world, simulator):
+    sim = simulator(latency=(2, 10), trickle_rate=0.01, trickle_interval=1.5, seed=4)
+    world.use_gateway(sim)
+    world.env["MAILER_READ_TIMEOUT"] = "2"
+    total = 3000
+    import_and_start(world, total)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+60s")
+    started = time.monotonic()
+    wait_for(final(world, mailing["id"], total), timeout=75, message="every message final")
+    took = time.monotonic() - started
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    latencies = [r[4] for r in attempt_rows(world, mailing["id"]) if r[4] is not None]
+    trickled = sim.stats()["faults"]["trickle"]
+    print(f"\n{trickled} trickled answers: all final in {took:.1f} s, slowest attempt "
+          f"{max(latencies):.0f} ms; {figures}")
+    assert trickled >= 10
+    assert max(latencies) <= 2000 + 1500, max(latencies)  # the deadline, plus scheduling slack
+    assert figures["counts"].get("expired", 0) == 0
+    assert figures["counts"]["unknown"] == trickled  # accepted, but no whole answer: in doubt
+    assert took < 40
+
+
+def test_a_redirect_is_never_taken_for_sent(world, simulator):
+    sim = simulator(redirect_rate=1.0)
+    world.use_gateway(sim)
+    total = 50
+    import_and_start(world, total)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+6s")
+    wait_for(final(world, mailing["id"], total), timeout=30, message="every message final")
+    counts = world.statuses(mailing["id"])
+    rows = attempt_rows(world, mailing["id"])
+    reason = world.query("SELECT reason FROM gateway_status")[0][0]
+    print(f"\nredirects: {counts}, {len(rows)} attempts, gateway paused: {reason[:80]}")
+    assert not read_log(sim.log_path) and not counts.get("sent")
+    assert counts == {"expired": total}  # the gateway took none of them, and sending paused
+    assert rows and all(r[3] == 302 and r[2] == "retry" for r in rows)
+    assert len(rows) <= 64  # one round, then the pause
+    assert "redirect" in reason and sim.stats()["elsewhere"] == 0  # never followed
+
+
+def test_retry_after_as_an_http_date_is_honoured(world, simulator):
+    sim = simulator(throttle_rate=0.5, retry_after=3, retry_after_date=True, seed=5)
+    world.use_gateway(sim)
+    import_and_start(world, 40)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2m")
+    wait_for(lambda: world.statuses(mailing["id"]).get("sent") == 40, timeout=60, message="all sent")
+    rows = attempt_rows(world, mailing["id"])
+    gaps = [(parse_utc(b[1]) - parse_utc(a[1])).total_seconds()
+            for a, b in zip(rows, rows[1:]) if a[0] == b[0] and a[3] == 429]
+    print(f"\nRetry-After as a date 3 s ahead: gaps {min(gaps):.2f}-{max(gaps):.2f} s")
+    # A date has whole seconds: 3 s ahead of the answer's own Date is at least 2 s after it.
+    assert gaps and min(gaps) >= 2.0, gaps
+
+
+def test_huge_answers_are_read_only_up_to_a_cap(world, simulator):
+    sim = simulator(huge_rate=0.2, huge_bytes=32 * 1024 * 1024, seed=6)
+    world.use_gateway(sim)
+    total = 200
+    consumer, = import_and_start(world, total, MAILER_CONCURRENCY="8")
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+60s")
+    wait_for(final(world, mailing["id"], total), timeout=60, message="every message final")
+    with open(f"/proc/{consumer.pid}/status") as fh:
+        peak_kb = int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
+    figures = check_guarantees(world, [sim.log_path], mailing, total)
+    agrees_with_gateway(world, [sim.log_path], mailing["id"])
+    huge = sim.stats()["faults"]["huge"]
+    print(f"\n{huge} answers of 32 MiB: consumer peak RSS {peak_kb / 1024:.0f} MiB; {figures}")
+    assert huge >= 20 and peak_kb < 200 * 1024
+    assert figures["counts"]["unknown"] == huge  # a 200 whose answer cannot be read whole is in doubt
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. One policy for attempts in doubt
+
+
+@pytest.mark.parametrize("policy", ["hold", "retry"])
+def test_in_doubt_policy(world, simulator, policy):
+    """A connection reset after the request was read, and a success cut off mid-answer: the gateway
+    may have the message. hold: unknown, never posted again by itself; retry: posted again with the
+    same msgId. Either way never `expired`, since it may have gone."""
+    sim = simulator(reset_rate=0.1, half_rate=0.1, seed=7)
+    world.use_gateway(sim)
+    world.env["MAILER_IN_DOUBT"] = policy
+    total = 300
+    import_and_start(world, total)
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+8s")
+    wait_for(final(world, mailing["id"], total), timeout=40, message="every message final")
+    counts = world.statuses(mailing["id"])
+    log = read_log(sim.log_path)
+    accepted_ids = [e["id"] for e in log]
+    posts = {}
+    for message_id, *_ in attempt_rows(world, mailing["id"]):
+        posts[message_id] = posts.get(message_id, 0) + 1
+    stats = sim.stats()
+    print(f"\nMAILER_IN_DOUBT={policy}: {counts}; resets {stats['faults']['reset']}, half answers "
+          f"{stats['faults']['half']}, accepted {len(log)} ({len(set(accepted_ids))} distinct)")
+    assert "expired" not in counts and not counts.get("pending")
+    sent = {i for (i,) in world.query("SELECT id FROM message WHERE status = 'sent'")}
+    assert sent <= set(accepted_ids)
+    if policy == "hold":
+        assert max(posts.values()) == 1  # nothing in doubt was posted again
+        assert len(accepted_ids) == len(set(accepted_ids))
+        assert counts["unknown"] == stats["faults"]["reset"] + stats["faults"]["half"]
+        assert counts["sent"] + counts["unknown"] == total
+        errors = {e.split(":")[0] for (e,) in world.query(
+            "SELECT last_error FROM message WHERE status = 'unknown'")}
+        assert errors == {"in doubt"}, errors
+    else:
+        assert max(posts.values()) > 1  # in doubt, then posted again
+        twice = {i for i in accepted_ids if accepted_ids.count(i) > 1}
+        in_doubt = {i for (i,) in world.query("SELECT id FROM message WHERE in_doubt")}
+        assert twice <= in_doubt  # only what was in doubt reached the gateway twice
+        assert counts.get("sent", 0) >= total - 10
+
+
+def test_the_operator_resends_what_is_in_doubt(world, simulator):
+    sim = simulator(seed=8)
+    world.use_gateway(sim)
+    total = 100
+    import_and_start(world, total)
+    sim.begin("half", 1.5)
+    half_until = time.monotonic() + 1.5
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2m")
+    wait_for(final(world, mailing["id"], total), timeout=30, message="every message final")
+    doubtful = world.statuses(mailing["id"]).get("unknown", 0)
+    assert doubtful > 0
+    stats = world.mailer_json("stats", mailing["id"])
+    assert stats["unknown"] == doubtful
+    shown = world.mailer("mailings", "show", mailing["id"]).stdout
+    assert f"in doubt={doubtful}" in shown, shown
+    time.sleep(max(0.0, half_until - time.monotonic()))  # the gateway answers whole again
+    result = world.mailer_json("mailings", "resend", mailing["id"], "--in-doubt")
+    assert result["resent"] == doubtful
+    wait_for(lambda: world.statuses(mailing["id"]) == {"sent": total}, timeout=30, message="all sent")
+    log = read_log(sim.log_path)
+    twice = [i for i in {e["id"] for e in log} if [e["id"] for e in log].count(i) == 2]
+    assert len(twice) == doubtful  # the same msgId, posted again by the operator's choice
+    # Once the mailing has ended there is nothing to resend into.
+    world.mailer("mailings", "edit", mailing["id"], "--end", "+2s")
+    wait_for(lambda: world.mailer_json("stats", mailing["id"])["state"] == "finished", timeout=20,
+             message="the mailing finished")
+    refused = world.mailer("mailings", "resend", mailing["id"], "--in-doubt", check=False)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: state:")
