@@ -141,6 +141,7 @@ def sweep():
     """Repair what lost tasks would have done: dead consumers' leases, due starts and ends."""
     from tasks import dispatcher
     dispatcher.recover()
+    dispatcher.settle_overdue()
     to_start, to_finish = dispatcher.due_mailings()
     for mailing_id in to_finish:
         models.finish_if_ended(mailing_id)

@@ -11,7 +11,7 @@ import tasks.report  # noqa: F401  (registers the daily report's periodic task)
 log = logging.getLogger("mailer.consumer")
 
 
-RECOVER_EVERY = 10.0  # seconds between looks for dead consumers
+RECOVER_EVERY = 5.0  # seconds between looks for dead consumers and overdue answers
 
 
 def _heartbeat(stop):
@@ -43,6 +43,10 @@ def _watch(stop):
             if recovered["released"] or recovered["unknown"] or recovered["retried"]:
                 log.warning("took over from dead consumers: %s", recovered)
                 wake()
+            overdue = dispatcher.settle_overdue()
+            if overdue:
+                log.warning("%d message(s) still on the wire after their mailing's end and the read "
+                            "timeout are in doubt now", overdue)
         except Exception as exc:
             log.warning("looking for dead consumers failed: %s", exc)
 

@@ -538,10 +538,15 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
         if pending.unsent:
             # Marked, never posted: the end it read came while this consumer waited (it may have been
             # frozen). Unmarked, it expires, or goes back to be sent if the end was moved meanwhile.
-            for part in chunks([w.row.id for w in pending.unsent]):
-                (Message.update(sending_since=None, attempts=Message.attempts - 1, text=None)
-                 .where(Message.id.in_(part) & (Message.lease_owner == OWNER) & (Message.status == PENDING))
-                 .execute())
+            # A takeover or the overdue rule may have called it in doubt meanwhile: it was not.
+            for doubt in (False, True):
+                ids = [w.row.id for w in pending.unsent if bool(w.row.in_doubt) == doubt]
+                for part in chunks(ids):
+                    (Message.update(sending_since=None, attempts=Message.attempts - 1, text=None,
+                                    status=PENDING, in_doubt=doubt)
+                     .where(Message.id.in_(part) & (Message.lease_owner == OWNER)
+                            & Message.status.in_([PENDING, UNKNOWN]) & Message.sending_since.is_null(False))
+                     .execute())
             rows = [w.row for w in pending.unsent]
             ended = [r for r in rows if r.mailing_id not in live or now >= live[r.mailing_id].end_at - guard]
             expire_unsent(ended, "mailing ended before this attempt")
@@ -716,6 +721,22 @@ def recover(settings=SETTINGS, watch=WATCH):
             "released": len(idle), "dead_owners": len(owners)}
 
 
+def settle_overdue(settings=SETTINGS, read_timeout=None, now=None):
+    """Messages still on the wire of a consumer that has not answered for them by the end of their
+    mailing plus the read timeout (it is frozen, or cut off from storage) are in doubt now: every
+    message is final by then. Their lease stays, so a late answer from that consumer still settles
+    them; nothing is posted again."""
+    read_timeout = read_timeout if read_timeout is not None else float(os.environ.get("MAILER_READ_TIMEOUT", "10"))
+    now = now or utcnow()
+    ended = Mailing.select(Mailing.id).where(Mailing.end_at < now - dt.timedelta(seconds=read_timeout + 1))
+    with writing():
+        return (Message.update(status=UNKNOWN, in_doubt=True,
+                               last_error="in doubt: no answer came by the end plus the read timeout")
+                .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)
+                       & Message.sending_since.is_null(False) & Message.mailing.in_(ended))
+                .execute())
+
+
 def due_mailings(now=None):
     """Ids of mailings to start and to finish now."""
     now = now or utcnow()
@@ -726,5 +747,5 @@ def due_mailings(now=None):
     return to_start, to_finish
 
 
-__all__ = ["claim", "dispatch", "recover", "beat", "due_soon", "due_mailings", "OWNER", "SETTINGS",
+__all__ = ["claim", "dispatch", "recover", "settle_overdue", "beat", "due_soon", "due_mailings", "OWNER", "SETTINGS",
            "FAILED", "SENT", "STORAGE_ERRORS"]

@@ -13,6 +13,8 @@ def world(tmp_path):
     yield env
     for proc in env.consumers:
         env.stop(proc, signal.SIGKILL)
+    for cleanup in reversed(env.cleanups):
+        cleanup()
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ class Env:
                         MAILER_READ_TIMEOUT="2", MAILER_CONNECT_TIMEOUT="1",
                         PYTHONPATH=str(ROOT))
         self.consumers = []
+        self.cleanups = []  # run after the consumers are stopped (unmounting a test's disk, ...)
         self.prefix = []  # e.g. faketime for clock-shifted runs
 
     def use_gateway(self, sim):

@@ -170,11 +170,13 @@ def test_a_failing_mailing_pauses_itself_with_the_reason(world, simulator):
 
 
 class EchoHandler(BaseHTTPRequestHandler):
-    """A gateway that answers 500 with the request's own headers in the body."""
+    """A gateway that answers 500 with the request's Authorization header in the body (the first
+    `cut` characters of it, when set)."""
+    cut = None
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = f"internal error; you sent {self.headers['Authorization']}".encode()
+        body = f"internal error; you sent {self.headers['Authorization'][:self.cut]}".encode()
         self.send_response(500)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -125,7 +125,7 @@ def test_a_consumer_frozen_and_resumed_on_postgres_sends_nothing_twice(world, si
     database must still agree, with no message accepted twice."""
     from test_chaos import check_guarantees
     from test_engine import final
-    from test_faults import agrees_with_gateway, consumer_of, freeze
+    from test_faults import agrees_with_gateway, consumer_of, freeze_until_taken_for_dead
 
     world.use_database(postgres.create_database("frozen"))
     world.env["MAILER_QUEUE_URL"] = redis_server.url(1)
@@ -140,19 +140,12 @@ def test_a_consumer_frozen_and_resumed_on_postgres_sends_nothing_twice(world, si
     mailing = world.mailer_json("mailings", "create", "--text", "freeze", "--start", "now", "--end", "+3m")
     wait_for(lambda: world.query("SELECT count(*) FROM attempt WHERE owner = ?", frozen_owner)[0][0] > 200,
              timeout=60, message="the first consumer sending")
-    freeze(world, frozen)
-    frozen_at = time.monotonic()
-    try:
-        wait_for(lambda: not world.query("SELECT 1 FROM heartbeat WHERE owner = ?", frozen_owner),
-                 timeout=45, message="the frozen consumer taken for dead")
-        time.sleep(max(0.0, 25 - (time.monotonic() - frozen_at)))
-    finally:
-        os.kill(frozen.pid, signal.SIGCONT)
+    taken_after = freeze_until_taken_for_dead(world, frozen, frozen_owner)
     wait_for(final(world, mailing["id"], total), timeout=150, interval=0.5, message="every message final")
     figures = check_guarantees(world, [sim.log_path], mailing, total)
     agrees_with_gateway(world, [sim.log_path], mailing["id"])
     owners = dict(world.query("SELECT owner, count(*) FROM attempt WHERE outcome = 'sent' GROUP BY owner"))
-    print(f"\nPostgreSQL, one consumer frozen {time.monotonic() - frozen_at:.0f} s: {figures}; sent per "
-          f"consumer {owners}")
+    print(f"\nPostgreSQL, a consumer frozen and taken for dead after {taken_after:.0f} s: {figures}; "
+          f"sent per consumer {owners}")
     assert figures["duplicates"] == 0
     assert frozen_owner in owners and len(owners) == 2
