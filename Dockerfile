@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY app.py models.py ./
 COPY migrations ./migrations
 COPY tasks ./tasks
+COPY simulator ./simulator
 COPY console ./console
 # The project itself, with its PostgreSQL/Redis drivers; versions are bounded in pyproject.toml.
 # hadolint ignore=DL3013

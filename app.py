@@ -217,7 +217,7 @@ def cmd_console(args):
 
 
 def cmd_gateway_sim(args):
-    from tasks import simulator
+    import simulator
     return simulator.main(args.sim_args)
 
 
@@ -250,7 +250,7 @@ def cmd_run(args):
         env.update(PROBE_URL=f"http://127.0.0.1:{port}/v1", PROBE_TOKEN=token)
         sim_log = open(data_dir / "gateway-sim.log", "ab")
         children.append(subprocess.Popen(
-            [sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", token,
+            [sys.executable, "-m", "simulator", "--port", str(port), "--token", token,
              "--latency", "20-80", "--log", str(data_dir / "gateway-sim-accepted.jsonl")],
             env=env, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
         print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "

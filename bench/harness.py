@@ -31,7 +31,7 @@ def free_port():
 
 def start_simulator(port, log, latency=0):
     """The simulator in a process of its own, as in production; returns once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.simulator", "--port", str(port), "--token", TOKEN,
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--port", str(port), "--token", TOKEN,
                              "--latency", str(latency), "--log", str(log)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

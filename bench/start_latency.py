@@ -44,7 +44,7 @@ def main():
     import models
     import tasks
     from tasks.demo import demo_csv
-    from tasks.simulator import read_log
+    from simulator import read_log
     models.open_database()
     log = work / "accepted.jsonl"
     sim = consumer = None

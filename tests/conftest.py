@@ -19,7 +19,7 @@ def world(tmp_path):
 
 @pytest.fixture
 def simulator(tmp_path):
-    from tasks.simulator import GatewaySimulator
+    from simulator import GatewaySimulator
     sims = []
 
     def start(**options):

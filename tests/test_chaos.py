@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from support import phones, wait_for
-from tasks.simulator import read_log
+from simulator import read_log
 from test_engine import assert_once_each, final, parse_utc
 
 pytestmark = pytest.mark.chaos

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from support import phones, wait_for
-from tasks.simulator import read_log
+from simulator import read_log
 
 UTC = dt.timezone.utc
 

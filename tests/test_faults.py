@@ -21,7 +21,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from support import phones, wait_for
-from tasks.simulator import read_log
+from simulator import read_log
 from test_chaos import EchoHandler, check_guarantees
 from test_engine import final, parse_utc
 from test_windows import faketime_env

@@ -15,7 +15,7 @@ import pytest
 
 import servers
 from support import phones, wait_for
-from tasks.simulator import read_log
+from simulator import read_log
 
 pytestmark = pytest.mark.slow
 

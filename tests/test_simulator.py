@@ -1,4 +1,4 @@
-"""Tests for tasks/simulator.py: real HTTP against an in-process server on port 0."""
+"""Tests for the gateway simulator (simulator/): real HTTP against an in-process server on port 0."""
 
 import base64
 import json
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tasks.simulator import GatewaySimulator, build_parser, read_log  # noqa: E402
+from simulator import GatewaySimulator, build_parser, read_log  # noqa: E402
 
 TOKEN = "test-token-123"
 PHONE = 79001234567
@@ -566,7 +566,7 @@ def test_main_subprocess_sigterm(tmp_path):
     log = tmp_path / "log.jsonl"
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tasks.simulator", "--port", "0", "--token", "t", "--log", str(log)],
+        [sys.executable, "-m", "simulator", "--port", "0", "--token", "t", "--log", str(log)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 2.5)
@@ -587,3 +587,15 @@ def test_main_subprocess_sigterm(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_the_simulator_stands_outside_the_product(tmp_path):
+    """Importing or running the simulator loads none of the product (no huey queue, no database) and
+    writes nothing where it runs."""
+    code = ("import sys, simulator; "
+            "assert not {'huey', 'models', 'tasks', 'peewee'} & set(sys.modules), sorted(sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=30)
+    subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=30)
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import pytest
 
 import models
 from support import wait_for
-from tasks.simulator import read_log
+from simulator import read_log
 
 UTC = dt.timezone.utc
 W = models.parse_window

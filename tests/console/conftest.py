@@ -25,7 +25,7 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def sim():
     """The gateway simulator, in-process on a free port."""
-    from tasks.simulator import GatewaySimulator
+    from simulator import GatewaySimulator
 
     simulator = GatewaySimulator(port=0, token="t", reject_phones=["79005550000"]).start()
     yield simulator

@@ -11,7 +11,7 @@ import models
 import tasks
 from console.app import MailerApp
 from console.screens.log import LogScreen, parse_filter
-from tasks.simulator import GatewaySimulator
+from simulator import GatewaySimulator
 
 from console_testkit import MARKUP, SIZE, plain, send_in_process, type_text, wait_for
 

@@ -46,7 +46,7 @@ timeout, error, throttle, garbage, trickle, redirect, reset, half, huge.  With
 rates summing to at most 1 each rate is the exact expected fraction; if they
 sum to more than 1 the later ones get only what is left.
 
-Standard library only.  Run ``python -m tasks.simulator --help``.
+Standard library only.  Run ``python -m simulator --help``.
 """
 
 from __future__ import annotations
@@ -892,7 +892,7 @@ def _arg(fn):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m tasks.simulator",
+        prog="python -m simulator",
         description="Probe-compatible gateway simulator (binds 127.0.0.1 only).")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8090; 0 = pick a free one)")
     p.add_argument("--token", default=None, help="bearer token to require (default: generate and print one)")
@@ -981,6 +981,3 @@ def main(argv=None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
