@@ -438,6 +438,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mailer ... | head` ends quietly
+    if argv[:1] == ["gateway-sim"]:
+        # The simulator parses its own flags (`mailer gateway-sim --port 8090 ...`), product-free.
+        import simulator
+        return simulator.main([a for a in argv[1:] if a != "--"])
     parser = build_parser()
     args = parser.parse_args(argv or ["run"])
     if args.command is None:

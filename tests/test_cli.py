@@ -335,3 +335,10 @@ def test_a_local_time_in_a_dst_gap_is_the_instant_the_clocks_jump(world):
     # The hour repeated in autumn is read as its first occurrence (still CEST, UTC+2).
     edited = world.mailer_json("mailings", "edit", created["id"], "--end", f"{autumn}T02:30")
     assert edited["end"] == f"{autumn}T00:30:00Z"
+
+
+def test_gateway_sim_takes_the_simulators_own_flags(world):
+    result = world.mailer("gateway-sim", "--help")
+    assert "--trickle-rate" in result.stdout and "--port" in result.stdout
+    refused_flag = world.mailer("gateway-sim", "--port", "nope", check=False)
+    assert refused_flag.returncode == 2 and "Traceback" not in refused_flag.stderr
