@@ -48,6 +48,16 @@ def utcnow():
     return dt.datetime.now(UTC).replace(tzinfo=None)
 
 
+def db_now():
+    """Now by the database's clock where it has one of its own (PostgreSQL: the server's, shared by
+    every consumer and command); SQLite lives in this process, whose clock is the only one there is.
+    Starts, ends and the last check before the wire are judged by it."""
+    if db.obj is not None and not isinstance(db.obj, pw.SqliteDatabase):
+        value = db.execute_sql("SELECT clock_timestamp() AT TIME ZONE 'UTC'").fetchone()[0]
+        return to_naive_utc(value)
+    return utcnow()
+
+
 def to_naive_utc(value):
     if value is None or isinstance(value, str):
         return value
@@ -896,7 +906,7 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
 
 def start_if_due(mailing_id, now=None):
     """Materialize the audience of a scheduled mailing whose start has come. Idempotent."""
-    now = now or utcnow()
+    now = now or db_now()
     with db.atomic():
         mailing = locked_mailings(Mailing.id == mailing_id).get()
         if mailing.state != SCHEDULED or mailing.start_at > now:
@@ -956,7 +966,7 @@ def set_state(mailing_id, action, reason=""):
 
 def finish_if_ended(mailing_id, now=None):
     """At the end, whatever is unsent and not on the wire expires and the mailing finishes."""
-    now = now or utcnow()
+    now = now or db_now()
     with db.atomic():
         mailing = locked_mailings(Mailing.id == mailing_id).get()
         if mailing.state not in (SCHEDULED, RUNNING, PAUSED) or mailing.end_at > now:

@@ -136,6 +136,14 @@ def finish_mailing(mailing_id):
     storage_retrying(models.finish_if_ended, mailing_id)
 
 
+@huey.task()
+def settle_overdue():
+    """At a mailing's end plus the read timeout: what is still on the wire of a consumer that has not
+    answered for it (frozen, cut off) is in doubt now, so every message is final by then."""
+    from tasks import dispatcher
+    storage_retrying(dispatcher.settle_overdue)
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
     """Repair what lost tasks would have done: dead consumers' leases, due starts and ends."""
@@ -188,6 +196,9 @@ def schedule_mailing(mailing):
         start_mailing.schedule((mailing.id,), eta=(mailing.start_at - START_EARLY).replace(tzinfo=models.UTC))
     if mailing.state in (SCHEDULED, RUNNING, PAUSED):
         finish_mailing.schedule((mailing.id,), eta=mailing.end_at.replace(tzinfo=models.UTC))
+        read_timeout = float(os.environ.get("MAILER_READ_TIMEOUT", "10"))
+        settle_overdue.schedule(eta=(mailing.end_at + dt.timedelta(seconds=read_timeout))
+                                .replace(tzinfo=models.UTC))
     if mailing.state == RUNNING:
         wake()
 

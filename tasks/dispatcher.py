@@ -41,6 +41,10 @@ HEARTBEAT_EVERY = 2.0
 HEARTBEAT_STALE = dt.timedelta(seconds=15)
 LEASE = dt.timedelta(minutes=10)  # informative only: takeovers follow heartbeats, not this clock
 IN_CHUNKS = 500  # ids per IN (...) list
+# A marked message must be on its way within this many seconds or not at all (it is unmarked and goes
+# back): "on the wire" stays a matter of moments, so a pause, a cancel or a takeover is not overtaken
+# by a consumer that was frozen holding marks.
+MAX_WIRE_WAIT = 2.0
 HOLD, RETRY_IN_DOUBT = "hold", "retry"
 IN_DOUBT_POLICIES = (HOLD, RETRY_IN_DOUBT)
 
@@ -130,13 +134,7 @@ def is_postgres():
     return not isinstance(db.obj, pw.SqliteDatabase)
 
 
-def db_clock():
-    """Now, by the database's clock where it has one of its own (PostgreSQL: the server's, shared by
-    every consumer); SQLite lives in this process, whose clock is the only one there is."""
-    if is_postgres():
-        value = db.execute_sql("SELECT clock_timestamp() AT TIME ZONE 'UTC'").fetchone()[0]
-        return models.to_naive_utc(value)
-    return utcnow()
+db_clock = models.db_now
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -401,11 +399,13 @@ def split_by_window(rows, mailings, now):
 
 
 def attempt(gateway, wire):
-    # The last check before the wire, on this process's monotonic clock: a consumer frozen between
-    # its mark and its POST must not send after the end it read.
+    # The last checks before the wire, on this process's monotonic clock, here and again just before
+    # the request's first byte is written (after any connect): a consumer frozen, or a connect slow,
+    # between the mark and the POST must not send after the end it read, nor long after an operator
+    # may have paused, cancelled or resent.
     if time.monotonic() >= wire.not_after:
         return None
-    return gateway.send(wire.row.id, wire.phone, wire.text)
+    return gateway.send(wire.row.id, wire.phone, wire.text, send_by=wire.not_after)
 
 
 def dispatch(gateway, settings=SETTINGS, budget=None, stop=None):
@@ -575,7 +575,7 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
         for row in go:
             if row.id in phones:
                 mailing = live[row.mailing_id]
-                left = (mailing.end_at - guard - now).total_seconds()
+                left = min((mailing.end_at - guard - now).total_seconds(), MAX_WIRE_WAIT)
                 marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
     return marked, kept, logged, observed
 
@@ -599,8 +599,10 @@ def _proc_start(pid):
     PID, it names one process even after the PID is reused."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
-        return int(stat.rsplit(")", 1)[1].split()[19])
+            fields = fh.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: dead all the same
+            return None
+        return int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -696,12 +698,10 @@ def recover(settings=SETTINGS, watch=WATCH):
         wire, idle = [], []
         for msg_id, mailing_id, client_id, sending_since in leased:
             (wire if sending_since is not None else idle).append((msg_id, mailing_id, client_id))
+        # No journal row: whether the attempt was made is exactly what is not known; the message
+        # says so, and the attempt is journaled if its consumer comes back with the answer.
         for part in chunks(wire):
             ids = [w[0] for w in part]
-            Attempt.insert_many([(m, mg, c, now, UNKNOWN if hold else "retry", reason, None)
-                                 for m, mg, c in part],
-                                [Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.at,
-                                 Attempt.outcome, Attempt.error, Attempt.owner]).execute()
             if hold:
                 (Message.update(status=UNKNOWN, in_doubt=True,
                                 last_error=f"{reason}; held, not re-sent (MAILER_IN_DOUBT=hold)")
@@ -727,8 +727,8 @@ def settle_overdue(settings=SETTINGS, read_timeout=None, now=None):
     message is final by then. Their lease stays, so a late answer from that consumer still settles
     them; nothing is posted again."""
     read_timeout = read_timeout if read_timeout is not None else float(os.environ.get("MAILER_READ_TIMEOUT", "10"))
-    now = now or utcnow()
-    ended = Mailing.select(Mailing.id).where(Mailing.end_at < now - dt.timedelta(seconds=read_timeout + 1))
+    now = now or db_clock()
+    ended = Mailing.select(Mailing.id).where(Mailing.end_at < now - dt.timedelta(seconds=read_timeout))
     with writing():
         return (Message.update(status=UNKNOWN, in_doubt=True,
                                last_error="in doubt: no answer came by the end plus the read timeout")

@@ -62,13 +62,16 @@ def mask(token):
 
 
 SCRUB_PIECE = 7  # any run of this many characters of the token is taken for a piece of it
+# What stands where the token was: not the token's first characters, which could join the text around
+# them into a new piece of it.
+TOKEN_MARK = "[token]"
 
 
 def scrub(text, token):
     """`text` with the token, and every piece of it of SCRUB_PIECE characters or more, masked. A
     gateway that echoes a request, or an error cut in the middle of the token, must not leak it."""
     if not token or not text or len(token) < SCRUB_PIECE:
-        return text.replace(token, mask(token)) if token and text else text
+        return text.replace(token, TOKEN_MARK) if token and text else text
     covered = bytearray(len(text))
     for i in range(len(token) - SCRUB_PIECE + 1):
         piece = token[i:i + SCRUB_PIECE]
@@ -83,11 +86,14 @@ def scrub(text, token):
         if covered[i]:
             while i < len(text) and covered[i]:
                 i += 1
-            out.append(mask(token))
+            out.append(TOKEN_MARK)
         else:
             out.append(text[i])
             i += 1
-    return "".join(out)
+    scrubbed = "".join(out)
+    if any(token[j:j + SCRUB_PIECE] in scrubbed for j in range(len(token) - SCRUB_PIECE + 1)):
+        return "(an error that quoted the gateway token; withheld)"
+    return scrubbed
 
 
 def check_token(token):
@@ -131,23 +137,45 @@ def retry_after_seconds(value, date_header=None, now=None):
 # request's deadline, kept per sending thread.
 
 _deadline = threading.local()
+LATE_READS = 64  # reads allowed past the deadline, each taking only what has already arrived
+
+
+class TooLate(Exception):
+    """The request was about to be written after the instant it had to leave by: nothing was sent.
+    Not an OSError, so urllib3 lets it through unwrapped (and drops the connection)."""
 
 
 def _time_left(sock):
     at = getattr(_deadline, "at", None)
     if at is not None:
-        # Past the deadline a read still takes what has already arrived (a sender that was itself
-        # frozen finds its answer waiting), but waits for nothing more.
         left = at - time.monotonic()
-        if left < -1.0:
-            raise TimeoutError("no whole answer within the deadline")
-        left = max(left, 0.001)
+        if left <= 0:
+            # Past the deadline a read still takes what has already arrived (a sender that was
+            # itself frozen finds its answer waiting), but waits for nothing more, a few times.
+            _deadline.late_reads = getattr(_deadline, "late_reads", 0) + 1
+            if _deadline.late_reads > LATE_READS:
+                raise TimeoutError("no whole answer within the deadline")
+            left = 0.001
         timeout = sock.gettimeout()
         sock.settimeout(left if timeout is None else min(left, timeout))
 
 
+def _before_write():
+    """The last look before a request's first byte is written (after any connect and TLS
+    handshake): a request that may no longer leave does not."""
+    send_by = getattr(_deadline, "send_by", None)
+    if send_by is not None:
+        _deadline.send_by = None  # the rest of this request is written whatever happens
+        if time.monotonic() > send_by:
+            raise TooLate()
+
+
 class _DeadlineSocket(socket.socket):
     __slots__ = ()  # the same layout as socket.socket, so a connected socket can take this class
+
+    def sendall(self, data, flags=0):
+        _before_write()
+        return super().sendall(data, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         _time_left(self)
@@ -159,6 +187,9 @@ class _DeadlineSocket(socket.socket):
 
 
 class _DeadlineSSLSocket(ssl.SSLSocket):
+    def sendall(self, data, flags=0):
+        _before_write()
+        return super().sendall(data, flags)
     def recv_into(self, buffer, nbytes=None, flags=0):
         _time_left(self)
         return super().recv_into(buffer, nbytes, flags)
@@ -240,11 +271,14 @@ class Gateway:
         kind = "local simulator" if _is_loopback(self.url) else "gateway"
         return f"{kind} {self.url} token {mask(self._token)}"
 
-    def send(self, msg_id, phone, text):
+    def send(self, msg_id, phone, text, send_by=None):
+        """POST one message; None if it could not leave before `send_by` (monotonic): then nothing
+        was written."""
         started = time.monotonic()
         body = json.dumps({"id": int(msg_id), "phone": int(phone), "text": text},
                           ensure_ascii=False).encode("utf-8")
         _deadline.at = started + self.deadline
+        _deadline.send_by, _deadline.late_reads = send_by, 0
         response = None
         try:
             try:
@@ -257,9 +291,11 @@ class Gateway:
                 return self._verdict(RETRY, None, started, f"not sent: {_describe(exc)}")
             except HTTPError as exc:
                 return self._verdict(DOUBT, None, started, f"in doubt: {_describe(exc)}")
+            except TooLate:
+                return None
             return self._classify(response, started)
         finally:
-            _deadline.at = None
+            _deadline.at = _deadline.send_by = None
             if response is not None:
                 response.release_conn()
 
@@ -288,6 +324,12 @@ class Gateway:
             # A readable answer that is not a success: the gateway says it did not take it.
             return self._verdict(RETRY, status, started, f"HTTP 200 with an unexpected answer: {text}")
         error = f"HTTP {status}: {text}"
+        if status < 200:
+            # An interim answer (103 Early Hints, say) where the final one should be: what the gateway
+            # made of the request is unknown, and the connection still holds the rest of the answer,
+            # which must never be read as the answer to the next request.
+            response.close()
+            return self._verdict(DOUBT, status, started, f"in doubt: only an interim answer came ({error})")
         if 300 <= status < 400:
             where = response.headers.get("Location", "")
             return self._verdict(RETRY, status, started,
