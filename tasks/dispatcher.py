@@ -268,6 +268,14 @@ def expire_unsent(rows, reason, owner=OWNER):
                               "outcome": EXPIRED, "error": reason}) for r in rows])
 
 
+def cancel_unsent(rows, owner=OWNER):
+    for part in chunks([r.id for r in rows]):
+        (Message.update(status=models.unsent_status(CANCELLED), last_error="mailing cancelled",
+                        lease_owner=None, lease_until=None)
+         .where(Message.id.in_(part) & (Message.lease_owner == owner) & (Message.status == PENDING)
+                & Message.sending_since.is_null()).execute())
+
+
 def next_status(row, verdict, live, answered, settings=SETTINGS):
     """(status, in_doubt, next_attempt_at, error) of a message after one answered attempt."""
     error = verdict.error
@@ -323,6 +331,16 @@ def settle(results, live, gateway=None, owner=OWNER, settings=SETTINGS):
     # Raw executemany: building these statements with peewee cost a tenth of the consumer's CPU.
     cursor = db.cursor()
     cursor.executemany(sql, updates)
+    # A success is the truth even when this consumer no longer holds the message (taken over while it
+    # was frozen, or resent by the operator): recorded, it will not be posted again, unless another
+    # consumer already has it on the wire.
+    late_sent = [u for u in updates if u[0] == SENT]
+    if late_sent:
+        cursor.executemany(
+            f"UPDATE message SET status = 'sent', sent_at = {p}, text = {p}, last_error = '', "
+            f"lease_owner = NULL, lease_until = NULL WHERE id = {p} "
+            f"AND status IN ('pending', 'unknown') AND sending_since IS NULL",
+            [(u[1], u[2], u[6]) for u in late_sent])
     cursor.executemany(journal_sql, journal)
     halted = [v for _, v in results if v.halt]
     if halted:
@@ -548,9 +566,12 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
                             & Message.status.in_([PENDING, UNKNOWN]) & Message.sending_since.is_null(False))
                      .execute())
             rows = [w.row for w in pending.unsent]
-            ended = [r for r in rows if r.mailing_id not in live or now >= live[r.mailing_id].end_at - guard]
+            cancelled = [r for r in rows if r.mailing_id not in live or live[r.mailing_id].state == CANCELLED]
+            ended = [r for r in rows if r not in cancelled and now >= live[r.mailing_id].end_at - guard]
+            # The cancel that came meanwhile could not touch them while they were marked: it does now.
+            cancel_unsent(cancelled)
             expire_unsent(ended, "mailing ended before this attempt")
-            release([r.id for r in rows if r not in ended])
+            release([r.id for r in rows if r not in cancelled and r not in ended])
         if pending.windows:
             defer(pending.windows)
         if pending.expired:
