@@ -122,7 +122,8 @@ class DashboardScreen(Screen):
         failures = Text()
         for outcome in ("failed", "retry", "expired", "unknown"):
             n = outcomes.get(outcome, 0)
-            failures.append(f"{outcome:<8} {n:>6} in 60 s\n", style="red" if n and outcome != "retry" else "")
+            failures.append(f"{models.status_label(outcome):<8} {n:>6} in 60 s\n",
+                            style="red" if n and outcome != "retry" else "")
         failures.append(f"failed in all {snap['failed_total']:>6}")
         self.query_one("#failures", Static).update(failures)
 
