@@ -73,13 +73,23 @@ def writable(path, timeout=0.3):
         conn.close()
 
 
+def open_transactions(world):
+    """PostgreSQL sessions left inside a transaction for a while: a frozen client's."""
+    time.sleep(0.3)
+    return world.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND state IN ('idle in transaction', 'idle in transaction (aborted)') "
+                       "AND xact_start < clock_timestamp() - interval '250 milliseconds'")[0][0]
+
+
 def freeze(world, proc, tries=40):
-    """SIGSTOP a consumer at a moment it holds no SQLite write lock (a process frozen inside a write
-    would stall every other writer, which is another fault: the busy timeout's)."""
+    """SIGSTOP a consumer at a moment it is inside no transaction (a process frozen inside a write
+    holds its locks: on SQLite every other writer stalls, on PostgreSQL the rows it locked, which is
+    another fault, documented in the README)."""
     files = [world.db_path, world.dir / "queue.db"]
     for _ in range(tries):
         os.kill(proc.pid, signal.SIGSTOP)
-        if world.postgres_url or all(writable(f) for f in files if f.exists()):
+        if (not open_transactions(world) if world.postgres_url
+                else all(writable(f) for f in files if f.exists())):
             return
         os.kill(proc.pid, signal.SIGCONT)
         time.sleep(0.05)
