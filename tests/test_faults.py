@@ -102,8 +102,14 @@ def freeze_until_taken_for_dead(world, proc, owner, seconds=25):
     freeze(world, proc)
     frozen_at = time.monotonic()
     try:
-        wait_for(lambda: not world.query("SELECT 1 FROM heartbeat WHERE owner = ?", owner),
-                 timeout=45, message="the frozen consumer taken for dead")
+        try:
+            wait_for(lambda: not world.query("SELECT 1 FROM heartbeat WHERE owner = ?", owner),
+                     timeout=45, message="the frozen consumer taken for dead")
+        except AssertionError as exc:
+            # What the survivors saw is the only clue to why no takeover came.
+            tails = "\n".join(line for line in world.consumer_logs().splitlines()[-60:])
+            raise AssertionError(f"{exc}; heartbeats {world.query('SELECT owner, pid, seq FROM heartbeat')}"
+                                 f"; consumer logs end:\n{tails}") from None
         taken_after = time.monotonic() - frozen_at
         time.sleep(max(0.0, seconds - (time.monotonic() - frozen_at)))
     finally:
