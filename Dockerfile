@@ -11,9 +11,13 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY app.py models.py ./
 COPY migrations ./migrations
+COPY domain ./domain
+COPY service ./service
+COPY engine ./engine
 COPY tasks ./tasks
-COPY simulator ./simulator
+COPY ops ./ops
 COPY console ./console
+COPY simulator ./simulator
 # The project itself, with its PostgreSQL/Redis drivers; versions are bounded in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install ".[scale]" \

@@ -20,6 +20,12 @@ from pathlib import Path
 import peewee as pw
 
 import models
+import service
+from domain import clients, mailings, stats
+from domain import settings as _settings
+from domain.times import describe_time, utcnow
+from domain.validation import ValidationError, foreign_digit_note, quote_value
+from domain.vocabulary import MESSAGE_STATUSES, status_label
 
 EXIT_INVALID, EXIT_DATABASE, EXIT_PARTIAL = 2, 3, 1
 
@@ -45,31 +51,28 @@ def table(rows, columns):
 
 
 def cmd_clients_add(args):
-    import tasks
-    client = tasks.create_client(phone=args.phone, operator=args.operator, tag=args.tag or "", tz=args.tz)
-    emit(args, models.client_as_dict(client), str(client.id))
+    client = service.create_client(phone=args.phone, operator=args.operator, tag=args.tag or "", tz=args.tz)
+    emit(args, stats.client_as_dict(client), str(client.id))
 
 
 def cmd_clients_edit(args):
-    import tasks
-    client = tasks.edit_client(args.id, phone=args.phone, operator=args.operator, tag=args.tag, tz=args.tz)
-    emit(args, models.client_as_dict(client), f"client {client.id} saved")
+    client = service.edit_client(args.id, phone=args.phone, operator=args.operator, tag=args.tag, tz=args.tz)
+    emit(args, stats.client_as_dict(client), f"client {client.id} saved")
 
 
 def cmd_clients_delete(args):
-    count = models.delete_clients(args.ids)
+    count = service.delete_clients(args.ids)
     emit(args, {"deleted": count}, f"deleted {count} client(s)")
 
 
 def cmd_clients_list(args):
-    query = models.client_query(args.search).limit(args.limit).offset(args.offset)
-    rows = [models.client_as_dict(c) for c in query]
+    query = clients.client_query(args.search).limit(args.limit).offset(args.offset)
+    rows = [stats.client_as_dict(c) for c in query]
     emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz"]))
 
 
 def cmd_clients_import(args):
-    import tasks
-    report = tasks.import_clients(args.file, all_or_nothing=args.all_or_nothing)
+    report = service.import_clients(args.file, all_or_nothing=args.all_or_nothing)
     lines = [f"imported {report.imported} of {report.total} row(s)"
              + (" (nothing, because some rows are bad)" if args.all_or_nothing and report.rejected else "")]
     lines += [f"line {n}: {why}  [{raw}]" for n, raw, why in report.rejected]
@@ -80,9 +83,9 @@ def cmd_clients_import(args):
 def cmd_clients_export(args):
     if args.file:
         with open(args.file, "w", newline="", encoding="utf-8") as fh:
-            models.export_clients(fh)
+            clients.export_clients(fh)
     else:
-        models.export_clients(sys.stdout)
+        clients.export_clients(sys.stdout)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -95,67 +98,61 @@ def mailing_fields(args):
 
 
 def cmd_mailings_create(args):
-    import tasks
-    mailing = tasks.create_mailing(**mailing_fields(args))
-    emit(args, models.mailing_as_dict(mailing), str(mailing.id))
+    mailing = service.create_mailing(**mailing_fields(args))
+    emit(args, stats.mailing_as_dict(mailing), str(mailing.id))
 
 
 def cmd_mailings_edit(args):
-    import tasks
-    mailing = tasks.edit_mailing(args.id, **mailing_fields(args))
-    emit(args, models.mailing_as_dict(mailing), f"mailing {mailing.id} saved ({mailing.state})")
+    mailing = service.edit_mailing(args.id, **mailing_fields(args))
+    emit(args, stats.mailing_as_dict(mailing), f"mailing {mailing.id} saved ({mailing.state})")
 
 
 def cmd_mailings_state(args):
-    import tasks
-    mailing = tasks.set_mailing_state(args.id, args.action)
-    emit(args, models.mailing_as_dict(mailing), f"mailing {mailing.id} is {mailing.state}")
+    mailing = service.set_mailing_state(args.id, args.action)
+    emit(args, stats.mailing_as_dict(mailing), f"mailing {mailing.id} is {mailing.state}")
 
 
 def cmd_mailings_resend(args):
-    import tasks
-    count = tasks.resend_in_doubt(args.id)
+    count = service.resend_in_doubt(args.id)
     emit(args, {"id": args.id, "resent": count},
          f"mailing {args.id}: {count} message(s) in doubt will be sent again with the same msgId")
 
 
 def cmd_mailings_list(args):
-    stats = models.mailing_stats()
-    rows = [{**s, "progress": f"{s['sent']}/{s['total']}",
-             "start": models.describe_time(models.Mailing.get_by_id(s["id"]).start_at),
-             "text": s["text"][:30]} for s in stats]
-    emit(args, stats, table(rows, ["id", "state", "progress", "failed", "start", "operator", "tag",
-                                   "window", "text"]))
+    rows = stats.mailing_rows(models.Mailing.select().order_by(models.Mailing.id))
+    lines = [{**r.as_dict(), "progress": f"{r.count('sent')}/{r.total}", "start": describe_time(r.start_at),
+              "text": r.text[:30]} for r in rows]
+    emit(args, [r.as_dict() for r in rows], table(lines, ["id", "state", "progress", "failed", "start",
+                                                         "operator", "tag", "window", "text"]))
 
 
 def cmd_mailings_show(args):
-    mailing = models.get_mailing(args.id)
-    stats = models.mailing_stats(args.id)[0]
-    messages = [models.message_as_dict(m) for m in
-                models.message_query(args.id, args.status).limit(args.limit).offset(args.offset)]
-    data = {"mailing": models.mailing_as_dict(mailing), "stats": stats, "messages": messages}
+    mailing = mailings.get_mailing(args.id)
+    counts = stats.mailing_row(args.id).as_dict()
+    messages = [stats.message_as_dict(m) for m in
+                stats.message_query(args.id, args.status).limit(args.limit).offset(args.offset)]
+    data = {"mailing": stats.mailing_as_dict(mailing), "stats": counts, "messages": messages}
     text = "\n".join([
         f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
-        f"start {models.describe_time(mailing.start_at)}, end {models.describe_time(mailing.end_at)}",
+        f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
         f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}",
-        "counts: " + ", ".join(f"{models.status_label(s)}={stats[s]}" for s in models.MESSAGE_STATUSES)
-        + f", total={stats['total']}",
+        "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
+        + f", total={counts['total']}",
         "", table(messages, ["id", "phone", "status", "attempts", "sent_at", "last_error"])])
     emit(args, data, text)
 
 
 def cmd_stats(args):
-    stats = models.mailing_stats(args.id)
-    print(json.dumps(stats[0] if args.id is not None else stats, ensure_ascii=False))
+    rows = stats.mailing_stats(args.id)
+    print(json.dumps(rows[0] if args.id is not None else rows, ensure_ascii=False))
 
 
 def cmd_health(args):
     """Exit 0 when a consumer has written its heartbeat recently (the container health check)."""
-    from tasks import dispatcher
-    fresh_after = models.utcnow() - dispatcher.HEARTBEAT_STALE
+    rows = list(models.Heartbeat.select().order_by(models.Heartbeat.beat_at.desc()))
+    fresh = {h.owner for h in stats.alive(rows, utcnow())}
     beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "gateway": h.gateway,
-              "beat_at": models.describe_time(h.beat_at), "alive": h.beat_at >= fresh_after}
-             for h in models.Heartbeat.select().order_by(models.Heartbeat.beat_at.desc())]
+              "beat_at": describe_time(h.beat_at), "alive": h.owner in fresh} for h in rows]
     alive = [b for b in beats if b["alive"]]
     emit(args, {"alive": len(alive), "consumers": beats},
          "\n".join(f"{'alive' if b['alive'] else 'stale'}  {b['owner']}  {b['gateway']}  last beat {b['beat_at']}"
@@ -164,13 +161,13 @@ def cmd_health(args):
 
 
 def cmd_report(args):
-    from tasks.report import cli_report
+    from ops.report_mail import cli_report
     return cli_report(send=args.send, day=args.day, as_json=args.json)
 
 
 def cmd_logs(args):
     """Everything about one mailing, message or client: the log file's records and the journal."""
-    from tasks import logs
+    from ops import logs
     field, value = next((f, v) for f, v in (("mailing_id", args.mailing), ("message_id", args.message),
                                              ("client_id", args.client)) if v is not None)
     records = [{"source": "log", **r} for r in logs.matching(field, value)]
@@ -196,8 +193,8 @@ def cmd_logs(args):
 
 
 def cmd_demo(args):
-    import tasks.demo
-    summary = tasks.demo.load_demo(args.clients)
+    from ops import demo
+    summary = demo.load_demo(args.clients)
     emit(args, summary, f"demo data: {summary['clients']} clients, mailings {summary['mailings']}")
 
 
@@ -238,11 +235,11 @@ def _die_with_parent():
 
 def cmd_run(args):
     """The console in front, a consumer (and without a token, the gateway simulator) beside it."""
-    from tasks import dispatcher, probe
-    probe.check_token(os.environ.get("PROBE_TOKEN", ""))  # refused here, not in the consumer's log
-    dispatcher.check_settings()
+    from engine.gateway import check_token
+    settings = _settings.current()
+    check_token(settings.token)  # refused here, not in the consumer's log
     env = dict(os.environ)
-    data_dir = Path(models.sqlite_path(models.env_database_url()) or "data/mailer.db").parent
+    data_dir = Path(models.sqlite_path(settings.db_url) or "data/mailer.db").parent
     data_dir.mkdir(parents=True, exist_ok=True)
     children = []
     if not env.get("PROBE_TOKEN"):
@@ -256,8 +253,8 @@ def cmd_run(args):
         print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "
               f"(nothing leaves this machine). Set PROBE_TOKEN to use the real gateway.", flush=True)
     if args.demo and not models.Client.select().exists():
-        import tasks.demo
-        tasks.demo.load_demo()
+        from ops import demo
+        demo.load_demo()
     consumer_log = open(data_dir / "consumer.log", "ab")
     children.append(subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
                                      stdout=consumer_log, stderr=subprocess.STDOUT,
@@ -271,7 +268,9 @@ def cmd_run(args):
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)
         else:
+            # The console shows the gateway the consumer sends to (the simulator's, when it started one).
             os.environ.update({k: env[k] for k in ("PROBE_URL", "PROBE_TOKEN") if k in env})
+            _settings.reload()
             from console.app import run_console
             run_console()
     except KeyboardInterrupt:
@@ -302,8 +301,8 @@ def whole_number(minimum, maximum=MAX_ID):
         if (not re.fullmatch(r"[0-9]+", text) or len(text.lstrip("0")) > len(str(maximum))
                 or not minimum <= int(text) <= maximum):
             raise argparse.ArgumentTypeError(
-                f"must be a whole number from {minimum} to {maximum}; got {models.quote_value(text)}"
-                f"{models.foreign_digit_note(text)}")
+                f"must be a whole number from {minimum} to {maximum}; got {quote_value(text)}"
+                f"{foreign_digit_note(text)}")
         return int(text)
     return parse
 
@@ -405,7 +404,7 @@ def build_parser():
     add(mailings, "list", cmd_mailings_list, "list mailings with their progress")
     p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
     p.add_argument("id", type=ID)
-    p.add_argument("--status", choices=models.MESSAGE_STATUSES)
+    p.add_argument("--status", choices=MESSAGE_STATUSES)
     p.add_argument("--limit", type=COUNT, default=50)
     p.add_argument("--offset", type=COUNT, default=0)
 
@@ -449,11 +448,16 @@ def main(argv=None):
     if args.command == "gateway-sim":
         return args.func(args) or 0
     try:
+        settings = _settings.current()  # a bad variable is an `error: MAILER_...: why`, exit 2
         models.open_database()
-        from tasks import logs
+        from ops import logs
         logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))
+        if args.command not in ("consumer", "gateway-sim"):
+            # The command line and the console tell the consumers through the queue.
+            import tasks
+            service.use_waker(tasks.QueueWaker())
         return args.func(args) or 0
-    except models.ValidationError as exc:
+    except ValidationError as exc:
         for field, message in exc.errors.items():
             print(f"error: {field}: {message}", file=sys.stderr)
         return EXIT_INVALID
@@ -463,7 +467,7 @@ def main(argv=None):
         print(f"error: file: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_INVALID
     except (pw.OperationalError, pw.DatabaseError) as exc:
-        print(f"error: the database at {models.redact_url(models.env_database_url())} cannot be used: "
+        print(f"error: the database at {models.redact_url(_settings.current().db_url)} cannot be used: "
               f"{exc}", file=sys.stderr)
         return EXIT_DATABASE
     except Exception as exc:
@@ -471,7 +475,7 @@ def main(argv=None):
             raise
         # The queue (Redis, or huey's tables in PostgreSQL) is down: what the command wrote to the
         # database stays, and a consumer's sweep picks it up within a minute once the queue is back.
-        url = os.environ.get("MAILER_QUEUE_URL") or "(the default queue)"
+        url = settings.queue_url or "(the default queue)"
         print(f"error: the queue at {models.redact_url(url)} cannot be used: {exc}", file=sys.stderr)
         return EXIT_DATABASE
 

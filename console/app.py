@@ -4,7 +4,6 @@ Each screen is a mode (1 dashboard, 2 clients, 3 mailings, 4 live log) with its 
 views of k9s or lazygit. Database work happens in thread workers (console.workers.db_work) that
 turn any error into a notification; no key press waits on a query.
 """
-import os
 
 from textual.app import App
 from textual.binding import Binding
@@ -16,6 +15,8 @@ from console.screens.help import HelpScreen
 from console.screens.log import LogScreen
 from console.screens.mailings import MailingsScreen
 from console.workers import db_work, deliver, notify_literal
+from domain import settings
+from service import demo
 
 DARK, LIGHT = "textual-dark", "textual-light"
 
@@ -43,7 +44,7 @@ class MailerApp(App):
     def __init__(self, mode=None, **kwargs):
         super().__init__(**kwargs)
         self.start_mode = mode
-        self.theme = LIGHT if os.environ.get("MAILER_THEME", "").lower() == "light" else DARK
+        self.theme = LIGHT if settings.current().theme == "light" else DARK
 
     def on_mount(self):
         if self.start_mode and self.start_mode != self.DEFAULT_MODE:
@@ -83,9 +84,7 @@ class MailerApp(App):
 
     @db_work(group="demo")
     def _load_demo(self):
-        import tasks.demo
-
-        summary = tasks.demo.load_demo()
+        summary = demo.load_demo()
         deliver(self, self._demo_loaded, summary)
 
     def _demo_loaded(self, summary):

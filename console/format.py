@@ -4,7 +4,7 @@ import zoneinfo
 
 from rich.text import Text
 
-import models
+from domain import times, vocabulary
 
 
 def lit(value, style=""):
@@ -24,7 +24,7 @@ def local_time(value, tz=None, fmt="%Y-%m-%d %H:%M"):
     """A naive-UTC time in the operator's zone, without the zone name."""
     if value is None:
         return ""
-    zone = zoneinfo.ZoneInfo(tz or models.operator_zone())
+    zone = zoneinfo.ZoneInfo(tz or times.operator_zone())
     return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime(fmt)
 
 
@@ -48,7 +48,7 @@ def state_text(state):
 
 
 def outcome_text(outcome):
-    return Text(models.status_label(outcome), style=OUTCOME_STYLES.get(outcome, ""))
+    return Text(vocabulary.status_label(outcome), style=OUTCOME_STYLES.get(outcome, ""))
 
 
 def progress_text(sent, done, total, width=20):

@@ -1,14 +1,31 @@
-"""The huey consumer tuned for this service, with its heartbeat and start-up recovery."""
+"""The huey consumer tuned for this service: the huey workers for the tasks, and beside them the
+engine's dispatcher threads, a heartbeat thread and a watch thread that takes over from dead
+consumers."""
 import logging
-import os
 import threading
 
 import models
-from tasks import dispatcher, gateway, huey, metrics, sweep, wake, DISPATCH_SLOTS
 import tasks
-import tasks.report  # noqa: F401  (registers the daily report's periodic task)
+from domain import settings as _settings
+from domain import states
+from domain.times import utcnow
+from engine import OWNER, dispatcher, gateway as gateway_client, liveness
+from engine.storage import STORAGE_ERRORS
+from ops import metrics
+from tasks import huey, sweep, wake
 
 log = logging.getLogger("mailer.consumer")
+_gateway = None
+
+
+def gateway():
+    """The process's one gateway client (one pool of connections for all its dispatchers)."""
+    global _gateway
+    if _gateway is None:
+        settings = _settings.current()
+        _gateway = gateway_client.gateway_from_settings(
+            settings, pool_size=settings.dispatchers * settings.concurrency)
+    return _gateway
 
 
 RECOVER_EVERY = 5.0  # seconds between looks for dead consumers and overdue answers
@@ -19,9 +36,9 @@ def _heartbeat(stop):
     another consumer's row locks, say) may make it look dead."""
     description = gateway().describe()
     failing = False
-    while not stop.wait(dispatcher.HEARTBEAT_EVERY):
+    while not stop.wait(liveness.HEARTBEAT_EVERY):
         try:
-            dispatcher.beat(description)
+            liveness.beat(description)
         except Exception as exc:  # a locked database or a full disk must not kill the heartbeat
             failing = True
             log.warning("heartbeat failed: %s", exc)
@@ -39,11 +56,11 @@ def _watch(stop):
     seconds rather than at the next minute's sweep."""
     while not stop.wait(RECOVER_EVERY):
         try:
-            recovered = dispatcher.recover()
+            recovered = liveness.recover()
             if recovered["released"] or recovered["unknown"] or recovered["retried"]:
                 log.warning("took over from dead consumers: %s", recovered)
                 wake()
-            overdue = dispatcher.settle_overdue()
+            overdue = liveness.settle_overdue()
             if overdue:
                 log.warning("%d message(s) still on the wire after their mailing's end and the read "
                             "timeout are in doubt now", overdue)
@@ -59,7 +76,7 @@ def _dispatcher(stop):
             if dispatcher.dispatch(gateway(), stop=stop):
                 continue
             next_due = dispatcher.due_soon()
-        except dispatcher.STORAGE_ERRORS as exc:
+        except STORAGE_ERRORS as exc:
             log.warning("dispatcher: storage refused (%s); looking again shortly", exc)
             next_due = None
             stop.wait(0.5)
@@ -67,13 +84,14 @@ def _dispatcher(stop):
             log.exception("dispatcher failed; looking again shortly")
             next_due = None
             stop.wait(1.0)
-        wait = tasks.IDLE_LOOK if next_due is None else (next_due - models.utcnow()).total_seconds()
+        wait = tasks.IDLE_LOOK if next_due is None else (next_due - utcnow()).total_seconds()
         if wait > 0.02:
             tasks.wakeup.wait(min(wait, tasks.IDLE_LOOK))
         tasks.wakeup.clear()
 
 
-def run_dispatchers(stop, count=DISPATCH_SLOTS):
+def run_dispatchers(stop, count=None):
+    count = count or _settings.current().dispatchers
     threads = [threading.Thread(target=_dispatcher, args=(stop,), name=f"dispatcher-{i}", daemon=True)
                for i in range(count)]
     for thread in threads:
@@ -83,21 +101,20 @@ def run_dispatchers(stop, count=DISPATCH_SLOTS):
 
 def run_consumer(workers=None):
     """Run the consumer in this (main) thread until SIGTERM/SIGINT."""
-    workers = workers or int(os.environ.get("MAILER_WORKERS", "2"))
-    dispatcher.check_settings()
+    settings = _settings.current()
+    workers = workers or settings.workers
     gateway()  # a token that cannot be sent is refused here, before anything starts
     consumer = huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True,
         # An idle consumer polls the queue at least every 0.25 s, so new work starts within a second.
         initial_delay=0.05, backoff=1.15, max_delay=0.25, scheduler_interval=1,
         graceful_signal="TERM")
-    dispatcher.beat(gateway().describe())
-    if models.gateway_pause():
+    liveness.beat(gateway().describe())
+    if states.gateway_pause():
         # A consumer starts with the token it was given now: let it try.
-        models.set_gateway_pause(None, "")
-    log.info("consumer %s: %d workers, sending through %s", dispatcher.OWNER, workers,
-             gateway().describe())
-    metrics.start_from_env()
+        states.set_gateway_pause(None, "")
+    log.info("consumer %s: %d workers, sending through %s", OWNER, workers, gateway().describe())
+    metrics.start_from_settings(settings, huey=huey)
     sweep.call_local()  # recover what a killed consumer left and start what is due
     wake()
     stop = threading.Event()
@@ -112,6 +129,6 @@ def run_consumer(workers=None):
         # What is on the wire is settled before the consumer goes: a graceful stop leaves nothing
         # in doubt. Claims not yet sent are handed back by the dispatchers as they finish.
         for thread in dispatchers:
-            thread.join(timeout=dispatcher.SETTINGS.budget + 15)
-        dispatcher.forget_self()
+            thread.join(timeout=settings.budget + 15)
+        liveness.forget_self()
         models.db.close()

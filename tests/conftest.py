@@ -4,7 +4,20 @@ import signal
 
 import pytest
 
+import service
+import tasks
+from domain import settings
 from support import TOKEN, Env
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test starts with settings read from the environment it runs in, and with the service
+    telling consumers through the queue, as the command line and the console do (app.py)."""
+    settings.reload()
+    previous = service.use_waker(tasks.QueueWaker())
+    yield
+    service.use_waker(previous)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import models
+from domain import validation
 
 
 def dump(world):
@@ -293,8 +294,8 @@ def test_text_is_utf8_without_control_characters(seeded):
     # it, and the same validator refuses it.
     with pytest.raises(ValueError):
         seeded.mailer(*create, "a\x00b")
-    with pytest.raises(models.ValidationError) as refusal:
-        models.validate_text("a\x00b")
+    with pytest.raises(validation.ValidationError) as refusal:
+        validation.validate_text("a\x00b")
     assert refusal.value.errors == {
         "text": "contains a control character U+0000 at position 2; only newlines are allowed"}
 

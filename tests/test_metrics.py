@@ -12,20 +12,22 @@ from huey import MemoryHuey  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 import models  # noqa: E402
+from domain import times, vocabulary
 from models import Client, Mailing, Message  # noqa: E402
-from tasks import metrics  # noqa: E402
+from domain.settings import Settings  # noqa: E402
+from ops import metrics  # noqa: E402
 
 
 @pytest.fixture
 def seeded(tmp_path):
     models.open_database(f"sqlite:///{tmp_path / 'm.db'}")
-    now = models.utcnow()
+    now = times.utcnow()
     clients = [Client.create(phone=f"790000000{i:02d}", operator="900", tag="", tz="UTC") for i in range(10)]
-    running = Mailing.create(text="run", state=models.RUNNING, start_at=now - dt.timedelta(hours=1),
+    running = Mailing.create(text="run", state=vocabulary.RUNNING, start_at=now - dt.timedelta(hours=1),
                              end_at=now + dt.timedelta(hours=1), started_at=now - dt.timedelta(hours=1))
-    finished = Mailing.create(text="done", state=models.FINISHED, start_at=now - dt.timedelta(days=2),
+    finished = Mailing.create(text="done", state=vocabulary.FINISHED, start_at=now - dt.timedelta(days=2),
                               end_at=now - dt.timedelta(days=1), started_at=now - dt.timedelta(days=2))
-    Mailing.create(text="later", state=models.SCHEDULED, start_at=now + dt.timedelta(days=1),
+    Mailing.create(text="later", state=vocabulary.SCHEDULED, start_at=now + dt.timedelta(days=1),
                    end_at=now + dt.timedelta(days=2))
     rows = [  # (mailing, status, next attempt, lease owner)
         (running, "pending", now - dt.timedelta(seconds=5), None),    # due now
@@ -89,7 +91,7 @@ def test_gauges_from_the_database(seeded, server):
     assert value(s, "mailer_db_up") == 1
     expected = {"pending": 5, "sent": 2, "failed": 1, "expired": 1, "unknown": 1, "cancelled": 0}
     assert {status: value(s, "mailer_messages", status=status) for status in expected} == expected
-    assert {state: value(s, "mailer_mailings", state=state) for state in models.MAILING_STATES} == {
+    assert {state: value(s, "mailer_mailings", state=state) for state in vocabulary.MAILING_STATES} == {
         "scheduled": 1, "running": 1, "paused": 0, "finished": 1, "cancelled": 0}
     assert value(s, "mailer_queue_depth") == 3 + 2  # due now + huey tasks waiting
 
@@ -144,18 +146,18 @@ def test_database_errors_do_not_break_the_endpoint(seeded, server, tmp_path):
 
 
 def test_start_from_env():
-    assert metrics.start_from_env({}) is None
-    assert metrics.start_from_env({"MAILER_METRICS_PORT": "http"}) is None
+    assert metrics.start_from_settings(Settings.from_env({})) is None
+    assert metrics.start_from_settings(Settings.from_env({"MAILER_METRICS_PORT": "http"})) is None
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         # A port already taken is logged, not fatal: the consumer keeps sending.
-        assert metrics.start_from_env({"MAILER_METRICS_PORT": str(port)}) is None
+        assert metrics.start_from_settings(Settings.from_env({"MAILER_METRICS_PORT": str(port)})) is None
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    started = metrics.start_from_env({"MAILER_METRICS_PORT": str(port), "MAILER_METRICS_ADDR": "127.0.0.1"})
+    started = metrics.start_from_settings(Settings.from_env({"MAILER_METRICS_PORT": str(port), "MAILER_METRICS_ADDR": "127.0.0.1"}))
     try:
         assert started is not None and started[0].server_port == port
         assert metrics.start_metrics_server(port) is started  # one server per process

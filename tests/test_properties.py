@@ -10,7 +10,9 @@ from hypothesis import assume, example, given, settings, strategies as st
 
 import app
 import models
-from models import ValidationError
+from domain import clients, times, validation
+from domain.windows import format_window, in_window, next_window_open, parse_window
+from domain.validation import ValidationError
 
 ZONES = ["UTC", "Europe/Moscow", "Europe/Berlin", "Europe/London", "America/New_York", "America/Santiago",
          "Australia/Sydney", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham",
@@ -23,37 +25,37 @@ windows = st.tuples(minutes, minutes).filter(lambda w: w[0] != w[1])
 @given(st.text(max_size=30))
 def test_phone_is_accepted_exactly_when_it_is_7_and_10_digits(text):
     try:
-        phone = models.validate_phone(text)
+        phone = validation.validate_phone(text)
     except ValidationError as exc:
         assert set(exc.errors) == {"phone"}
-        assert not models.PHONE_RE.fullmatch(text.strip())
+        assert not validation.PHONE_RE.fullmatch(text.strip())
     else:
         assert phone == text.strip() and len(phone) == 11 and phone[0] == "7" and phone.isascii()
 
 
 @given(st.from_regex(r"7\d{10}", fullmatch=True).filter(str.isascii))
 def test_every_well_formed_phone_passes_and_gets_its_operator(phone):
-    assert models.clean_client(phone, tz="UTC")["operator"] == phone[1:4]
+    assert clients.clean_client(phone, tz="UTC")["operator"] == phone[1:4]
 
 
 @given(st.text(max_size=20))
 def test_window_parses_or_says_why(text):
     try:
-        window = models.parse_window(text)
+        window = parse_window(text)
     except ValidationError as exc:
         assert set(exc.errors) == {"window"}
     else:
         if window is not None:
             start, end = window
             assert 0 <= start < 1440 and 0 <= end < 1440 and start != end
-            assert models.parse_window(models.format_window(start, end)) == window
+            assert parse_window(format_window(start, end)) == window
 
 
 @given(st.text(max_size=40))
 def test_times_parse_or_say_why(text):
     now = dt.datetime(2026, 11, 22, 12, 0)
     try:
-        when = models.parse_when(text, "start", "Europe/Moscow", now)
+        when = times.parse_when(text, "start", "Europe/Moscow", now)
     except ValidationError as exc:
         assert set(exc.errors) == {"start"}
     else:
@@ -63,7 +65,7 @@ def test_times_parse_or_say_why(text):
 @given(st.text(max_size=40))
 def test_zone_is_accepted_exactly_when_iana_knows_it(text):
     try:
-        zone = models.validate_tz(text)
+        zone = validation.validate_tz(text)
     except ValidationError:
         assert text.strip() not in zoneinfo.available_timezones()
     else:
@@ -74,16 +76,16 @@ def test_zone_is_accepted_exactly_when_iana_knows_it(text):
 @given(instants, st.sampled_from(ZONES), windows)
 def test_next_window_open_is_the_first_open_minute(now, tz, window):
     now = now.replace(second=0, microsecond=0)
-    opens = models.next_window_open(now, tz, window)
+    opens = next_window_open(now, tz, window)
     assert opens >= now
-    assert models.in_window(opens, tz, window)
+    assert in_window(opens, tz, window)
     assert opens - now <= dt.timedelta(hours=50)
     if opens > now:
         # Nothing earlier was open: check the minute before, and a sample of the way there.
-        assert not models.in_window(opens - dt.timedelta(minutes=1), tz, window)
+        assert not in_window(opens - dt.timedelta(minutes=1), tz, window)
         span = int((opens - now).total_seconds() // 60)
         for k in range(0, span, max(1, span // 50)):
-            assert not models.in_window(now + dt.timedelta(minutes=k), tz, window)
+            assert not in_window(now + dt.timedelta(minutes=k), tz, window)
 
 
 @settings(max_examples=300, deadline=None)
@@ -93,7 +95,7 @@ def test_in_window_matches_the_local_wall_clock(now, tz, window):
     minute = local.hour * 60 + local.minute
     start, end = window
     inside = start <= minute < end if start < end else (minute >= start or minute < end)
-    assert models.in_window(now, tz, window) == inside
+    assert in_window(now, tz, window) == inside
 
 
 @given(st.lists(st.tuples(st.text(max_size=14), st.text(max_size=5), st.text(max_size=8),
@@ -105,10 +107,10 @@ def test_import_accounts_for_every_row(tmp_path_factory, rows):
     import csv
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(models.CSV_HEADER)
+    writer.writerow(clients.CSV_HEADER)
     writer.writerows(rows)
     out.seek(0)
-    report = models.import_clients(out)
+    report = clients.import_clients(out)
     assume(report.total > 0)
     assert report.imported + len(report.rejected) == report.total
     assert models.Client.select().count() == report.imported
@@ -128,13 +130,13 @@ NOW = dt.datetime(2026, 11, 22, 12, 0)
 
 
 def when(text):
-    return models.parse_when(text, "start", "Europe/Berlin", NOW)
+    return times.parse_when(text, "start", "Europe/Berlin", NOW)
 
 
 @given(st.text(max_size=12), NON_ASCII_DIGITS, st.text(max_size=12))
 def test_a_non_ascii_digit_is_never_accepted(before, digit, after):
     text = before + digit + after
-    for validate in (models.validate_phone, models.validate_operator, models.parse_window, when):
+    for validate in (validation.validate_phone, validation.validate_operator, parse_window, when):
         with pytest.raises(ValidationError):
             validate(text)
     with pytest.raises(argparse.ArgumentTypeError):
@@ -147,7 +149,7 @@ def test_a_phone_with_a_digit_of_another_script_is_refused_with_an_ascii_hint(ph
     zero = data.draw(st.sampled_from(ZEROS))
     forged = phone[:i] + chr(ord(zero) + int(phone[i])) + phone[i + 1:]
     with pytest.raises(ValidationError) as refusal:
-        models.validate_phone(forged)
+        validation.validate_phone(forged)
     message = refusal.value.errors["phone"]
     assert f"(did you mean {phone}?)" in message and "only the digits 0-9" in message
     hint = message.split("did you mean ")[1].split("?")[0]
@@ -155,14 +157,14 @@ def test_a_phone_with_a_digit_of_another_script_is_refused_with_an_ascii_hint(ph
     window = "09:00-21:00"
     j = data.draw(st.sampled_from([0, 1, 3, 4, 6, 7, 9, 10]))
     with pytest.raises(ValidationError):
-        models.parse_window(window[:j] + chr(ord(zero) + int(window[j])) + window[j + 1:])
+        parse_window(window[:j] + chr(ord(zero) + int(window[j])) + window[j + 1:])
     with pytest.raises(ValidationError):
-        models.validate_operator(forged[1:4]) if 1 <= i <= 3 else models.validate_operator(zero * 3)
+        validation.validate_operator(forged[1:4]) if 1 <= i <= 3 else validation.validate_operator(zero * 3)
 
 
 def _validators():
-    return (models.validate_phone, models.validate_operator, models.validate_tag, models.validate_tz,
-            models.validate_text, models.parse_window, when)
+    return (validation.validate_phone, validation.validate_operator, validation.validate_tag, validation.validate_tz,
+            validation.validate_text, parse_window, when)
 
 
 # st.text() never draws lone surrogates (what argv makes of bytes that are not UTF-8) and seldom a
@@ -189,7 +191,7 @@ def test_validators_raise_nothing_but_validation_error(text):
 @given(st.text(alphabet=ANY_CHARACTER, max_size=40))
 def test_an_accepted_text_or_tag_has_no_control_character_but_newline(text):
     try:
-        accepted = models.validate_text(text)
+        accepted = validation.validate_text(text)
     except ValidationError as exc:
         assert set(exc.errors) == {"text"}
     else:
@@ -197,7 +199,7 @@ def test_an_accepted_text_or_tag_has_no_control_character_but_newline(text):
         assert all(c == "\n" or unicodedata.category(c) not in ("Cc", "Cs") for c in accepted)
         accepted.encode("utf-8")
     try:
-        tag = models.validate_tag(text)
+        tag = validation.validate_tag(text)
     except ValidationError as exc:
         assert set(exc.errors) == {"tag"}
     else:
@@ -219,7 +221,7 @@ def _local(utc, zone):
 @example(dt.datetime(2026, 3, 8, 2, 59, 59, 999999), "America/New_York")
 def test_a_wall_time_is_its_first_instant_or_else_the_jump_over_it(wall, tz):
     zone = zoneinfo.ZoneInfo(tz)
-    utc = models.local_to_utc(wall, tz)
+    utc = times.local_to_utc(wall, tz)
     readings = [wall.replace(tzinfo=zone, fold=fold).astimezone(dt.timezone.utc).replace(tzinfo=None)
                 for fold in (0, 1)]
     existing = [r for r in readings if _local(r, zone) == wall]
@@ -229,10 +231,10 @@ def test_a_wall_time_is_its_first_instant_or_else_the_jump_over_it(wall, tz):
         second = dt.timedelta(seconds=1)
         assert _local(utc - second, zone) < wall < _local(utc, zone)
         assert _local(utc, zone) - _local(utc - second, zone) > second
-    assert models.parse_when(wall.isoformat(), "start", tz, NOW) == utc
+    assert times.parse_when(wall.isoformat(), "start", tz, NOW) == utc
 
 
 def test_describe_time_shows_a_gap_time_as_the_jump():
-    utc = models.parse_when("2026-03-29T02:30", "start", "Europe/Berlin", NOW)
+    utc = times.parse_when("2026-03-29T02:30", "start", "Europe/Berlin", NOW)
     assert utc == dt.datetime(2026, 3, 29, 1, 0)
-    assert models.describe_time(utc, "Europe/Berlin") == "2026-03-29 03:00:00 Europe/Berlin"
+    assert times.describe_time(utc, "Europe/Berlin") == "2026-03-29 03:00:00 Europe/Berlin"

@@ -16,8 +16,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 from huey import MemoryHuey, SqliteHuey  # noqa: E402
 
 import models  # noqa: E402
+from domain import settings, validation, vocabulary  # noqa: E402
 from models import Attempt, Client, Mailing, Message  # noqa: E402
-from tasks import report as rep  # noqa: E402
+from domain.settings import Settings  # noqa: E402
+from ops import report as rep  # noqa: E402
+from ops import report_mail as mail  # noqa: E402
 
 TZ = "Europe/Moscow"  # UTC+3 all year
 DAY = dt.date(2026, 3, 10)  # local day: 2026-03-09 21:00 .. 2026-03-10 21:00 UTC
@@ -54,7 +57,7 @@ def seeded(tmp_path):
                            outcome=outcome, latency_ms=latency)
 
     # A: started and finished that day; 3 sent, 1 failed (after 2 retries), 1 expired.
-    a = mailing(EVIL_TEXT, models.FINISHED, utc(0, 9), utc(0, 12), started=utc(0, 9))
+    a = mailing(EVIL_TEXT, vocabulary.FINISHED, utc(0, 9), utc(0, 12), started=utc(0, 9))
     ma = messages(a, ["sent", "sent", "sent", "failed", "expired"])
     for m in ma[:3]:
         attempts(m, "sent", utc(0, 10))
@@ -63,18 +66,18 @@ def seeded(tmp_path):
     attempts(ma[4], "expired", utc(0, 11, 59))
     # B: started the day before, still running; one send at 23:30 local (in the day), one at 00:30
     # local the next day (not in it), one the day before.
-    b = mailing("Скидка 20% — Running\nmulti-line text", models.RUNNING, utc(-1, 10), utc(30, 0), started=utc(-1, 10))
+    b = mailing("Скидка 20% — Running\nmulti-line text", vocabulary.RUNNING, utc(-1, 10), utc(30, 0), started=utc(-1, 10))
     mb = messages(b, ["sent", "sent", "sent", "pending", "pending"])
     attempts(mb[0], "sent", utc(-1, 11))
     attempts(mb[1], "sent", utc(0, 20, 30))
     attempts(mb[2], "sent", utc(0, 21, 30))
     # C: all of it the day before: not in the report.
-    c = mailing("yesterday only", models.FINISHED, utc(-2, 10), utc(-1, 12), started=utc(-2, 10))
+    c = mailing("yesterday only", vocabulary.FINISHED, utc(-2, 10), utc(-1, 12), started=utc(-2, 10))
     attempts(messages(c, ["sent"])[0], "sent", utc(-1, 11))
     # D: cancelled that day before it started.
-    d = mailing("cancelled early", models.CANCELLED, utc(5, 0), utc(6, 0), updated=utc(0, 15))
+    d = mailing("cancelled early", vocabulary.CANCELLED, utc(5, 0), utc(6, 0), updated=utc(0, 15))
     # E: scheduled for later: not in the report.
-    mailing("later", models.SCHEDULED, utc(5, 0), utc(6, 0))
+    mailing("later", vocabulary.SCHEDULED, utc(5, 0), utc(6, 0))
     yield {"a": a.id, "b": b.id, "c": c.id, "d": d.id}
     models.db.close()
 
@@ -117,7 +120,7 @@ def test_empty_day_and_day_parsing(seeded):
     assert rep.parse_day("yesterday", TZ, now=NOW) == DAY
     assert rep.parse_day("today", TZ, now=utc(0, 22)) == DAY + dt.timedelta(days=1)  # 01:00 local
     assert rep.parse_day("2026-03-10", TZ) == DAY
-    with pytest.raises(models.ValidationError, match="day"):
+    with pytest.raises(validation.ValidationError, match="day"):
         rep.parse_day("10/03/2026", TZ)
 
 
@@ -253,8 +256,8 @@ def assert_report_mail(received, report):
 def test_send_plain(seeded, smtp_server):
     handler, port = smtp_server("none")
     report = rep.build_report(DAY, TZ, now=NOW)
-    config = rep.ReportConfig.from_env(config_env(port, "none"))
-    assert rep.send_report(report, config) == ["ops@example.test", "boss@example.test"]
+    config = mail.ReportConfig.from_env(config_env(port, "none"))
+    assert mail.send_report(report, config) == ["ops@example.test", "boss@example.test"]
     assert len(handler.received) == 1
     assert handler.received[0]["tls"] is False
     assert_report_mail(handler.received[0], report)
@@ -265,23 +268,23 @@ def test_send_starttls_with_login(seeded, smtp_server, tls_files, caplog):
     report = rep.build_report(DAY, TZ, now=NOW)
     env = config_env(port, "starttls", MAILER_SMTP_USER=USER, MAILER_SMTP_PASSWORD=PASSWORD,
                      MAILER_SMTP_CAFILE=tls_files["ca"])
-    config = rep.ReportConfig.from_env(env)
+    config = mail.ReportConfig.from_env(env)
     assert PASSWORD not in repr(config)
-    rep.send_report(report, config)
+    mail.send_report(report, config)
     (got,) = handler.received
     assert got["tls"] is True and got["login"] == USER
     assert_report_mail(got, report)
     assert PASSWORD not in caplog.text
 
     # A wrong password is refused with a clear message that does not repeat it.
-    bad = rep.ReportConfig.from_env({**env, "MAILER_SMTP_PASSWORD": "wrong-Pa55"})
-    with pytest.raises(rep.ReportSendError, match="refused the login of 'reporter'") as info:
-        rep.send_report(report, bad)
+    bad = mail.ReportConfig.from_env({**env, "MAILER_SMTP_PASSWORD": "wrong-Pa55"})
+    with pytest.raises(mail.ReportSendError, match="refused the login of 'reporter'") as info:
+        mail.send_report(report, bad)
     assert "wrong-Pa55" not in str(info.value)
     # Without the private CA the certificate is not trusted: nothing is sent.
-    untrusted = rep.ReportConfig.from_env({k: v for k, v in env.items() if k != "MAILER_SMTP_CAFILE"})
-    with pytest.raises(rep.ReportSendError, match="MAILER_SMTP_CAFILE"):
-        rep.send_report(report, untrusted)
+    untrusted = mail.ReportConfig.from_env({k: v for k, v in env.items() if k != "MAILER_SMTP_CAFILE"})
+    with pytest.raises(mail.ReportSendError, match="MAILER_SMTP_CAFILE"):
+        mail.send_report(report, untrusted)
     assert len(handler.received) == 1
 
 
@@ -289,8 +292,8 @@ def test_starttls_required_server_refuses_plain_login(seeded, smtp_server, tls_f
     """A server offering STARTTLS still gets no mail (and no password) from a `none` client."""
     handler, port = smtp_server("starttls", tls_files)
     report = rep.build_report(DAY, TZ, now=NOW)
-    with pytest.raises(rep.ReportSendError):
-        rep.send_report(report, rep.ReportConfig.from_env(config_env(port, "none")))
+    with pytest.raises(mail.ReportSendError):
+        mail.send_report(report, mail.ReportConfig.from_env(config_env(port, "none")))
     assert handler.received == []
 
 
@@ -300,35 +303,35 @@ def test_send_implicit_tls_with_login(seeded, smtp_server, tls_files):
     report = rep.build_report(DAY, TZ, now=NOW)
     env = config_env(port, "ssl", MAILER_SMTP_USER=USER, MAILER_SMTP_PASSWORD=PASSWORD,
                      MAILER_SMTP_CAFILE=tls_files["ca"])
-    rep.send_report(report, rep.ReportConfig.from_env(env))
+    mail.send_report(report, mail.ReportConfig.from_env(env))
     (got,) = handler.received
     assert got["tls"] is True and got["login"] == USER
     assert_report_mail(got, report)
 
 
 def test_configuration_errors_are_clear():
-    with pytest.raises(rep.ReportConfigError) as info:
-        rep.ReportConfig.from_env({})
+    with pytest.raises(mail.ReportConfigError) as info:
+        mail.ReportConfig.from_env({})
     message = str(info.value)
     for name in ("MAILER_SMTP_HOST", "MAILER_REPORT_FROM", "MAILER_REPORT_TO"):
         assert name in message
     base = config_env(2525, "starttls")
-    with pytest.raises(rep.ReportConfigError, match="MAILER_SMTP_SECURITY must be one of"):
-        rep.ReportConfig.from_env({**base, "MAILER_SMTP_SECURITY": "tls13"})
-    with pytest.raises(rep.ReportConfigError, match="set both or neither") as info:
-        rep.ReportConfig.from_env({**base, "MAILER_SMTP_PASSWORD": "hunter2-secret"})
+    with pytest.raises(mail.ReportConfigError, match="MAILER_SMTP_SECURITY must be one of"):
+        mail.ReportConfig.from_env({**base, "MAILER_SMTP_SECURITY": "tls13"})
+    with pytest.raises(mail.ReportConfigError, match="set both or neither") as info:
+        mail.ReportConfig.from_env({**base, "MAILER_SMTP_PASSWORD": "hunter2-secret"})
     assert "hunter2-secret" not in str(info.value)
-    with pytest.raises(rep.ReportConfigError, match="clear text"):
-        rep.ReportConfig.from_env({**config_env(25, "none"), "MAILER_SMTP_USER": "u",
+    with pytest.raises(mail.ReportConfigError, match="clear text"):
+        mail.ReportConfig.from_env({**config_env(25, "none"), "MAILER_SMTP_USER": "u",
                                    "MAILER_SMTP_PASSWORD": "p"})
-    with pytest.raises(rep.ReportConfigError, match="MAILER_REPORT_TIME"):
-        rep.ReportConfig.from_env({**base, "MAILER_REPORT_TIME": "8am"})
-    with pytest.raises(rep.ReportConfigError, match="invalid addresses"):
-        rep.ReportConfig.from_env({**base, "MAILER_REPORT_TO": "ops@example.test, nobody"})
+    with pytest.raises(mail.ReportConfigError, match="MAILER_REPORT_TIME"):
+        mail.ReportConfig.from_env({**base, "MAILER_REPORT_TIME": "8am"})
+    with pytest.raises(mail.ReportConfigError, match="invalid addresses"):
+        mail.ReportConfig.from_env({**base, "MAILER_REPORT_TO": "ops@example.test, nobody"})
     defaults = {k: v for k, v in base.items() if k != "MAILER_SMTP_PORT"}
-    assert rep.ReportConfig.from_env(defaults).port == 587
-    assert rep.ReportConfig.from_env({**defaults, "MAILER_SMTP_SECURITY": "ssl"}).port == 465
-    assert rep.ReportConfig.from_env(defaults).report_time == dt.time(8, 0)
+    assert mail.ReportConfig.from_env(defaults).port == 587
+    assert mail.ReportConfig.from_env({**defaults, "MAILER_SMTP_SECURITY": "ssl"}).port == 465
+    assert mail.ReportConfig.from_env(defaults).report_time == dt.time(8, 0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -349,7 +352,7 @@ def test_configuration_errors_are_clear():
 def test_report_due(now_local, report_time, last, expected):
     now = dt.datetime.fromisoformat(now_local).replace(tzinfo=dt.timezone(dt.timedelta(hours=3)))
     last_day = dt.date.fromisoformat(last) if last else None
-    got = rep.report_due(now, rep.parse_report_time(report_time), last_day)
+    got = mail.report_due(now, mail.parse_report_time(report_time), last_day)
     assert got == (dt.date.fromisoformat(expected) if expected else None)
 
 
@@ -358,18 +361,18 @@ def test_periodic_tick_sends_once_a_day(seeded, smtp_server, tmp_path):
     store = SqliteHuey("mailer", filename=str(tmp_path / "queue.db"), results=False)  # as in production
     env = {**config_env(port, "none"), "MAILER_TZ": TZ, "MAILER_REPORT_TIME": "08:00"}
 
-    assert rep.run_due_report(store, now=utc(1, 4, 59), env=env) is None  # 07:59 local
-    assert rep.run_due_report(store, now=utc(1, 5, 0), env=env) == DAY   # 08:00 local
-    assert rep.run_due_report(store, now=utc(1, 5, 1), env=env) is None
-    assert rep.run_due_report(store, now=utc(1, 12, 0), env=env) is None
+    assert mail.run_due_report(store, now=utc(1, 4, 59), settings=Settings.from_env(env)) is None  # 07:59 local
+    assert mail.run_due_report(store, now=utc(1, 5, 0), settings=Settings.from_env(env)) == DAY   # 08:00 local
+    assert mail.run_due_report(store, now=utc(1, 5, 1), settings=Settings.from_env(env)) is None
+    assert mail.run_due_report(store, now=utc(1, 12, 0), settings=Settings.from_env(env)) is None
     assert len(handler.received) == 1
     assert "2026-03-10" in parse(handler.received[0])["Subject"]
-    assert rep.run_due_report(store, now=utc(2, 5, 0), env=env) == DAY + dt.timedelta(days=1)
+    assert mail.run_due_report(store, now=utc(2, 5, 0), settings=Settings.from_env(env)) == DAY + dt.timedelta(days=1)
     assert len(handler.received) == 2
 
     # Without recipients: nothing, quietly.
     quiet = {k: v for k, v in env.items() if k != "MAILER_REPORT_TO"}
-    assert rep.run_due_report(MemoryHuey("quiet"), now=utc(3, 5, 0), env=quiet) is None
+    assert mail.run_due_report(MemoryHuey("quiet"), now=utc(3, 5, 0), settings=Settings.from_env(quiet)) is None
     assert len(handler.received) == 2
 
 
@@ -378,41 +381,43 @@ def test_periodic_tick_claims_the_day_and_gives_up_after_failures(seeded, smtp_s
     store = MemoryHuey("report-claim")
     env = {**config_env(port, "none"), "MAILER_TZ": TZ}
     # Another consumer holds today's claim: this one does not send.
-    assert store.put_if_empty(rep.CLAIM_KEY.format(day=DAY), "other")
-    assert rep.run_due_report(store, now=utc(1, 5, 0), env=env) is None
+    assert store.put_if_empty(mail.CLAIM_KEY.format(day=DAY), "other")
+    assert mail.run_due_report(store, now=utc(1, 5, 0), settings=Settings.from_env(env)) is None
     assert handler.received == []
 
     # A server that is down: three tries, then nothing more that day; the next day tries again.
     dead = {**env, "MAILER_SMTP_PORT": str(free_port()), "MAILER_SMTP_TIMEOUT": "2"}
     store = MemoryHuey("report-down")
     for minute in range(5):
-        assert rep.run_due_report(store, now=utc(1, 5, minute), env=dead) is None
-    assert store.get(rep.FAILURES_KEY.format(day=DAY), peek=True) == rep.MAX_FAILURES
-    assert rep.run_due_report(store, now=utc(1, 5, 10), env=env) is None  # gave up for that day
-    assert rep.run_due_report(store, now=utc(2, 5, 0), env=env) == DAY + dt.timedelta(days=1)
+        assert mail.run_due_report(store, now=utc(1, 5, minute), settings=Settings.from_env(dead)) is None
+    assert store.get(mail.FAILURES_KEY.format(day=DAY), peek=True) == mail.MAX_FAILURES
+    assert mail.run_due_report(store, now=utc(1, 5, 10), settings=Settings.from_env(env)) is None  # gave up for that day
+    assert mail.run_due_report(store, now=utc(2, 5, 0), settings=Settings.from_env(env)) == DAY + dt.timedelta(days=1)
     assert len(handler.received) == 1
 
 
 def test_periodic_task_is_registered_on_the_service_queue():
     import tasks
-    assert rep.send_daily_report.huey is tasks.huey
+    assert tasks.send_daily_report.huey is tasks.huey
     registry = tasks.huey._registry
-    assert registry._registry["tasks.report.send_daily_report"] is rep.send_daily_report.task_class
-    assert rep.send_daily_report.task_class in registry._periodic_tasks
+    assert registry._registry["tasks.send_daily_report"] is tasks.send_daily_report.task_class
+    assert tasks.send_daily_report.task_class in registry._periodic_tasks
     # Checked every minute, in UTC or not: the task itself applies the local rule.
-    assert rep.send_daily_report.task_class().validate_datetime(dt.datetime(2026, 3, 11, 5, 0))
+    assert tasks.send_daily_report.task_class().validate_datetime(dt.datetime(2026, 3, 11, 5, 0))
 
 
 def test_cli_report(seeded, smtp_server, capsys, monkeypatch):
     handler, port = smtp_server("none")
     for key, value in {**config_env(port, "none"), "MAILER_TZ": TZ}.items():
         monkeypatch.setenv(key, value)
-    assert rep.cli_report(send=False, day="2026-03-10") == 0
+    settings.reload()  # the command line reads its environment once, as it starts
+    assert mail.cli_report(send=False, day="2026-03-10") == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Mailings processed on 2026-03-10 ({TZ})") and EVIL_TEXT in out
-    assert rep.cli_report(send=True, day="2026-03-10") == 0
+    assert mail.cli_report(send=True, day="2026-03-10") == 0
     assert capsys.readouterr().out.strip() == "sent to ops@example.test, boss@example.test"
     assert len(handler.received) == 1
     monkeypatch.delenv("MAILER_SMTP_HOST")
-    assert rep.cli_report(send=True, day="2026-03-10") == 2
+    settings.reload()
+    assert mail.cli_report(send=True, day="2026-03-10") == 2
     assert "MAILER_SMTP_HOST is not set" in capsys.readouterr().err

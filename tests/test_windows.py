@@ -9,11 +9,12 @@ import zoneinfo
 import pytest
 
 import models
+from domain import times, windows
 from support import wait_for
 from simulator import read_log
 
 UTC = dt.timezone.utc
-W = models.parse_window
+W = windows.parse_window
 
 
 def utc(*args):
@@ -45,7 +46,7 @@ def utc(*args):
     (utc(2026, 11, 22, 23, 0), "Pacific/Kiritimati", "09:00-10:00", utc(2026, 11, 23, 19, 0)),
 ])
 def test_next_window_open(now, tz, window, expected):
-    assert models.next_window_open(now, tz, W(window)) == expected
+    assert windows.next_window_open(now, tz, W(window)) == expected
 
 
 def zone_with_local_hour(hour, now=None):
@@ -72,10 +73,10 @@ def test_window_across_midnight_with_a_real_consumer(world, simulator):
                                 "--window", "22:00-06:00")
     wait_for(lambda: len(read_log(sim.log_path)) == 1, message="the night-time client's send")
     assert read_log(sim.log_path)[0]["phone"] == 79000000001
-    opens = models.next_window_open(models.utcnow(), noon, W("22:00-06:00"))
+    opens = windows.next_window_open(times.utcnow(), noon, W("22:00-06:00"))
     waiting = wait_for(lambda: world.query("SELECT status, next_attempt_at FROM message "
                                            "WHERE phone = '79000000002' AND next_attempt_at > ?",
-                                           str(models.utcnow()))[:1], message="the deferral")[0]
+                                           str(times.utcnow()))[:1], message="the deferral")[0]
     assert waiting[0] == "pending" and dt.datetime.fromisoformat(waiting[1]) == opens
     # Cut the mailing short: at its new end the client still outside its window expires, never sent.
     world.mailer("mailings", "edit", mailing["id"], "--end", "+2s")

@@ -4,8 +4,8 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static
 
-import models
-import tasks
+from domain import mailings, stats, times, validation
+import service
 from console.screens.form import EditForm
 from console.widgets import Field
 from console.workers import db_work, deliver
@@ -29,7 +29,7 @@ class ClientForm(EditForm):
 
     def compose(self):
         r = self.record or {}
-        zone = models.operator_zone()
+        zone = times.operator_zone()
         title = "New client" if self.record is None else f"Edit client {r['id']}"
         with Vertical(classes="dialog form-dialog"):
             yield Label(title, classes="dialog-title")
@@ -40,7 +40,7 @@ class ClientForm(EditForm):
                         hint="3-digit code; empty: digits 2-4 of the phone")
             yield Field("tag", "Tag", Input(r.get("tag", ""), placeholder="optional", id="tag"))
             yield Field("tz", "Time zone", Input(r.get("tz", ""), placeholder=zone, id="tz",
-                                                 suggester=SuggestFromList(sorted(models.known_zones()),
+                                                 suggester=SuggestFromList(sorted(validation.known_zones()),
                                                                            case_sensitive=False)),
                         hint=f"IANA name; empty: {zone}")
             yield Static("", id="form-error", classes="form-error")
@@ -55,7 +55,7 @@ class ClientForm(EditForm):
 
     @db_work(group="client-form-suggest")
     def _load_suggestions(self):
-        operators, tags = models.filter_values()
+        operators, tags = mailings.filter_values()
         deliver(self.app, self._set_suggestions, operators, tags)
 
     def _set_suggestions(self, operators, tags):
@@ -79,7 +79,7 @@ class ClientForm(EditForm):
 
     def submit(self, fields):
         if self.record is None:
-            client = tasks.create_client(**fields)
+            client = service.create_client(**fields)
         else:
-            client = tasks.edit_client(self.record["id"], **fields)
-        return models.client_as_dict(client)
+            client = service.edit_client(self.record["id"], **fields)
+        return stats.client_as_dict(client)

@@ -5,8 +5,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
-import models
-import tasks
+from domain import clients, stats, validation
+import service
 from console.format import lit, page_label
 from console.screens.client_form import ClientForm
 from console.screens.confirm import ConfirmScreen
@@ -23,12 +23,12 @@ class ClientSource(PageSource):
         self.search = search
 
     def count(self):
-        return models.client_query(self.search).order_by().count()
+        return clients.client_query(self.search).order_by().count()
 
     def rows(self, offset, limit):
-        query = models.client_query(self.search).limit(limit).offset(offset)
+        query = clients.client_query(self.search).limit(limit).offset(offset)
         return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)),
-                 models.client_as_dict(c)) for c in query]
+                 stats.client_as_dict(c)) for c in query]
 
 
 class ClientsScreen(Screen):
@@ -148,8 +148,8 @@ class ClientsScreen(Screen):
     @db_work(group="clients-delete")
     def _delete(self, record):
         try:
-            tasks.delete_clients([record["id"]])
-        except models.ValidationError as exc:
+            service.delete_clients([record["id"]])
+        except validation.ValidationError as exc:
             deliver(self.app, notify_literal, self.app, str(exc), severity="error")
             return
         deliver(self.app, self._deleted, record)

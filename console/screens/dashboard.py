@@ -1,45 +1,15 @@
 """What is happening now: live mailings, sends per second, failures, the consumer and its gateway."""
-import datetime as dt
-
-import peewee as pw
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static
 
-import models
-from console.format import lit, local_time, one_line, parse_iso_z, progress_text, state_text
+from console.format import lit, local_time, one_line, progress_text, state_text
 from console.workers import db_work, deliver
+from domain import stats
+from domain.vocabulary import FAILED, SENT, status_label
 
-ALIVE_WITHIN = dt.timedelta(seconds=10)
-WINDOW = 60  # seconds of sends in the sparkline
-LIVE = ("running", "scheduled", "paused")
-
-
-def snapshot(now=None):
-    """Everything the dashboard shows, read in one go (runs in a worker thread)."""
-    now = now or models.utcnow()
-    since = now - dt.timedelta(seconds=WINDOW)
-    A = models.Attempt
-    # 'YYYY-MM-DD HH:MM:SS' on both engines (SQLite stores the text; PostgreSQL has a timestamp). The
-    # bounds are literals: PostgreSQL does not see substr(at, $1, $2) and substr(at, $3, $4) as the
-    # same expression, in the SELECT list and in the GROUP BY.
-    second = pw.fn.substr(A.at.cast("text"), pw.SQL("1"), pw.SQL("19")).coerce(False)
-    per_second = {str(k)[:19]: n for k, n in A.select(second, pw.fn.COUNT(A.id))
-                  .where((A.at >= since) & (A.outcome == "sent")).group_by(second).tuples()}
-    series = []
-    for i in range(WINDOW, 0, -1):
-        key = (now - dt.timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
-        series.append(per_second.get(key, 0))
-    outcomes = dict(A.select(A.outcome, pw.fn.COUNT(A.id)).where(A.at >= since)
-                    .group_by(A.outcome).tuples())
-    beats = list(models.Heartbeat.select().order_by(models.Heartbeat.beat_at.desc()))
-    live_ids = [i for (i,) in models.Mailing.select(models.Mailing.id)
-                .where(models.Mailing.state.in_(LIVE)).order_by(models.Mailing.id).tuples()]
-    live = [models.mailing_stats(i)[0] for i in live_ids]  # counts of live mailings only (indexed)
-    failed_total = models.Message.select().where(models.Message.status == models.FAILED).count()
-    return {"now": now, "series": series, "outcomes": outcomes, "beats": beats, "live": live,
-            "failed_total": failed_total, "gateway_pause": models.gateway_pause(now)}
+WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
 
 
 class DashboardScreen(Screen):
@@ -80,14 +50,14 @@ class DashboardScreen(Screen):
 
     @db_work(group="dashboard")
     def _refresh(self):
-        deliver(self.app, self.show, snapshot())
+        deliver(self.app, self.show, stats.dashboard())
 
     def show(self, snap):
-        now = snap["now"]
-        alive = [b for b in snap["beats"] if now - b.beat_at <= ALIVE_WITHIN]
+        now = snap.now
+        alive = snap.alive
         consumer = Text()
-        if snap["gateway_pause"]:
-            until, reason = snap["gateway_pause"]
+        if snap.gateway_pause:
+            until, reason = snap.gateway_pause
             consumer.append(f"⏸ sending paused until {local_time(until, fmt='%H:%M:%S')}: ", style="bold red")
             consumer.append(reason or "no reason given")
             consumer.append("\n")
@@ -105,26 +75,26 @@ class DashboardScreen(Screen):
         else:
             consumer.append("○ no consumer alive", style="bold red")
             consumer.append("\nnothing is being sent; start one with `mailer consumer` (or `mailer run`)")
-            if snap["beats"]:
-                last = snap["beats"][0]
+            if snap.beats:
+                last = snap.beats[0]
                 consumer.append(f"\nlast heartbeat {local_time(last.beat_at, fmt='%Y-%m-%d %H:%M:%S')} "
                                 f"from {last.host} pid {last.pid}")
         self.query_one("#consumer", Static).update(consumer)
 
-        series = snap["series"]
+        series = snap.series
         self.query_one("#rate", Sparkline).data = series
         last10 = sum(series[-10:]) / 10
         summary = Text(f"now {series[-1]}/s · 10 s avg {last10:.1f}/s · peak {max(series)}/s\n"
                        f"{sum(series)} sent in the last 60 s")
         self.query_one("#rate-summary", Static).update(summary)
 
-        outcomes = snap["outcomes"]
+        outcomes = snap.outcomes
         failures = Text()
         for outcome in ("failed", "retry", "expired", "unknown"):
             n = outcomes.get(outcome, 0)
-            failures.append(f"{models.status_label(outcome):<8} {n:>6} in 60 s\n",
+            failures.append(f"{status_label(outcome):<8} {n:>6} in 60 s\n",
                             style="red" if n and outcome != "retry" else "")
-        failures.append(f"failed in all {snap['failed_total']:>6}")
+        failures.append(f"failed in all {snap.failed_total:>6}")
         self.query_one("#failures", Static).update(failures)
 
         table = self.query_one("#live-mailings", DataTable)
@@ -132,17 +102,16 @@ class DashboardScreen(Screen):
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
-        for s in reversed(snap["live"]):
-            done = s["sent"] + s["failed"] + s["expired"] + s["cancelled"] + s["unknown"]
-            table.add_row(lit(s["id"]), state_text(s["state"]), progress_text(s["sent"], done, s["total"], width=12),
-                          lit(s["failed"]), lit(local_time(parse_iso_z(s["start"]))),
-                          lit(local_time(parse_iso_z(s["end"]))), one_line(s["text"], 56), key=str(s["id"]))
+        for m in reversed(snap.live):
+            table.add_row(lit(m.id), state_text(m.state), progress_text(m.count(SENT), m.done, m.total, width=12),
+                          lit(m.count(FAILED)), lit(local_time(m.start_at)), lit(local_time(m.end_at)),
+                          one_line(m.text, 56), key=str(m.id))
         if key is not None:
             try:
                 table.move_cursor(row=table.get_row_index(key))
             except Exception:
                 pass
-        if not snap["live"]:
+        if not snap.live:
             table.add_row(Text("-"), Text("nothing running or scheduled", style="dim"), key="none")
 
     def on_data_table_row_selected(self, event):

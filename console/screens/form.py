@@ -6,7 +6,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-import models
+from domain import validation
 from console.widgets import Field
 from console.workers import db_work, deliver
 
@@ -51,7 +51,7 @@ class EditForm(FormScreen):
     def _save(self, fields):
         try:
             result = self.submit(fields)
-        except models.ValidationError as exc:
+        except validation.ValidationError as exc:
             deliver(self.app, self.show_errors, exc.errors)
             return
         except Exception:

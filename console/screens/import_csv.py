@@ -6,8 +6,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Checkbox, DataTable, Input, Label, Static
 
-import models
-import tasks
+from domain import clients, validation
+import service
 from console.format import lit
 from console.screens.form import FormScreen
 from console.widgets import Field
@@ -32,7 +32,7 @@ class ImportScreen(FormScreen):
         with Vertical(classes="dialog import-dialog"):
             yield Label("Import clients from CSV", classes="dialog-title")
             yield Field("file", "CSV file", Input(placeholder="/path/to/clients.csv", id="path"),
-                        hint="header: " + ",".join(models.CSV_HEADER))
+                        hint="header: " + ",".join(clients.CSV_HEADER))
             yield Checkbox("All or nothing (import nothing if a row is bad)", id="all-or-nothing")
             with Horizontal(classes="buttons"):
                 yield Button("Import (enter)", variant="primary", id="run")
@@ -77,9 +77,9 @@ class ImportScreen(FormScreen):
     @db_work(group="import")
     def _import(self, path, all_or_nothing):
         try:
-            report = tasks.import_clients(path, all_or_nothing=all_or_nothing)
-        except (OSError, UnicodeDecodeError, models.ValidationError) as exc:
-            message = (next(iter(exc.errors.values())) if isinstance(exc, models.ValidationError)
+            report = service.import_clients(path, all_or_nothing=all_or_nothing)
+        except (OSError, UnicodeDecodeError, validation.ValidationError) as exc:
+            message = (next(iter(exc.errors.values())) if isinstance(exc, validation.ValidationError)
                        else f"{exc.strerror or exc}: {path}" if isinstance(exc, OSError) else str(exc))
             deliver(self.app, self._failed, message)
             return

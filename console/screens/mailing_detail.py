@@ -5,7 +5,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
+from domain import stats, times, validation, vocabulary
 import models
+import service
 from console.screens.confirm import ConfirmScreen
 from console.format import lit, local_time, one_line, outcome_text, page_label, parse_iso_z, state_text
 from console.widgets import PagedTable, PageSource
@@ -14,7 +16,7 @@ from console.workers import db_work, deliver, notify_literal
 MESSAGE_COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Status", "status"), ("Attempts", "attempts"),
                    ("Sent at", "sent_at"), ("Last error", "last_error")]
 ATTEMPTS_SHOWN = 500
-STATUS_FILTERS = (None,) + models.MESSAGE_STATUSES
+STATUS_FILTERS = (None,) + vocabulary.MESSAGE_STATUSES
 
 
 class MessageSource(PageSource):
@@ -22,10 +24,10 @@ class MessageSource(PageSource):
         self.mailing_id, self.status = mailing_id, status
 
     def count(self):
-        return models.message_query(self.mailing_id, self.status).order_by().count()
+        return stats.message_query(self.mailing_id, self.status).order_by().count()
 
     def rows(self, offset, limit):
-        query = models.message_query(self.mailing_id, self.status).limit(limit).offset(offset)
+        query = stats.message_query(self.mailing_id, self.status).limit(limit).offset(offset)
         return [(m.id, (lit(m.id), lit(m.phone), outcome_text(m.status), lit(m.attempts),
                         lit(local_time(m.sent_at, fmt="%Y-%m-%d %H:%M:%S")), one_line(m.last_error, 80)),
                  {"id": m.id, "phone": m.phone, "status": m.status}) for m in query]
@@ -80,8 +82,7 @@ class MailingDetailScreen(Screen):
 
     @db_work(group="detail-summary")
     def _load_summary(self):
-        stats = models.mailing_stats(self.mailing_id)[0]
-        deliver(self.app, self._show_summary, stats)
+        deliver(self.app, self._show_summary, stats.mailing_stats(self.mailing_id)[0])
 
     def _show_summary(self, s):
         self.live = s["state"] in ("scheduled", "running", "paused")
@@ -92,14 +93,14 @@ class MailingDetailScreen(Screen):
             text.append(f" ({s['reason']})")
         text.append("  started" if s["started"] else "  not started yet", style="dim")
         text.append("\nstart ")
-        text.append(models.describe_time(parse_iso_z(s["start"])))
+        text.append(times.describe_time(parse_iso_z(s["start"])))
         text.append("   end ")
-        text.append(models.describe_time(parse_iso_z(s["end"])))
+        text.append(times.describe_time(parse_iso_z(s["end"])))
         text.append(f"\nfilter: operator {s['operator'] or '*'}  tag ")
         text.append(repr(s["tag"]) if s["tag"] else "*")
         text.append(f"  window {s['window'] or '-'}")
         text.append("\ncounts: ")
-        for status in models.MESSAGE_STATUSES:
+        for status in vocabulary.MESSAGE_STATUSES:
             text.append_text(outcome_text(status))
             text.append(f" {s[status]}   ")
         text.append(f"total {s['total']}", style="bold")
@@ -120,10 +121,9 @@ class MailingDetailScreen(Screen):
 
     @db_work(group="detail-resend")
     def _resend(self):
-        import tasks
         try:
-            count = tasks.resend_in_doubt(self.mailing_id)
-        except models.ValidationError as exc:
+            count = service.resend_in_doubt(self.mailing_id)
+        except validation.ValidationError as exc:
             deliver(self.app, notify_literal, self.app, "; ".join(exc.errors.values()), severity="warning")
             return
         deliver(self.app, notify_literal, self.app, f"{count} message(s) in doubt will be sent again")

@@ -6,8 +6,8 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-import models
-import tasks
+from domain import mailings, stats, times, validation, windows
+import service
 from console.format import local_time, parse_iso_z
 from console.screens.form import EditForm
 from console.widgets import Field
@@ -47,7 +47,7 @@ class MailingEditor(EditForm):
     def compose(self):
         self.initial = self.initial_values()
         v = self.initial
-        zone = models.operator_zone()
+        zone = times.operator_zone()
         if self.stats is None:
             title = "New mailing"
         else:
@@ -114,21 +114,21 @@ class MailingEditor(EditForm):
         value = self.field_value(name)
         if name == "text":
             n = len(value)
-            over = n > models.MAX_TEXT
-            field.set_hint(f"{n} / {models.MAX_TEXT} characters" + (" (too long)" if over else ""),
+            over = n > validation.MAX_TEXT
+            field.set_hint(f"{n} / {validation.MAX_TEXT} characters" + (" (too long)" if over else ""),
                            style="bold red" if over else "")
         elif name in ("start", "end"):
             try:
-                when = models.parse_when(value, name)
-                field.set_hint(f"= {models.describe_time(when)}")
-            except models.ValidationError as exc:
+                when = times.parse_when(value, name)
+                field.set_hint(f"= {times.describe_time(when)}")
+            except validation.ValidationError as exc:
                 field.set_hint(f"⚠ {exc.errors[name]}", style="yellow")
         elif name == "window":
             try:
-                window = models.parse_window(value)
+                window = windows.parse_window(value)
                 field.set_hint("any time of day" if window is None
-                               else f"only {models.format_window(*window)} in each client's local time")
-            except models.ValidationError as exc:
+                               else f"only {windows.format_window(*window)} in each client's local time")
+            except validation.ValidationError as exc:
                 field.set_hint(f"⚠ {exc.errors['window']}", style="yellow")
         elif name in ("operator", "tag"):
             known = self.known[0 if name == "operator" else 1]
@@ -140,7 +140,7 @@ class MailingEditor(EditForm):
 
     @db_work(group="editor-known")
     def _load_known(self):
-        known = models.filter_values()
+        known = mailings.filter_values()
         deliver(self.app, self._set_known, known)
 
     def _set_known(self, known):
@@ -152,7 +152,7 @@ class MailingEditor(EditForm):
 
     @db_work(group="editor-audience")
     def _count_audience(self, operator, tag):
-        n = models.audience_count(operator, tag)
+        n = mailings.audience_count(operator, tag)
         deliver(self.app, self._show_audience, operator, tag, n)
 
     def _show_audience(self, operator, tag, n):
@@ -178,7 +178,7 @@ class MailingEditor(EditForm):
 
     def submit(self, fields):
         if self.stats is None:
-            mailing = tasks.create_mailing(**fields)
+            mailing = service.create_mailing(**fields)
         else:
-            mailing = tasks.edit_mailing(self.stats["id"], **fields)
-        return models.mailing_as_dict(mailing)
+            mailing = service.edit_mailing(self.stats["id"], **fields)
+        return stats.mailing_as_dict(mailing)

@@ -4,8 +4,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-import models
-import tasks
+from domain import stats, validation
+import service
 from console.format import lit, local_time, one_line, parse_iso_z, progress_text, state_text
 from console.screens.confirm import ConfirmScreen
 from console.screens.mailing_detail import MailingDetailScreen
@@ -76,8 +76,8 @@ class MailingsScreen(Screen):
 
     @db_work(group="mailings")
     def _load(self):
-        stats = models.mailing_stats()
-        deliver(self.app, self._show, list(reversed(stats)))
+        rows = stats.mailing_stats()
+        deliver(self.app, self._show, list(reversed(rows)))
 
     def _show(self, stats):
         table = self.table
@@ -176,8 +176,8 @@ class MailingsScreen(Screen):
     @db_work(group="mailings-state", exclusive=False)
     def _set_state(self, mailing_id, action):
         try:
-            mailing = tasks.set_mailing_state(mailing_id, action)
-        except models.ValidationError as exc:
+            mailing = service.set_mailing_state(mailing_id, action)
+        except validation.ValidationError as exc:
             deliver(self.app, notify_literal, self.app, "; ".join(exc.errors.values()),
                     severity="warning")
             return

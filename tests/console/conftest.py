@@ -5,6 +5,7 @@ import pytest
 
 import models
 import tasks
+from domain import settings
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MAILER_TZ", "Europe/Moscow")
     monkeypatch.setenv("MAILER_QUEUE_URL", queue_url)
     monkeypatch.delenv("MAILER_THEME", raising=False)
+    settings.reload()
     database = models.open_database(url)
     tasks.use_queue(queue_url)
     yield SimpleNamespace(tmp=tmp_path, url=url, queue_url=queue_url, path=tmp_path / "m.db",

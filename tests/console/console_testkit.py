@@ -49,6 +49,6 @@ def table_rows(table):
 
 def send_in_process(sim, budget=3.0):
     """Let the engine's dispatcher send what is due now, through the simulator (no consumer)."""
-    from tasks import dispatcher, probe
+    from engine import dispatcher, gateway as probe
 
     return dispatcher.dispatch(probe.Gateway(sim.url, sim.token), budget=budget)

@@ -5,6 +5,8 @@ import peewee as pw
 from textual.widgets import Sparkline
 
 import models
+from domain import clients, states, times
+import service
 import tasks
 from console.app import MailerApp
 from console.screens.client_form import ClientForm
@@ -15,24 +17,24 @@ from console.screens.log import LogScreen
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
-from tasks import dispatcher
+from engine import liveness
 
 from console_testkit import SIZE, plain, send_in_process, table_rows, type_text, wait_for
 
 
 async def test_dashboard_shows_consumer_gateway_rate_and_live_mailings(sim):
-    tasks.create_client(phone="79001234567")
-    tasks.create_client(phone="79001234568")
-    tasks.create_client(phone="79005550000")
-    running = tasks.create_mailing(text="now", start="now", end="+1h")
-    later = tasks.create_mailing(text="later", start="+1h", end="+2h")
+    service.create_client(phone="79001234567")
+    service.create_client(phone="79001234568")
+    service.create_client(phone="79005550000")
+    running = service.create_mailing(text="now", start="now", end="+1h")
+    later = service.create_mailing(text="later", start="+1h", end="+2h")
     assert send_in_process(sim) == 3
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, DashboardScreen)  # the first screen
         consumer = app.screen.query_one("#consumer")
         await wait_for(pilot, lambda: "no consumer alive" in plain(consumer), what="no consumer")
-        dispatcher.beat(f"local simulator {sim.url} token t…")
+        liveness.beat(f"local simulator {sim.url} token t…")
         await wait_for(pilot, lambda: "1 consumer(s) alive" in plain(consumer), what="consumer alive")
         assert "local simulator" in plain(consumer) and sim.url in plain(consumer)
         assert sum(app.screen.query_one("#rate", Sparkline).data) == 2  # sent in the last 60 s
@@ -128,7 +130,7 @@ async def test_a_database_error_is_a_notification_not_a_crash(monkeypatch):
             raise pw.OperationalError("database is locked [/x] [@click=app.quit]boom[/]")
 
         with monkeypatch.context() as patch:
-            patch.setattr(models, "client_query", broken)
+            patch.setattr(clients, "client_query", broken)
             await pilot.press("2")
             await wait_for(pilot, lambda: any("database is locked" in n.message for n in app._notifications),
                            what="error notification")
@@ -141,10 +143,10 @@ async def test_a_database_error_is_a_notification_not_a_crash(monkeypatch):
 
 
 async def test_dashboard_shows_a_paused_gateway_and_mailings_show_why_they_paused():
-    tasks.create_client(phone="79001234567")
-    mailing = tasks.create_mailing(text="hi", start="now", end="+1h")
-    tasks.set_mailing_state(mailing.id, "pause", reason="most recent attempts failed [for good]")
-    models.set_gateway_pause(models.utcnow() + dt.timedelta(minutes=5), "HTTP 401: token [expired]")
+    service.create_client(phone="79001234567")
+    mailing = service.create_mailing(text="hi", start="now", end="+1h")
+    service.set_mailing_state(mailing.id, "pause", reason="most recent attempts failed [for good]")
+    states.set_gateway_pause(times.utcnow() + dt.timedelta(minutes=5), "HTTP 401: token [expired]")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         consumer = app.screen.query_one("#consumer")

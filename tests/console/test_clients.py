@@ -4,6 +4,7 @@ import time
 from textual.widgets import Input
 
 import models
+import service
 import tasks
 from console.app import MailerApp
 from console.screens.client_form import ClientForm
@@ -69,7 +70,7 @@ async def test_bad_phone_is_shown_under_the_phone_field_and_nothing_is_saved():
 
 
 async def test_edit_client_from_the_keyboard():
-    client = tasks.create_client(phone="79001234567", tag="old")
+    client = service.create_client(phone="79001234567", tag="old")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_clients(pilot)
@@ -86,8 +87,8 @@ async def test_edit_client_from_the_keyboard():
 
 
 async def test_delete_asks_first():
-    tasks.create_client(phone="79001234567")
-    keep = tasks.create_client(phone="79001234568")
+    service.create_client(phone="79001234567")
+    keep = service.create_client(phone="79001234568")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_clients(pilot)
@@ -108,7 +109,7 @@ async def test_delete_asks_first():
 
 async def test_filter_with_slash():
     for i in range(5):
-        tasks.create_client(phone=f"7900123456{i}", tag="vip" if i % 2 else "new")
+        service.create_client(phone=f"7900123456{i}", tag="vip" if i % 2 else "new")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_clients(pilot)
@@ -159,7 +160,7 @@ async def test_import_csv_reports_rejected_rows(env, monkeypatch):
 
 
 async def test_markup_in_a_tag_is_shown_literally():
-    tasks.create_client(phone="79001234567", tag=MARKUP)
+    service.create_client(phone="79001234567", tag=MARKUP)
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_clients(pilot)

@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.widgets import RichLog
 
 import models
+import service
 import tasks
 from console.app import MailerApp
 from console.screens.log import LogScreen, parse_filter
@@ -42,8 +43,8 @@ async def test_live_log_shows_a_send_made_by_a_real_consumer(env):
         app = MailerApp()
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_log(pilot)
-            client = tasks.create_client(phone="79001234567")
-            mailing = tasks.create_mailing(text="hello from the test", start="now", end="+10m")
+            client = service.create_client(phone="79001234567")
+            mailing = service.create_mailing(text="hello from the test", start="now", end="+10m")
             message = models.Message.get(models.Message.mailing == mailing.id)
             wanted = f"message {message.id}"
             deadline = time.monotonic() + 15
@@ -70,9 +71,9 @@ async def test_live_log_shows_a_send_made_by_a_real_consumer(env):
 
 
 async def test_log_filter_pause_and_literal_errors(sim):
-    tasks.create_client(phone="79001234567")
-    tasks.create_client(phone="79005550000", tag="x")  # rejected by the simulator
-    first = tasks.create_mailing(text="one", start="now", end="+1h")
+    service.create_client(phone="79001234567")
+    service.create_client(phone="79005550000", tag="x")  # rejected by the simulator
+    first = service.create_mailing(text="one", start="now", end="+1h")
     assert send_in_process(sim) == 2
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -82,7 +83,7 @@ async def test_log_filter_pause_and_literal_errors(sim):
         # pause: new sends are not shown until following again
         await pilot.press("space")
         assert "paused" in plain(screen.query_one("#log-status"))
-        second = tasks.create_mailing(text=MARKUP, start="now", end="+1h", tag="x")
+        second = service.create_mailing(text=MARKUP, start="now", end="+1h", tag="x")
         assert send_in_process(sim) == 1
         await pilot.pause(1.2)
         assert len(log_lines(app)) == 2

@@ -4,6 +4,8 @@ import datetime as dt
 from textual.widgets import Input, TextArea
 
 import models
+from domain import times, vocabulary
+import service
 import tasks
 from console.app import MailerApp
 from console.screens.confirm import ConfirmScreen
@@ -29,9 +31,9 @@ def cell(table, row, column):
 
 
 async def test_create_mailing_entirely_from_the_keyboard():
-    tasks.create_client(phone="79001234567", tag="vip")
-    tasks.create_client(phone="79001234568", tag="new")
-    tasks.create_client(phone="79161234567", tag="vip")
+    service.create_client(phone="79001234567", tag="vip")
+    service.create_client(phone="79001234568", tag="new")
+    service.create_client(phone="79161234567", tag="vip")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_mailings(pilot, rows=0)
@@ -62,7 +64,7 @@ async def test_create_mailing_entirely_from_the_keyboard():
         mailing = models.Mailing.get()
         assert (mailing.text, mailing.operator, mailing.tag, mailing.window, mailing.state) == (
             "Hello, VIPs!", "900", "vip", "09:00-21:00", "scheduled")
-        assert abs((mailing.start_at - models.utcnow()) - dt.timedelta(minutes=10)) < dt.timedelta(seconds=30)
+        assert abs((mailing.start_at - times.utcnow()) - dt.timedelta(minutes=10)) < dt.timedelta(seconds=30)
         assert abs((mailing.end_at - mailing.start_at) - dt.timedelta(minutes=110)) < dt.timedelta(seconds=30)
         await wait_for(pilot, lambda: table.row_count == 1, what="row")
         row = table_rows(table)[0]
@@ -71,7 +73,7 @@ async def test_create_mailing_entirely_from_the_keyboard():
 
 
 async def test_editor_shows_engine_refusals_next_to_fields():
-    tasks.create_client(phone="79001234567", tag="vip")
+    service.create_client(phone="79001234567", tag="vip")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         await open_mailings(pilot, rows=0)
@@ -108,8 +110,8 @@ async def test_editor_shows_engine_refusals_next_to_fields():
 
 
 async def test_pause_resume_and_cancel_with_confirmation():
-    tasks.create_client(phone="79001234567")
-    mailing = tasks.create_mailing(text="hello", start="now", end="+1h")
+    service.create_client(phone="79001234567")
+    mailing = service.create_mailing(text="hello", start="now", end="+1h")
     assert mailing.state == "running"
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -138,8 +140,8 @@ async def test_pause_resume_and_cancel_with_confirmation():
 
 
 async def test_edit_a_running_mailing_changes_only_text_and_end():
-    tasks.create_client(phone="79001234567")
-    mailing = tasks.create_mailing(text="old text", start="now", end="+1h")
+    service.create_client(phone="79001234567")
+    mailing = service.create_mailing(text="old text", start="now", end="+1h")
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         await open_mailings(pilot, rows=1)
@@ -158,12 +160,12 @@ async def test_edit_a_running_mailing_changes_only_text_and_end():
         await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved")
         fresh = models.Mailing.get_by_id(mailing.id)
         assert fresh.text == "new text" and fresh.state == "running"
-        assert abs(fresh.end_at - models.utcnow() - dt.timedelta(hours=3)) < dt.timedelta(seconds=30)
+        assert abs(fresh.end_at - times.utcnow() - dt.timedelta(hours=3)) < dt.timedelta(seconds=30)
 
 
 async def test_markup_in_a_mailing_text_is_shown_literally():
-    tasks.create_client(phone="79001234567", tag=MARKUP)
-    mailing = tasks.create_mailing(text=MARKUP, start="now", end="+1h", tag=MARKUP)
+    service.create_client(phone="79001234567", tag=MARKUP)
+    mailing = service.create_mailing(text=MARKUP, start="now", end="+1h", tag=MARKUP)
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_mailings(pilot, rows=1)
@@ -188,9 +190,9 @@ async def test_markup_in_a_mailing_text_is_shown_literally():
 
 
 async def test_detail_shows_counts_messages_and_every_attempt(sim):
-    tasks.create_client(phone="79001234567")
-    tasks.create_client(phone="79005550000")  # the simulator rejects this one
-    mailing = tasks.create_mailing(text="hello", start="now", end="+1h")
+    service.create_client(phone="79001234567")
+    service.create_client(phone="79005550000")  # the simulator rejects this one
+    mailing = service.create_mailing(text="hello", start="now", end="+1h")
     assert send_in_process(sim) == 2
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -229,10 +231,10 @@ async def test_detail_shows_counts_messages_and_every_attempt(sim):
 
 async def test_resend_in_doubt_asks_first_and_puts_them_back():
     for i in range(3):
-        tasks.create_client(phone=f"7900123456{i}")
-    mailing = tasks.create_mailing(text="hi", start="now", end="+1h")
+        service.create_client(phone=f"7900123456{i}")
+    mailing = service.create_mailing(text="hi", start="now", end="+1h")
     doubtful = [m.id for m in models.Message.select().limit(2)]
-    models.Message.update(status=models.UNKNOWN, in_doubt=True, last_error="in doubt: reset").where(
+    models.Message.update(status=vocabulary.UNKNOWN, in_doubt=True, last_error="in doubt: reset").where(
         models.Message.id.in_(doubtful)).execute()
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -244,10 +246,10 @@ async def test_resend_in_doubt_asks_first_and_puts_them_back():
         assert "already have reached its phone" in plain(app.screen.query_one("#question"))
         await pilot.press("n")  # asked, and nothing happened
         await wait_for(pilot, lambda: isinstance(app.screen, MailingDetailScreen), what="back")
-        assert models.Message.select().where(models.Message.status == models.UNKNOWN).count() == 2
+        assert models.Message.select().where(models.Message.status == vocabulary.UNKNOWN).count() == 2
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("y")
         await wait_for(pilot, lambda: "in doubt 0" in summary(), what="none in doubt")
     statuses = {m.id: m.status for m in models.Message.select()}
-    assert all(statuses[i] == models.PENDING for i in doubtful)
+    assert all(statuses[i] == vocabulary.PENDING for i in doubtful)

@@ -10,19 +10,20 @@ from console.app import MailerApp
 from console.screens.mailing_editor import MailingEditor
 
 from console_testkit import MARKUP, SIZE, wait_for
+import service
 
 
 @pytest.fixture
 def data():
     for i, (tag, tz) in enumerate([("vip", "Europe/Moscow"), ("new", "Asia/Novosibirsk"),
                                    ("", "Europe/London"), (MARKUP, "Europe/Kaliningrad")]):
-        tasks.create_client(phone=f"7900{i}000000", tag=tag, tz=tz)
-        tasks.create_client(phone=f"7916{i}000000", operator="916", tag=tag, tz=tz)
-    tasks.create_mailing(text="New year sale [50%] for VIPs", start="2030-01-01T09:00",
+        service.create_client(phone=f"7900{i}000000", tag=tag, tz=tz)
+        service.create_client(phone=f"7916{i}000000", operator="916", tag=tag, tz=tz)
+    service.create_mailing(text="New year sale [50%] for VIPs", start="2030-01-01T09:00",
                          end="2030-01-02T09:00", tag="vip", window="10:00-20:00")
-    tasks.create_mailing(text=MARKUP, start="2030-02-01T09:00", end="2030-02-01T21:00", operator="916")
-    cancelled = tasks.create_mailing(text="never sent", start="2030-03-01T09:00", end="2030-03-02T09:00")
-    tasks.set_mailing_state(cancelled.id, "cancel")
+    service.create_mailing(text=MARKUP, start="2030-02-01T09:00", end="2030-02-01T21:00", operator="916")
+    cancelled = service.create_mailing(text="never sent", start="2030-03-01T09:00", end="2030-03-02T09:00")
+    service.set_mailing_state(cancelled.id, "cancel")
 
 
 def freeze_cursors(app):

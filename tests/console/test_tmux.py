@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import models
+import service
 import tasks
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -43,7 +44,7 @@ class Tmux:
 
 
 def test_mailer_console_in_tmux(env):
-    tasks.create_client(phone="79001234567", tag="vip")
+    service.create_client(phone="79001234567", tag="vip")
     mailer = Path(sys.executable).with_name("mailer")
     assert mailer.exists(), mailer
     variables = {"MAILER_DB_URL": env.url, "MAILER_QUEUE_URL": env.queue_url, "MAILER_TZ": "Europe/Moscow",

@@ -3,7 +3,7 @@ zones, a mailing running now and one starting shortly."""
 import io
 import random
 
-import tasks
+import service
 
 DEMO_ZONES = ("Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Asia/Vladivostok",
               "Europe/Kaliningrad", "Europe/London", "America/New_York")
@@ -27,9 +27,9 @@ def demo_csv(count, seed=7):
 
 
 def load_demo(clients=500):
-    report = tasks.import_clients(demo_csv(clients))
-    now_mailing = tasks.create_mailing(text="Welcome to our service! Reply STOP to opt out.",
+    report = service.import_clients(demo_csv(clients))
+    now_mailing = service.create_mailing(text="Welcome to our service! Reply STOP to opt out.",
                                        start="now", end="+1h", tag="vip")
-    later = tasks.create_mailing(text="Weekend sale: -20% on everything [until Sunday]",
+    later = service.create_mailing(text="Weekend sale: -20% on everything [until Sunday]",
                                  start="+2m", end="+1d", operator="900")
     return {"clients": report.imported, "mailings": [now_mailing.id, later.id]}

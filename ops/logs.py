@@ -7,24 +7,24 @@ every record they concern, in one file shared by the command line, the console a
 import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
 
 import models
+from domain import settings as _settings
+from domain.audit import log
 
-log = logging.getLogger("mailer")
 IDS = ("mailing_id", "message_id", "client_id")
 _actor = "cli"
 _handler = None
 
 
-def log_path():
-    path = os.environ.get("MAILER_LOG_FILE")
-    if path:
-        return Path(path)
-    db_path = models.sqlite_path(models.env_database_url())
+def log_path(settings=None):
+    settings = settings or _settings.current()
+    if settings.log_file:
+        return Path(settings.log_file)
+    db_path = models.sqlite_path(settings.db_url)
     return Path(db_path).with_name("mailer.log") if db_path and db_path != ":memory:" else Path("data/mailer.log")
 
 
@@ -66,15 +66,9 @@ def setup(actor):
     global _handler
     handler = _handler = logging.FileHandler(path, encoding="utf-8")
     handler._mailer = True
-    handler.setFormatter(TextFormatter() if os.environ.get("MAILER_LOG_FORMAT") == "text" else JsonFormatter())
+    handler.setFormatter(TextFormatter() if _settings.current().log_format == "text" else JsonFormatter())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-
-
-def event(message, level=logging.INFO, **fields):
-    """Log one event with its fields (mailing_id, message_id, client_id, ...)."""
-    if log.isEnabledFor(level):
-        log.log(level, message, extra={"fields": {k: v for k, v in fields.items() if v is not None}})
 
 
 def events(records):

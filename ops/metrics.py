@@ -17,21 +17,20 @@ break the endpoint: the database gauges are left out and `mailer_db_up` is 0.
 | mailer_db_up | gauge | 1 when the last scrape could read the database, else 0 |
 """
 import logging
-import os
 import threading
 
-import peewee as pw
 from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics,
                                start_http_server)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 import models
-from models import MAILING_STATES, MESSAGE_STATUSES
+from domain import stats
+from domain.vocabulary import ATTEMPT_OUTCOMES, MAILING_STATES, MESSAGE_STATUSES
 
 log = logging.getLogger("mailer.metrics")
 
-OUTCOMES = ("sent", "retry", "failed", "expired", "cancelled", "unknown")
+OUTCOMES = ATTEMPT_OUTCOMES
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # No `*_created` series: they only add a sample per label set that Prometheus stores as a gauge.
@@ -67,12 +66,6 @@ class DatabaseCollector(Collector):
     def __init__(self, huey=None):
         self._huey = huey
         self._lock = threading.Lock()  # one scrape at a time reads the database
-
-    def huey(self):
-        if self._huey is None:
-            from tasks import huey
-            self._huey = huey
-        return self._huey
 
     def describe(self):
         # Known families without touching the database (registration must not query).
@@ -110,27 +103,19 @@ class DatabaseCollector(Collector):
             yield depth
 
     def _read_database(self):
-        Message, Mailing = models.Message, models.Mailing
-        count = pw.fn.COUNT(pw.SQL("*"))
         try:
             with models.db.connection_context():
-                now = models.utcnow()
-                messages = dict(Message.select(Message.status, count).group_by(Message.status).tuples())
-                mailings = dict(Mailing.select(Mailing.state, count).group_by(Mailing.state).tuples())
-                due_now = (Message.select(count)
-                           .join(Mailing, on=(Mailing.id == Message.mailing))
-                           .where((Message.status == models.PENDING) & (Message.next_attempt_at <= now)
-                                  & Message.lease_owner.is_null() & (Mailing.state == models.RUNNING)
-                                  & (Mailing.end_at > now))
-                           .scalar()) or 0
-            return (messages, mailings, due_now), True
+                messages, mailings = stats.totals()
+                return (messages, mailings, stats.due_now()), True
         except Exception as exc:
             log.warning("metrics: cannot read the database: %s", exc)
             return None, False
 
     def _huey_pending(self):
+        if self._huey is None:
+            return None
         try:
-            return self.huey().pending_count()
+            return self._huey.pending_count()
         except Exception as exc:
             log.warning("metrics: cannot read the huey queue: %s", exc)
             return None
@@ -143,7 +128,7 @@ _collector = None
 def start_metrics_server(port, addr="127.0.0.1", huey=None):
     """Serve /metrics on addr:port in a daemon thread; returns (server, thread). Port 0 picks a free
     port: `server.server_port` tells which. One server per process: calling it again returns the
-    first. `huey` defaults to the service's queue; the database is the one models.open_database opened."""
+    first. With `huey`, its waiting tasks count in the queue depth; the database is the one models.open_database opened."""
     global _server, _collector
     if _server is not None:
         return _server
@@ -174,24 +159,22 @@ def stop_metrics_server():
     _server = _collector = None
 
 
-def start_from_env(env=None):
+def start_from_settings(settings, huey=None):
     """Start the metrics server when MAILER_METRICS_PORT is set (MAILER_METRICS_ADDR, default
     127.0.0.1; 0.0.0.0 in a container). Returns the server or None. A port that cannot be bound is
     logged, not fatal: the consumer keeps sending."""
-    env = os.environ if env is None else env
-    port = (env.get("MAILER_METRICS_PORT") or "").strip()
+    port, addr = settings.metrics_port, settings.metrics_addr or "127.0.0.1"
     if not port:
         return None
-    addr = (env.get("MAILER_METRICS_ADDR") or "").strip() or "127.0.0.1"
     if not port.isdigit() or int(port) > 65535:
         log.error("MAILER_METRICS_PORT must be a port number; got %r: metrics are off", port)
         return None
     try:
-        return start_metrics_server(int(port), addr)
+        return start_metrics_server(int(port), addr, huey=huey)
     except OSError as exc:
         log.error("metrics: cannot listen on %s:%s: %s: metrics are off", addr, port, exc)
         return None
 
 
-__all__ = ["observe_attempts", "start_metrics_server", "stop_metrics_server", "start_from_env",
+__all__ = ["observe_attempts", "start_metrics_server", "stop_metrics_server", "start_from_settings",
            "DatabaseCollector", "REGISTRY", "OUTCOMES", "LATENCY_BUCKETS"]

@@ -1,26 +1,7 @@
-"""The daily report: what the mailings did on one local day, as plain text and HTML, sent by e-mail.
-
-`build_report(day, tz)` reads the database (a few set-based queries, never one per message);
-`send_report(report)` sends it as multipart/alternative through `smtplib`; the periodic task
-`send_daily_report` (registered on the huey instance when this module is imported in the consumer)
-sends it once a day at MAILER_REPORT_TIME in the operator's zone (MAILER_TZ).
-
-Configuration (environment):
-
-| Variable | Default | Meaning |
-|---|---|---|
-| MAILER_SMTP_HOST | (required) | the SMTP server |
-| MAILER_SMTP_PORT | 587 for starttls, 465 for ssl, 25 for none | its port |
-| MAILER_SMTP_SECURITY | starttls | starttls (refused if the server does not offer it), ssl (implicit TLS), or none |
-| MAILER_SMTP_USER, MAILER_SMTP_PASSWORD | unset | login; both or neither; never over `none`; the password is never printed or logged |
-| MAILER_SMTP_CAFILE | the system's CAs | a PEM file of CAs to trust instead (a private CA; the tests' self-signed cert) |
-| MAILER_SMTP_TIMEOUT | 30 | seconds per SMTP operation |
-| MAILER_REPORT_FROM | (required) | the sender address |
-| MAILER_REPORT_TO | unset = no daily report | recipients, comma-separated |
-| MAILER_REPORT_TIME | 08:00 | local time (MAILER_TZ) of the daily report |
+"""Sending the daily report by e-mail: its configuration (MAILER_SMTP_*, MAILER_REPORT_*), the
+message, the SMTP conversation, and the once-a-day rule that the consumers' periodic task applies.
 """
 import datetime as dt
-import html
 import json
 import logging
 import os
@@ -32,21 +13,16 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 
-import peewee as pw
-from huey import crontab
-
-import models
-from models import MESSAGE_STATUSES, Attempt, Mailing, Message
-from tasks import huey as _huey
+from domain import settings as _settings
+from domain.times import UTC, operator_zone, utcnow
+from domain.validation import ValidationError, validate_tz
+from ops.report import build_report
 
 log = logging.getLogger("mailer.report")
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_REPORT_TIME = dt.time(8, 0)
-ATTEMPT_OUTCOMES = ("sent", "retry", "failed", "expired", "cancelled", "unknown")
-TEXT_PREVIEW = 100
-IN_CHUNK = 500
 
 
 class ReportError(Exception):
@@ -79,9 +55,15 @@ class ReportConfig:
     report_time: dt.time = DEFAULT_REPORT_TIME
 
     @classmethod
-    def from_env(cls, env=None):
-        """Read MAILER_SMTP_* and MAILER_REPORT_*; raise ReportConfigError naming what is wrong."""
-        env = os.environ if env is None else env
+    def from_settings(cls, settings=None):
+        settings = settings or _settings.current()
+        return cls.from_env({name: str(getattr(settings, f.name))
+                             for name, f in _settings.VARIABLES.items()})
+
+    @classmethod
+    def from_env(cls, env):
+        """Check MAILER_SMTP_* and MAILER_REPORT_* (a mapping of variables: the environment, or the
+        settings'); raise ReportConfigError naming what is wrong."""
         get = lambda name: (env.get(name) or "").strip()  # noqa: E731
         problems = []
         host = get("MAILER_SMTP_HOST")
@@ -168,185 +150,6 @@ def parse_report_time(value):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Building
-
-
-@dataclass
-class Report:
-    day: dt.date
-    tz: str
-    subject: str
-    text: str
-    html: str
-    mailings: list  # one dict per mailing: id, state, text, start, end, total, <status>: n, day_<outcome>: n
-    attempts: dict  # that day's attempts by outcome
-
-    def as_dict(self):
-        return {"day": self.day.isoformat(), "tz": self.tz, "subject": self.subject,
-                "attempts": self.attempts, "mailings": self.mailings}
-
-
-def local_day_bounds(day, tz):
-    """[start, end) of a local calendar day as naive UTC (DST-aware: a day may last 23 or 25 h)."""
-    zone = zoneinfo.ZoneInfo(tz)
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-    return models.to_naive_utc(start), models.to_naive_utc(end)
-
-
-def local_today(tz, now=None):
-    now = now or models.utcnow()
-    return now.replace(tzinfo=models.UTC).astimezone(zoneinfo.ZoneInfo(tz)).date()
-
-
-def parse_day(value, tz=None, now=None):
-    """'YYYY-MM-DD', 'today' or 'yesterday' (in the operator's zone) -> date."""
-    tz = tz or models.operator_zone()
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if value is None or isinstance(value, dt.date):
-        return value or local_today(tz, now)
-    text = str(value).strip().lower()
-    if text in ("", "today"):
-        return local_today(tz, now)
-    if text == "yesterday":
-        return local_today(tz, now) - dt.timedelta(days=1)
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise models.ValidationError({"day": f"must be YYYY-MM-DD, today or yesterday; got {value!r}"}) from None
-
-
-def _chunks(seq, size=IN_CHUNK):
-    seq = list(seq)
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
-def build_report(day=None, tz=None, now=None):
-    """The statistics of the mailings processed on local `day` (default: today) in zone `tz`
-    (default: the operator's, MAILER_TZ).
-
-    A mailing is in the report when it had any attempt that day, started that day, reached its end
-    that day, or was cancelled that day. For each: its state, its messages counted by status (all
-    of them, as `mailer stats` counts; total = messages materialized), and that day's attempts by
-    outcome. Every query is grouped in the database.
-    """
-    tz = tz or models.operator_zone()
-    models.validate_tz(tz)
-    now = now or models.utcnow()
-    day = parse_day(day, tz, now)
-    lo, hi = local_day_bounds(day, tz)
-    in_day = lambda col: (col >= lo) & (col < hi)  # noqa: E731
-
-    # That day's attempts, by mailing and outcome: one GROUP BY over the indexed `at`.
-    day_counts, attempts = {}, {o: 0 for o in ATTEMPT_OUTCOMES}
-    query = (Attempt.select(Attempt.mailing_id, Attempt.outcome, pw.fn.COUNT(pw.SQL("*")))
-             .where(in_day(Attempt.at)).group_by(Attempt.mailing_id, Attempt.outcome).tuples())
-    for mailing_id, outcome, n in query:
-        day_counts.setdefault(mailing_id, {})[outcome] = n
-        attempts[outcome] = attempts.get(outcome, 0) + n
-
-    ended_before = min(hi, now)
-    cond = (Mailing.id.in_(Attempt.select(Attempt.mailing_id).where(in_day(Attempt.at)))
-            | in_day(Mailing.started_at)
-            | ((Mailing.end_at >= lo) & (Mailing.end_at < ended_before))
-            | ((Mailing.state == models.CANCELLED) & in_day(Mailing.updated_at)))
-    mailings = list(Mailing.select().where(cond).order_by(Mailing.id))
-
-    counts = {}
-    for part in _chunks([m.id for m in mailings]):
-        grouped = (Message.select(Message.mailing, Message.status, pw.fn.COUNT(pw.SQL("*")))
-                   .where(Message.mailing.in_(part)).group_by(Message.mailing, Message.status).tuples())
-        for mailing_id, status, n in grouped:
-            counts.setdefault(mailing_id, {})[status] = n
-
-    rows = []
-    for m in mailings:
-        by_status = {s: counts.get(m.id, {}).get(s, 0) for s in MESSAGE_STATUSES}
-        day_row = day_counts.get(m.id, {})
-        rows.append({
-            "id": m.id, "state": m.state, "text": m.text,
-            "start": models.describe_time(m.start_at, tz), "end": models.describe_time(m.end_at, tz),
-            "total": sum(by_status.values()), **by_status,
-            "day_attempts": sum(day_row.values()), "day_sent": day_row.get("sent", 0),
-        })
-    totals = {key: sum(r[key] for r in rows) for key in ("total", *MESSAGE_STATUSES, "day_attempts", "day_sent")}
-    subject = (f"[mailer] Daily report {day.isoformat()} ({tz}): {len(rows)} mailing(s), "
-               f"{attempts.get('sent', 0)} sent, {attempts.get('failed', 0)} failed that day")
-    return Report(day=day, tz=tz, subject=subject, text=_render_text(day, tz, rows, totals, attempts),
-                  html=_render_html(day, tz, rows, totals, attempts, subject),
-                  mailings=rows, attempts=attempts)
-
-
-COLUMNS = (("id", "id"), ("state", "state"), ("total", "total"),
-           *((s, models.status_label(s)) for s in MESSAGE_STATUSES),
-           ("day_sent", "sent that day"), ("day_attempts", "attempts that day"))
-
-
-def _one_line(text, limit=TEXT_PREVIEW):
-    flat = " ".join(str(text or "").split())
-    flat = "".join(c if c.isprintable() else " " for c in flat)
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
-
-
-def _attempt_summary(attempts):
-    total = sum(attempts.values())
-    parts = ", ".join(f"{k} {v}" for k, v in attempts.items())
-    return f"{total} ({parts})"
-
-
-def _render_text(day, tz, rows, totals, attempts):
-    lines = [f"Mailings processed on {day.isoformat()} ({tz})", "",
-             f"Attempts that day: {_attempt_summary(attempts)}", ""]
-    if not rows:
-        lines.append("No mailing was processed that day.")
-        return "\n".join(lines) + "\n"
-    header = [title for _, title in COLUMNS]
-    body = [[str(r[key]) for key, _ in COLUMNS] for r in rows]
-    body.append(["all", ""] + [str(totals[key]) for key, _ in COLUMNS[2:]])
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i != 1 else c.ljust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines.append(fmt(header))
-    lines.append(fmt(["-" * w for w in widths]))
-    lines.extend(fmt(b) for b in body[:-1])
-    lines.append(fmt(["-" * w for w in widths]))
-    lines.append(fmt(body[-1]))
-    lines += ["", "Mailings:"]
-    for r in rows:
-        lines.append(f"  #{r['id']} {r['state']}, {r['start']} -> {r['end']}: {_one_line(r['text'])}")
-    return "\n".join(lines) + "\n"
-
-
-def _render_html(day, tz, rows, totals, attempts, subject):
-    e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
-    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">", f"<title>{e(subject)}</title>",
-           "</head><body style=\"font-family: sans-serif\">",
-           f"<h2>Mailings processed on {e(day.isoformat())} ({e(tz)})</h2>",
-           f"<p>Attempts that day: {e(_attempt_summary(attempts))}</p>"]
-    if not rows:
-        out.append("<p>No mailing was processed that day.</p>")
-    else:
-        cell = "style=\"border: 1px solid #999; padding: 2px 6px\""
-        out.append("<table style=\"border-collapse: collapse\">")
-        out.append("<thead><tr>" + "".join(f"<th {cell}>{e(t)}</th>"
-                                            for t in ("id", "text", "state", "start", "end",
-                                                      *(t for _, t in COLUMNS[2:]))) + "</tr></thead>")
-        out.append("<tbody>")
-        for r in rows:
-            out.append("<tr>" + "".join(
-                f"<td {cell}>{e(v)}</td>" for v in (r["id"], _one_line(r["text"]), r["state"],
-                                                    r["start"], r["end"], *(r[k] for k, _ in COLUMNS[2:])))
-                       + "</tr>")
-        out.append("</tbody><tfoot><tr>" + f"<th {cell} colspan=\"5\">all</th>"
-                   + "".join(f"<th {cell}>{e(totals[k])}</th>" for k, _ in COLUMNS[2:]) + "</tr></tfoot>")
-        out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------
 # Sending
 
 
@@ -371,7 +174,7 @@ def send_report(report, config=None):
     """Send `report` as multipart/alternative (text + HTML). Raises ReportConfigError when the
     configuration is incomplete and ReportSendError when the server refuses or cannot be reached.
     Returns the recipients."""
-    config = config or ReportConfig.from_env()
+    config = config or ReportConfig.from_settings()
     msg = build_message(report, config)
     where = f"{config.host}:{config.port} ({config.security})"
     try:
@@ -446,23 +249,23 @@ MAX_FAILURES = 3  # sends tried per day (one a minute) before giving up until th
 _last_problem = {"text": None}
 
 
-def run_due_report(huey, now=None, env=None):
+def run_due_report(huey, now=None, settings=None):
     """One tick of the daily report: send it if it is due and no consumer sent it yet. Returns the
     day sent, or None. Quiet when MAILER_REPORT_TO is unset. `huey` supplies the key/value storage
     shared by all consumers (`put`, `get`, `put_if_empty`, `delete`)."""
-    env = os.environ if env is None else env
-    if not (env.get("MAILER_REPORT_TO") or "").strip():
+    settings = settings or _settings.current()
+    if not settings.report_to:
         return None
     try:
-        config = ReportConfig.from_env(env)
-        tz = models.validate_tz((env.get("MAILER_TZ") or "").strip() or models.operator_zone(), "MAILER_TZ")
-    except (ReportConfigError, models.ValidationError) as exc:
+        config = ReportConfig.from_settings(settings)
+        tz = validate_tz(settings.tz or operator_zone(settings), "MAILER_TZ")
+    except (ReportConfigError, ValidationError) as exc:
         if _last_problem["text"] != str(exc):  # once, not every minute
             log.error("daily report: %s", exc)
             _last_problem["text"] = str(exc)
         return None
-    now = now or models.utcnow()
-    now_local = now.replace(tzinfo=models.UTC).astimezone(zoneinfo.ZoneInfo(tz))
+    now = now or utcnow()
+    now_local = now.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(tz))
     last = huey.get(LAST_SENT_KEY, peek=True)
     last_day = dt.date.fromisoformat(last) if last else None
     day = report_due(now_local, config.report_time, last_day)
@@ -488,18 +291,6 @@ def run_due_report(huey, now=None, env=None):
     _last_problem["text"] = None
     log.info("daily report for %s sent to %s", day, ", ".join(recipients))
     return day
-
-
-# The periodic task lives on the service's huey instance: it registers when this module is imported
-# (the consumer imports it). Crontab is checked every minute; the rule is report_due's.
-
-@_huey.periodic_task(crontab(minute="*"), name="send_daily_report")
-def send_daily_report():
-    """Every minute: send the daily report if it is due (see report_due); nothing without
-    MAILER_REPORT_TO."""
-    run_due_report(_huey)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Command line
 
@@ -507,7 +298,7 @@ def send_daily_report():
 def cli_report(send=False, day=None, as_json=False):
     """`mailer report [--day D] [--send] [--json]`: print the report's text (or JSON), or send it and
     print 'sent to ...'. Returns the exit status: 0, 2 for incomplete configuration, 1 when the
-    server refused or could not be reached. A bad --day raises models.ValidationError (exit 2)."""
+    server refused or could not be reached. A bad --day raises ValidationError (exit 2)."""
     report = build_report(day)
     if not send:
         if as_json:
@@ -528,3 +319,4 @@ def cli_report(send=False, day=None, as_json=False):
     else:
         print(f"sent to {', '.join(recipients)}")
     return 0
+

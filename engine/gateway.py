@@ -18,7 +18,6 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -30,13 +29,14 @@ import urllib3
 from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError,
                                 SSLError)
 
-import models
+from domain.settings import DEFAULT_GATEWAY_URL
+from domain.validation import ValidationError
+from domain.vocabulary import DOUBT, FAILED, RETRY, SENT
 
 # A malformed header block is a verdict of ours (in doubt), not a traceback in urllib3's log.
 logging.getLogger("urllib3.connection").setLevel(logging.ERROR)
 
-DEFAULT_URL = "https://probe.fbrq.cloud/v1"
-SENT, RETRY, FAILED, DOUBT = "sent", "retry", "failed", "doubt"
+DEFAULT_URL = DEFAULT_GATEWAY_URL
 RETRYABLE_STATUS = {408, 429}
 BODY_CAP = 8192  # bytes of an answer read at most: the probe's answers are tens of bytes
 MAX_RETRY_AFTER = 3600.0
@@ -102,11 +102,11 @@ def check_token(token):
     if not token:
         return token
     if token != token.strip():
-        raise models.ValidationError({"PROBE_TOKEN": "has white space around it (a line end from a "
+        raise ValidationError({"PROBE_TOKEN": "has white space around it (a line end from a "
                                                      "CRLF env file?); remove it"})
     bad = next((i for i, c in enumerate(token) if not "\x21" <= c <= "\x7e"), None)
     if bad is not None:
-        raise models.ValidationError({"PROBE_TOKEN": f"has a character that cannot be sent in a "
+        raise ValidationError({"PROBE_TOKEN": f"has a character that cannot be sent in a "
                                                      f"header at position {bad + 1}"})
     return token
 
@@ -361,8 +361,6 @@ def _describe(exc):
     return f"{name}: {inner}"
 
 
-def gateway_from_env(pool_size=64):
-    return Gateway(os.environ.get("PROBE_URL", DEFAULT_URL), os.environ.get("PROBE_TOKEN", ""),
-                   connect_timeout=float(os.environ.get("MAILER_CONNECT_TIMEOUT", "3.05")),
-                   read_timeout=float(os.environ.get("MAILER_READ_TIMEOUT", "10")),
-                   pool_size=pool_size)
+def gateway_from_settings(settings, pool_size=64):
+    return Gateway(settings.gateway_url, settings.token, connect_timeout=settings.connect_timeout,
+                   read_timeout=settings.read_timeout, pool_size=pool_size)

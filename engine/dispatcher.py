@@ -6,81 +6,40 @@ the wire: still pending, still leased to this consumer, of a mailing still runni
 end. That statement reads the phone, and the same transaction the text and the end, so whatever an
 operator changed before it is what goes out. Answers are settled in bulk, fenced by the lease, and a
 settle that storage refuses is retried until it is taken: an answer once received is never lost.
-
-Liveness needs no clock comparison: a consumer counts its heartbeats, and another takes it for dead
-only after watching the count stand still for HEARTBEAT_STALE on its own monotonic clock (or, in the
-same kernel and PID namespace, finding its process gone). What a dead consumer had on the wire is in
-doubt, and MAILER_IN_DOUBT decides: `hold` makes it `unknown` (a late answer from a consumer that was
-only frozen still settles it), `retry` sends it again with the same msgId.
+What each answer makes of a message is the delivery policy's call (domain.delivery).
 """
 import contextlib
 import datetime as dt
 import logging
-import os
 import random
-import socket
-import threading
 import time
-import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import peewee as pw
 
-import models
-from models import (CANCELLED, EXPIRED, FAILED, PAUSED, PENDING, RUNNING, SENT, UNKNOWN, Attempt,
-                    Heartbeat, Mailing, Message, db, utcnow)
-from tasks import metrics, probe
-from tasks.logs import event, events
+from domain import settings as _settings
+from domain import states
+from domain.delivery import next_status, split_by_window
+from domain.times import UTC, operator_zone, utcnow
+from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, UNKNOWN
+from engine import OWNER
+from engine.storage import STORAGE_ERRORS, chunks, db_clock, is_postgres, placeholders, writing
+from models import Client, Mailing, Message, db
+from ops import metrics
+from ops.logs import events
 
 log = logging.getLogger("mailer.dispatcher")
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-HEARTBEAT_EVERY = 2.0
-HEARTBEAT_STALE = dt.timedelta(seconds=15)
+
 LEASE = dt.timedelta(minutes=10)  # informative only: takeovers follow heartbeats, not this clock
-IN_CHUNKS = 500  # ids per IN (...) list
+
 # A marked message must be on its way within this many seconds or not at all (it is unmarked and goes
 # back): "on the wire" stays a matter of moments, so a pause, a cancel or a takeover is not overtaken
 # by a consumer that was frozen holding marks.
 MAX_WIRE_WAIT = 2.0
 HOLD, RETRY_IN_DOUBT = "hold", "retry"
-IN_DOUBT_POLICIES = (HOLD, RETRY_IN_DOUBT)
-
-# What a failing database raises (locked past the busy timeout, disk full, connection lost): the work
-# waits for storage to come back instead of dying with it.
-STORAGE_ERRORS = (pw.OperationalError, pw.InterfaceError, pw.InternalError)
-
-
-@dataclass
-class Settings:
-    batch: int = int(os.environ.get("MAILER_BATCH", "256"))
-    concurrency: int = int(os.environ.get("MAILER_CONCURRENCY", "32"))
-    budget: float = float(os.environ.get("MAILER_DISPATCH_BUDGET", "5"))
-    retry_base: float = float(os.environ.get("MAILER_RETRY_BASE", "1"))
-    retry_cap: float = float(os.environ.get("MAILER_RETRY_CAP", "300"))
-    # No attempt starts this close to the end: a request needs a moment to reach the gateway.
-    end_guard: float = float(os.environ.get("MAILER_END_GUARD", "0.5"))
-    # After a 401 or a redirect nobody sends for this long; then one batch finds out whether the
-    # gateway takes us again.
-    auth_pause: float = float(os.environ.get("MAILER_AUTH_PAUSE", "60"))
-    # A mailing pauses itself when this share of its last attempts failed for good ...
-    fail_pause_ratio: float = float(os.environ.get("MAILER_FAIL_PAUSE_RATIO", "0.5"))
-    # ... counted over this many attempts, once at least this many failed.
-    fail_pause_window: int = 100
-    fail_pause_min: int = int(os.environ.get("MAILER_FAIL_PAUSE_MIN", "20"))
-    # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
-    in_doubt: str = os.environ.get("MAILER_IN_DOUBT", HOLD).strip().lower()
-
-
-SETTINGS = Settings()
-
-
-def check_settings(settings=SETTINGS):
-    if settings.in_doubt not in IN_DOUBT_POLICIES:
-        raise models.ValidationError({"MAILER_IN_DOUBT": f"must be hold or retry; got {settings.in_doubt!r}"})
-    return settings
 
 
 @dataclass
@@ -101,44 +60,6 @@ class OnWire:
     phone: str
     text: str
     not_after: float
-
-
-# SQLite lets one writer in at a time and makes the others sleep in growing steps (1, 2, 5, 10 ms...):
-# the dispatchers of one process queue here instead, which keeps every step short.
-_write_lock = threading.RLock()
-
-
-@contextlib.contextmanager
-def writing():
-    with _write_lock, db.atomic():
-        yield
-
-
-def chunks(seq, size=IN_CHUNKS):
-    seq = list(seq)
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
-def placeholders(n):
-    return ", ".join([db.param] * n)
-
-
-def backoff(attempts, settings=SETTINGS):
-    """Exponential backoff with equal jitter: half fixed, half random."""
-    delay = min(settings.retry_cap, settings.retry_base * 2 ** max(0, attempts - 1))
-    return delay / 2 + random.uniform(0, delay / 2)
-
-
-def is_postgres():
-    return not isinstance(db.obj, pw.SqliteDatabase)
-
-
-db_clock = models.db_now
-
-
-# ---------------------------------------------------------------------------------------------------
-# Claiming
 
 
 def running_mailings(now):
@@ -173,8 +94,8 @@ def claim(limit, now=None, owner=OWNER):
     rows = []
     for part in chunks(ids):
         query = (Message.select(Message.id, Message.mailing, Message.client_id, Message.attempts,
-                                models.Client.tz, Message.in_doubt)
-                 .join(models.Client, pw.JOIN.LEFT_OUTER, on=(models.Client.id == Message.client_id))
+                                Client.tz, Message.in_doubt)
+                 .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client_id))
                  .where(Message.id.in_(part)).tuples())
         rows.extend(Claimed(*row) for row in query)
     rows.sort(key=lambda r: r.id)
@@ -194,12 +115,8 @@ def due_soon(now=None):
             firsts.append(first.next_attempt_at)
     if not firsts:
         return None
-    pause = models.gateway_pause(now)
+    pause = states.gateway_pause(now)
     return max(min(firsts), pause[0]) if pause else min(firsts)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Writes of a send step: every one fenced by the lease, one statement per group or one executemany.
 
 
 @dataclass
@@ -256,62 +173,31 @@ def defer(groups, owner=OWNER):
                     & Message.sending_since.is_null()).execute())
 
 
-def expire_unsent(rows, reason, owner=OWNER):
-    """Messages that will never go: expired (unknown, where an earlier attempt was in doubt)."""
+def close_held(rows, status, reason, owner=OWNER):
+    """Held messages that will never go (their mailing ended or was cancelled, or their window opens
+    after the end): closed by the one rule (domain.states.close_unsent), fenced by the lease."""
     for part in chunks([r.id for r in rows]):
-        (Message.update(status=models.unsent_status(EXPIRED), last_error=reason, lease_owner=None,
-                        lease_until=None)
-         .where(Message.id.in_(part) & (Message.lease_owner == owner) & (Message.status == PENDING)
-                & Message.sending_since.is_null()).execute())
+        states.close_unsent(Message.id.in_(part) & (Message.lease_owner == owner), status, reason)
     if rows:
         events([("decision", {"mailing_id": r.mailing_id, "message_id": r.id, "client_id": r.client_id,
-                              "outcome": EXPIRED, "error": reason}) for r in rows])
+                              "outcome": status, "error": reason}) for r in rows])
 
 
-def cancel_unsent(rows, owner=OWNER):
-    for part in chunks([r.id for r in rows]):
-        (Message.update(status=models.unsent_status(CANCELLED), last_error="mailing cancelled",
-                        lease_owner=None, lease_until=None)
-         .where(Message.id.in_(part) & (Message.lease_owner == owner) & (Message.status == PENDING)
-                & Message.sending_since.is_null()).execute())
-
-
-def next_status(row, verdict, live, answered, settings=SETTINGS):
-    """(status, in_doubt, next_attempt_at, error) of a message after one answered attempt."""
-    error = verdict.error
-    in_doubt = bool(row.in_doubt) or verdict.outcome == probe.DOUBT
-    if verdict.outcome == SENT:
-        return SENT, in_doubt, None, ""
-    if verdict.outcome == FAILED:
-        return FAILED, in_doubt, None, error
-    if verdict.outcome == probe.DOUBT and settings.in_doubt == HOLD:
-        return UNKNOWN, True, None, f"{error}; held, not re-sent (MAILER_IN_DOUBT=hold)"
-    delay = backoff(row.attempts + 1, settings)
-    if verdict.retry_after:
-        delay = max(delay, verdict.retry_after)
-    next_at = answered + dt.timedelta(seconds=delay)
-    final = UNKNOWN if in_doubt else None
-    if live.state == CANCELLED:
-        return final or CANCELLED, in_doubt, None, f"mailing cancelled; last error: {error}"
-    if next_at >= live.end_at - dt.timedelta(seconds=settings.end_guard):
-        return final or EXPIRED, in_doubt, None, f"mailing ended before a retry; last error: {error}"
-    return PENDING, in_doubt, next_at, error
-
-
-def settle(results, live, gateway=None, owner=OWNER, settings=SETTINGS):
+def settle(results, live, gateway=None, owner=OWNER, settings=None):
     """Write answers in bulk. results: [(OnWire, Verdict)]. A message is updated only while this
     consumer still holds it (a late answer also settles a message a takeover made `unknown`); every
     attempt is journaled, because every one was really made."""
+    settings = settings or _settings.current()
     p = db.param
     updates, journal, logged = [], [], []
     for wire, verdict in results:
         row = wire.row
-        answered = dt.datetime.fromtimestamp(verdict.at or time.time(), models.UTC).replace(tzinfo=None)
+        answered = dt.datetime.fromtimestamp(verdict.at or time.time(), UTC).replace(tzinfo=None)
         mailing = live.get(row.mailing_id) or Live(CANCELLED, "", dt.datetime.min)
         status, in_doubt, next_at, error = next_status(row, verdict, mailing, answered, settings)
         updates.append((status, answered if status == SENT else None, wire.text, error[:500], next_at,
                         in_doubt, row.id, owner))
-        outcome = "retry" if status == PENDING else status
+        outcome = RETRY if status == PENDING else status
         logged.append(("attempt", {
             "mailing_id": row.mailing_id, "message_id": row.id, "client_id": row.client_id,
             "outcome": outcome, "http_status": verdict.http_status, "latency_ms": verdict.latency_ms,
@@ -346,7 +232,7 @@ def settle(results, live, gateway=None, owner=OWNER, settings=SETTINGS):
     if halted:
         pause_gateway(halted[0], settings)
     for mailing_id in {w.row.mailing_id for w, v in results if v.outcome == FAILED}:
-        pause_if_failing(mailing_id, settings)
+        states.pause_if_failing(mailing_id, settings)
     return logged, [(j[4], j[6]) for j in journal]
 
 
@@ -357,63 +243,21 @@ def gateway_paused():
     """Whether sending is paused for everyone (after a 401 or a redirect), read from the database
     once a second."""
     if time.monotonic() - _pause_seen[0] > 1.0:
-        _pause_seen[:] = [time.monotonic(), models.gateway_pause()]
+        _pause_seen[:] = [time.monotonic(), states.gateway_pause()]
     pause = _pause_seen[1]
     return pause is not None and pause[0] > utcnow()
 
 
-def pause_gateway(verdict, settings=SETTINGS):
+def pause_gateway(verdict, settings=None):
+    settings = settings or _settings.current()
     until = utcnow() + dt.timedelta(seconds=settings.auth_pause)
     if verdict.http_status == 401:
         reason = (f"the gateway refused the token ({verdict.error}); sending is paused "
                   f"for everyone: set a valid PROBE_TOKEN and restart the consumer")
     else:
         reason = f"the gateway answered with a redirect ({verdict.error}); sending is paused for everyone"
-    models.set_gateway_pause(until, reason)
+    states.set_gateway_pause(until, reason)
     _pause_seen[:] = [time.monotonic(), (until, reason)]
-
-
-def pause_if_failing(mailing_id, settings=SETTINGS):
-    """Pause a mailing whose recent attempts mostly failed for good (the gateway refuses its text or
-    its numbers): retrying the rest would only burn them."""
-    since = Mailing.select(Mailing.updated_at).where(Mailing.id == mailing_id)  # e.g. its last resume
-    recent = (Attempt.select(Attempt.outcome, Attempt.error)
-              .where((Attempt.mailing_id == mailing_id) & (Attempt.at >= since))
-              .order_by(Attempt.id.desc()).limit(settings.fail_pause_window))
-    outcomes = list(recent.tuples())
-    failed = [error for outcome, error in outcomes if outcome == FAILED]
-    if len(failed) < settings.fail_pause_min or len(failed) < settings.fail_pause_ratio * len(outcomes):
-        return False
-    reason = (f"paused automatically: {len(failed)} of its last {len(outcomes)} attempts failed "
-              f"for good (last: {failed[0][:120]})")
-    updated = (Mailing.update(state=PAUSED, state_reason=reason, updated_at=utcnow())
-               .where((Mailing.id == mailing_id) & (Mailing.state == RUNNING)).execute())
-    return bool(updated)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The dispatch loop
-
-
-def split_by_window(rows, mailings, now):
-    """Messages whose client is inside the mailing's window now, {open_at: ids} for those whose
-    window opens later, and those whose window opens only after the end."""
-    ready, later, expired = [], {}, []
-    for row in rows:
-        mailing = mailings[row.mailing_id]
-        window = (mailing.window_start, mailing.window_end) if mailing.window_start is not None else None
-        if window is None:
-            ready.append(row)
-            continue
-        tz = row.tz or models.operator_zone()
-        opens = models.next_window_open(now, tz, window)
-        if opens <= now:
-            ready.append(row)
-        elif opens >= mailing.end_at:
-            expired.append(row)
-        else:
-            later.setdefault(opens, []).append(row.id)
-    return ready, later, expired
 
 
 def attempt(gateway, wire):
@@ -426,9 +270,10 @@ def attempt(gateway, wire):
     return gateway.send(wire.row.id, wire.phone, wire.text, send_by=wire.not_after)
 
 
-def dispatch(gateway, settings=SETTINGS, budget=None, stop=None):
+def dispatch(gateway, settings=None, budget=None, stop=None):
     """Send due messages until none are due, the time budget is spent or `stop` is set. Returns the
     count settled."""
+    settings = settings or _settings.current()
     deadline = time.monotonic() + (settings.budget if budget is None else budget)
 
     def refill():
@@ -453,12 +298,13 @@ class Step:
         self.expired = []   # Claimed rows whose window opens after the end
 
 
-def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None, stop=None):
+def send_batch(rows, gateway, pool, settings=None, refill=None, stop=None):
     """Send claimed messages with `concurrency` requests in flight; with `refill`, claim the next batch
     as soon as this one is all handed out, so the wire never drains between batches. Each step is one
     transaction that settles the answers come so far and marks the next group as on the wire; when
     storage refuses it, nothing new is marked and the same answers are offered again until it is
     taken."""
+    settings = settings or _settings.current()
     queue, futures, settled = deque(), {}, 0
     pending = Step()
     mailings = {}
@@ -469,7 +315,7 @@ def send_batch(rows, gateway, pool, settings=SETTINGS, refill=None, stop=None):
         missing = {r.mailing_id for r in rows} - set(mailings)
         if missing:
             mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
-        ready, later, expired = split_by_window(rows, mailings, now)
+        ready, later, expired = split_by_window(rows, mailings, now, operator_zone())
         for when, ids in later.items():
             pending.windows.setdefault(when, []).extend(ids)
         pending.expired.extend(expired)
@@ -539,10 +385,11 @@ def _wait_some(futures, pending, timeout):
             pending.results.append((wire, verdict))
 
 
-def run_step(pending, group, queue, gateway, settings=SETTINGS):
+def run_step(pending, group, queue, gateway, settings=None):
     """One transaction: settle what came back, then mark `group` as on the wire. Returns the marked
     messages to post, the queue left (rows of mailings no longer running are handed back), the log
     records and the metrics to emit after the commit."""
+    settings = settings or _settings.current()
     wires = [w for w, _ in pending.results] + pending.unsent
     ids = ({r.mailing_id for r in group} | {r.mailing_id for r in queue}
            | {w.row.mailing_id for w in wires} | {r.mailing_id for r in pending.expired})
@@ -569,13 +416,13 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
             cancelled = [r for r in rows if r.mailing_id not in live or live[r.mailing_id].state == CANCELLED]
             ended = [r for r in rows if r not in cancelled and now >= live[r.mailing_id].end_at - guard]
             # The cancel that came meanwhile could not touch them while they were marked: it does now.
-            cancel_unsent(cancelled)
-            expire_unsent(ended, "mailing ended before this attempt")
+            close_held(cancelled, CANCELLED, "mailing cancelled")
+            close_held(ended, EXPIRED, "mailing ended before this attempt")
             release([r.id for r in rows if r not in cancelled and r not in ended])
         if pending.windows:
             defer(pending.windows)
         if pending.expired:
-            expire_unsent(pending.expired, "the client's window opens after the mailing ends")
+            close_held(pending.expired, EXPIRED, "the client's window opens after the mailing ends")
         halted = gateway_paused()
 
         def sendable(row):
@@ -583,7 +430,7 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
             return not halted and mailing is not None and mailing.state == RUNNING
 
         ended = [r for r in group if sendable(r) and now >= live[r.mailing_id].end_at - guard]
-        expire_unsent(ended, "mailing ended before this attempt")
+        close_held(ended, EXPIRED, "mailing ended before this attempt")
         go = [r for r in group if sendable(r) and now < live[r.mailing_id].end_at - guard]
         stopped = [r for r in [*group, *queue] if not sendable(r)]
         kept = deque(r for r in queue if sendable(r))
@@ -599,174 +446,3 @@ def run_step(pending, group, queue, gateway, settings=SETTINGS):
                 left = min((mailing.end_at - guard - now).total_seconds(), MAX_WIRE_WAIT)
                 marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
     return marked, kept, logged, observed
-
-
-# ---------------------------------------------------------------------------------------------------
-# Liveness and recovery
-
-
-def _node():
-    """This kernel's boot and this process's PID namespace: where a PID means the same process."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            boot = fh.read().strip()
-        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
-    except OSError:
-        return ""
-
-
-def _proc_start(pid):
-    """The start time of process `pid` in clock ticks (None if there is no such process): with the
-    PID, it names one process even after the PID is reused."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: dead all the same
-            return None
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-NODE = _node()
-PROC_START = _proc_start(os.getpid())
-_beaten = [False]
-
-
-def beat(gateway_description=""):
-    """Count a heartbeat. Its row gone means others took this consumer for dead (it could not beat
-    for a while) and took over its claims: say so, and come back."""
-    now = utcnow()
-    updated = (Heartbeat.update(seq=Heartbeat.seq + 1, beat_at=now, gateway=gateway_description)
-               .where(Heartbeat.owner == OWNER).execute())
-    if updated:
-        _beaten[0] = True
-        return
-    if _beaten[0]:
-        log.warning("this consumer was taken for dead while it could not beat; what it held was "
-                    "taken over (its late answers still settle what it had on the wire)")
-    (Heartbeat.insert(owner=OWNER, host=socket.gethostname(), pid=os.getpid(), node=NODE,
-                      proc_start=PROC_START, seq=1, gateway=gateway_description, started_at=now,
-                      beat_at=now)
-     .on_conflict(conflict_target=[Heartbeat.owner],
-                  update={Heartbeat.beat_at: now, Heartbeat.gateway: gateway_description})
-     .execute())
-    _beaten[0] = True
-
-
-def forget_self():
-    Heartbeat.delete().where(Heartbeat.owner == OWNER).execute()
-
-
-class Watch:
-    """Who is dead, judged by watching: a consumer whose heartbeat count has not moved for
-    HEARTBEAT_STALE of this process's monotonic clock, or whose process is gone from a kernel and
-    PID namespace this process shares. A watcher that has just started knows nobody is dead yet."""
-
-    def __init__(self, stale=HEARTBEAT_STALE):
-        self.stale = stale.total_seconds()
-        self.seen = {}  # owner -> (seq or None, monotonic time it was first seen so)
-        self.lock = threading.Lock()  # the watch thread and the sweep both look
-
-    def dead(self, owners, beats, clock=time.monotonic):
-        with self.lock:
-            return self._dead(owners, beats, clock())
-
-    def _dead(self, owners, beats, now):
-        dead = []
-        for owner in owners:
-            if owner == OWNER:
-                continue
-            row = beats.get(owner)
-            if row is not None and NODE and row.node == NODE and row.proc_start is not None:
-                if _proc_start(row.pid) != row.proc_start:
-                    dead.append(owner)
-                    continue
-            seq = row.seq if row is not None else None
-            last = self.seen.get(owner)
-            if last is None or last[0] != seq:
-                self.seen[owner] = (seq, now)
-            elif now - last[1] >= self.stale:
-                dead.append(owner)
-        for gone in set(self.seen) - set(owners):
-            del self.seen[gone]
-        return dead
-
-
-WATCH = Watch()
-
-
-def dead_owners(watch=WATCH):
-    holders = {o for (o,) in Message.select(Message.lease_owner).distinct()
-               .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)).tuples()}
-    beats = {h.owner: h for h in Heartbeat.select()}
-    return watch.dead(holders | set(beats), beats)
-
-
-def recover(settings=SETTINGS, watch=WATCH):
-    """Take over from dead consumers: release what they had claimed; what they had on the wire is in
-    doubt (held as `unknown`, its lease kept so a late answer still settles it; or, with
-    MAILER_IN_DOUBT=retry, handed back to be sent again with the same msgId)."""
-    owners = dead_owners(watch)
-    if not owners:
-        return {"unknown": 0, "released": 0, "retried": 0, "dead_owners": 0}
-    now = utcnow()
-    reason = "in doubt: the consumer stopped while this was on the wire"
-    hold = settings.in_doubt == HOLD
-    with writing():
-        leased = (Message.select(Message.id, Message.mailing, Message.client_id, Message.sending_since)
-                  .where(Message.lease_owner.in_(owners) & (Message.status == PENDING)).tuples())
-        wire, idle = [], []
-        for msg_id, mailing_id, client_id, sending_since in leased:
-            (wire if sending_since is not None else idle).append((msg_id, mailing_id, client_id))
-        # No journal row: whether the attempt was made is exactly what is not known; the message
-        # says so, and the attempt is journaled if its consumer comes back with the answer.
-        for part in chunks(wire):
-            ids = [w[0] for w in part]
-            if hold:
-                (Message.update(status=UNKNOWN, in_doubt=True,
-                                last_error=f"{reason}; held, not re-sent (MAILER_IN_DOUBT=hold)")
-                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
-            else:
-                (Message.update(in_doubt=True, sending_since=None, lease_owner=None, lease_until=None,
-                                next_attempt_at=now, last_error=f"{reason}; sent again (MAILER_IN_DOUBT=retry)")
-                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
-        release([i[0] for i in idle], owner=None)
-        Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
-    for msg_id, mailing_id, client_id in wire:
-        event(f"{reason}; " + ("held as unknown" if hold else "sent again"), mailing_id=mailing_id,
-              message_id=msg_id, client_id=client_id)
-    if wire:
-        metrics.observe_attempts([(UNKNOWN if hold else "retry", None)] * len(wire))
-    return {"unknown": len(wire) if hold else 0, "retried": 0 if hold else len(wire),
-            "released": len(idle), "dead_owners": len(owners)}
-
-
-def settle_overdue(settings=SETTINGS, read_timeout=None, now=None):
-    """Messages still on the wire of a consumer that has not answered for them by the end of their
-    mailing plus the read timeout (it is frozen, or cut off from storage) are in doubt now: every
-    message is final by then. Their lease stays, so a late answer from that consumer still settles
-    them; nothing is posted again."""
-    read_timeout = read_timeout if read_timeout is not None else float(os.environ.get("MAILER_READ_TIMEOUT", "10"))
-    now = now or db_clock()
-    ended = Mailing.select(Mailing.id).where(Mailing.end_at < now - dt.timedelta(seconds=read_timeout))
-    with writing():
-        return (Message.update(status=UNKNOWN, in_doubt=True,
-                               last_error="in doubt: no answer came by the end plus the read timeout")
-                .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)
-                       & Message.sending_since.is_null(False) & Message.mailing.in_(ended))
-                .execute())
-
-
-def due_mailings(now=None):
-    """Ids of mailings to start and to finish now."""
-    now = now or utcnow()
-    to_start = [i for (i,) in Mailing.select(Mailing.id).where(
-        (Mailing.state == models.SCHEDULED) & (Mailing.start_at <= now)).tuples()]
-    to_finish = [i for (i,) in Mailing.select(Mailing.id).where(
-        Mailing.state.in_([models.SCHEDULED, RUNNING, PAUSED]) & (Mailing.end_at <= now)).tuples()]
-    return to_start, to_finish
-
-
-__all__ = ["claim", "dispatch", "recover", "settle_overdue", "beat", "due_soon", "due_mailings", "OWNER", "SETTINGS",
-           "FAILED", "SENT", "STORAGE_ERRORS"]

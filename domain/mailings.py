@@ -1,0 +1,147 @@
+"""Defining a mailing: its fields, its audience (the clients its filter matches) and materializing
+that audience as one pending message per client. Its life after that is in `domain.states`."""
+import datetime as dt
+
+import peewee as pw
+
+from domain.times import parse_when, to_naive_utc, utcnow
+from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
+from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
+from domain.windows import parse_window
+from models import Client, Mailing, Message, db
+
+
+def audience_filter(operator=None, tag=None):
+    cond = pw.SQL("1 = 1")
+    if operator:
+        cond &= Client.operator == operator
+    if tag:
+        cond &= Client.tag == tag
+    return cond
+
+
+def audience_count(operator=None, tag=None):
+    return Client.select().where(audience_filter(operator or None, tag or None)).count()
+
+
+def filter_values():
+    """The operator codes and tags that exist, for pickers and for checking filters."""
+    operators = [o for (o,) in Client.select(Client.operator).distinct().order_by(Client.operator).tuples()]
+    tags = [t for (t,) in Client.select(Client.tag).where(Client.tag != "").distinct()
+            .order_by(Client.tag).tuples()]
+    return operators, tags
+
+
+def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
+                  require_future_end=True):
+    """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns."""
+    now = now or utcnow()
+    errors, row = {}, {}
+
+    def check(field, fn):
+        try:
+            row[field] = fn()
+        except ValidationError as exc:
+            errors.update(exc.errors)
+
+    check("text", lambda: validate_text(text))
+    check("start_at", lambda: to_naive_utc(start) if isinstance(start, dt.datetime)
+          else parse_when(start, "start", tz, now))
+    check("end_at", lambda: to_naive_utc(end) if isinstance(end, dt.datetime)
+          else parse_when(end, "end", tz, now))
+    check("operator", lambda: validate_operator(operator, "operator") if operator else None)
+    check("tag", lambda: validate_tag(tag, "tag") or None)
+    check("window", lambda: parse_window(window))
+    if "start_at" in row and "end_at" in row:
+        if row["end_at"] <= row["start_at"]:
+            errors["end"] = "must be after the start"
+        elif require_future_end and row["end_at"] <= now:
+            errors["end"] = "is in the past"
+    for field, column in (("operator", Client.operator), ("tag", Client.tag)):
+        value = row.get(field)
+        if value and not Client.select().where(column == value).exists():
+            known = [v for (v,) in Client.select(column).distinct().order_by(column).limit(8).tuples() if v]
+            errors[field] = (f"no client has {field} {value!r}"
+                             + (f"; known: {', '.join(known)}" if known else ""))
+    if errors:
+        raise ValidationError({"end" if k == "end_at" else "start" if k == "start_at" else k: v
+                               for k, v in errors.items()})
+    window_cols = row.pop("window")
+    row["window_start"], row["window_end"] = window_cols or (None, None)
+    return row
+
+
+def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
+    """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come)."""
+    row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
+    return Mailing.create(**row)
+
+
+def get_mailing(mailing_id, lock=False):
+    mailing = (locked_mailings(Mailing.id == mailing_id) if lock
+               else Mailing.select().where(Mailing.id == mailing_id)).first()
+    if mailing is None:
+        raise ValidationError({"id": f"no mailing with id {mailing_id}"})
+    return mailing
+
+
+def locked_mailings(cond):
+    """Mailings whose rows, read inside a transaction, stay locked until it ends on an engine with row
+    locks (PostgreSQL), so consumers changing a mailing's state take turns. SQLite's write
+    transactions (BEGIN IMMEDIATE) already run one at a time."""
+    query = Mailing.select().where(cond)
+    return query.for_update() if db.for_update else query
+
+
+EDITABLE_WHILE_RUNNING = {"text", "end"}
+
+
+def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
+                 tz=None):
+    """A scheduled mailing can change anything; a running or paused one its text and end (for what
+    is still unsent). Pass "" to clear the filter or the window."""
+    mailing = get_mailing(mailing_id)
+    given = {k for k, v in dict(text=text, start=start, end=end, operator=operator, tag=tag,
+                                window=window).items() if v is not None}
+    if mailing.state in (FINISHED, CANCELLED):
+        raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; it cannot change"})
+    if mailing.state != SCHEDULED and given - EDITABLE_WHILE_RUNNING:
+        raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
+                               f"mailing {mailing.id} is {mailing.state}: only its text and end can change"})
+    row = clean_mailing(
+        text if text is not None else mailing.text,
+        start if start is not None else mailing.start_at,
+        end if end is not None else mailing.end_at,
+        operator if operator is not None else mailing.operator,
+        tag if tag is not None else mailing.tag,
+        window if window is not None else mailing.window, tz=tz)
+    if mailing.state != SCHEDULED:
+        row = {"text": row["text"], "end_at": row["end_at"]}
+    row["updated_at"] = utcnow()
+    Mailing.update(**row).where(Mailing.id == mailing.id).execute()
+    return get_mailing(mailing.id)
+
+
+def materialize(mailing, now, client_cond=None):
+    """One pending message per matching client, in one INSERT ... SELECT (duplicates ignored)."""
+    cond = audience_filter(mailing.operator, mailing.tag)
+    if client_cond is not None:
+        cond &= client_cond
+    now = to_naive_utc(now)
+    # In client id order: the (mailing, client) index then grows at its end. Unordered, SQLite reads
+    # the phone index (it covers id and phone) and scatters the inserts: twice as slow.
+    select = (Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
+                            pw.Value(now), pw.Value(now), pw.Value(0), pw.Value(""))
+              .where(cond).order_by(Client.id))
+    columns = [Message.mailing, Message.client_id, Message.phone, Message.status, Message.created_at,
+               Message.next_attempt_at, Message.attempts, Message.last_error]
+    return Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
+
+
+def attach_new_clients(client_cond, now=None):
+    """Give clients just added or changed the message of every running or paused mailing they match."""
+    now = now or utcnow()
+    live = Mailing.select().where(Mailing.state.in_([RUNNING, PAUSED]) & (Mailing.end_at > now))
+    return sum(materialize(mailing, now, client_cond) for mailing in live)
+
+

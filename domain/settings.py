@@ -1,0 +1,141 @@
+"""The one settings object: every variable the service reads from its environment, read once.
+
+A process reads its environment when it first needs a setting (`current()`), not when a module is
+imported, and passes the object on; tests and tools build their own with `Settings.from_env(env)` and
+install it with `use()`. The README's variable tables are checked against VARIABLES
+(tests/test_settings.py): a variable is documented where it is defined.
+"""
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from domain.validation import ValidationError
+from domain.vocabulary import HOLD, IN_DOUBT_POLICIES
+
+DEFAULT_GATEWAY_URL = "https://probe.fbrq.cloud/v1"
+
+
+def _number(kind, low=None):
+    def parse(text):
+        value = kind(text)
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {low}")
+        return value
+    return parse
+
+
+def _choice(*allowed):
+    def parse(text):
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be {' or '.join(allowed)}")
+        return value
+    return parse
+
+
+def _text(text):
+    return text.strip()
+
+
+def var(name, default, parse=_text, secret=False):
+    """A field read from the environment variable `name` (unset or empty: `default`)."""
+    return field(default=default, repr=not secret,
+                 metadata={"env": name, "parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage and queue
+    db_url: str = var("MAILER_DB_URL", "sqlite:///data/mailer.db")
+    db_timeout: float = var("MAILER_DB_TIMEOUT", 30.0, _number(float, 0))
+    queue_url: str = var("MAILER_QUEUE_URL", "")  # empty: derived from db_url (tasks.queue_url)
+    # The operator
+    tz: str = var("MAILER_TZ", "")  # empty: this machine's zone (times.operator_zone)
+    theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
+    # The gateway
+    gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL)
+    token: str = var("PROBE_TOKEN", "", secret=True)
+    connect_timeout: float = var("MAILER_CONNECT_TIMEOUT", 3.05, _number(float, 0.01))
+    read_timeout: float = var("MAILER_READ_TIMEOUT", 10.0, _number(float, 0.01))
+    # The consumer and its dispatchers
+    workers: int = var("MAILER_WORKERS", 2, _number(int, 1))
+    dispatchers: int = var("MAILER_DISPATCHERS", 2, _number(int, 1))
+    concurrency: int = var("MAILER_CONCURRENCY", 32, _number(int, 1))
+    batch: int = var("MAILER_BATCH", 256, _number(int, 1))
+    budget: float = var("MAILER_DISPATCH_BUDGET", 5.0, _number(float, 0.1))
+    retry_base: float = var("MAILER_RETRY_BASE", 1.0, _number(float, 0))
+    retry_cap: float = var("MAILER_RETRY_CAP", 300.0, _number(float, 0))
+    # No attempt starts this close to the end: a request needs a moment to reach the gateway.
+    end_guard: float = var("MAILER_END_GUARD", 0.5, _number(float, 0))
+    # After a 401 or a redirect nobody sends for this long; then one batch finds out whether the
+    # gateway takes us again.
+    auth_pause: float = var("MAILER_AUTH_PAUSE", 60.0, _number(float, 0))
+    # A mailing pauses itself when this share of its last attempts failed for good, counted over
+    # fail_pause_window attempts, once at least fail_pause_min failed.
+    fail_pause_ratio: float = var("MAILER_FAIL_PAUSE_RATIO", 0.5, _number(float, 0))
+    fail_pause_min: int = var("MAILER_FAIL_PAUSE_MIN", 20, _number(int, 1))
+    fail_pause_window: int = 100
+    # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
+    in_doubt: str = var("MAILER_IN_DOUBT", HOLD, _choice(*IN_DOUBT_POLICIES))
+    # Logs and metrics
+    log_file: str = var("MAILER_LOG_FILE", "")  # empty: mailer.log beside the SQLite database
+    log_format: str = var("MAILER_LOG_FORMAT", "json", _choice("json", "text"))
+    metrics_port: str = var("MAILER_METRICS_PORT", "")  # checked where the server starts
+    metrics_addr: str = var("MAILER_METRICS_ADDR", "127.0.0.1")
+    # The daily report (checked together by ops.report.ReportConfig)
+    smtp_host: str = var("MAILER_SMTP_HOST", "")
+    smtp_port: str = var("MAILER_SMTP_PORT", "")
+    smtp_security: str = var("MAILER_SMTP_SECURITY", "")
+    smtp_user: str = var("MAILER_SMTP_USER", "")
+    smtp_password: str = var("MAILER_SMTP_PASSWORD", "", secret=True)
+    smtp_cafile: str = var("MAILER_SMTP_CAFILE", "")
+    smtp_timeout: str = var("MAILER_SMTP_TIMEOUT", "")
+    report_from: str = var("MAILER_REPORT_FROM", "")
+    report_to: str = var("MAILER_REPORT_TO", "")
+    report_time: str = var("MAILER_REPORT_TIME", "")
+
+    @classmethod
+    def from_env(cls, env=None):
+        """Read every variable; a bad value is a ValidationError naming the variable."""
+        env = os.environ if env is None else env
+        values, errors = {}, {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata.get("env")
+            text = env.get(name) if name else None
+            if text is None or not text.strip():
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](text)
+            except ValueError as exc:
+                why = str(exc) if str(exc).startswith("must") else f"must be a number (got {text.strip()!r})"
+                errors[name] = why
+        if errors:
+            raise ValidationError(errors)
+        return cls(**values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+VARIABLES = {f.metadata["env"]: f for f in dataclasses.fields(Settings) if "env" in f.metadata}
+
+_current = None
+
+
+def current():
+    """This process's settings, read from its environment the first time they are needed."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def use(settings):
+    """Install settings for this process (a test, a tool, or `reload()`); returns them."""
+    global _current
+    _current = settings
+    return settings
+
+
+def reload(env=None):
+    return use(Settings.from_env(env))

@@ -1,0 +1,168 @@
+"""The one state machine of mailings and messages.
+
+A mailing: scheduled -> running (its start came: the audience is materialized) <-> paused (by the
+operator, or by itself when its attempts mostly fail) -> finished (its end came) or cancelled.
+A message: pending -> sent | failed | expired | cancelled | unknown (in doubt). A pending message that
+will not be sent (the end came, the mailing or its client went) is closed here, in one place: never
+while it is on the wire, and as `unknown` where an earlier attempt may have reached the gateway.
+The delivery policy (what an answer makes of a message) is `domain.delivery`.
+"""
+import peewee as pw
+
+from domain.audit import event
+from domain.mailings import get_mailing, locked_mailings, materialize
+from domain.times import utcnow
+from domain.validation import ValidationError
+from domain.vocabulary import (CANCELLED, EXPIRED, FAILED, FINISHED, LIVE_STATES, PAUSED, PENDING,
+                               RUNNING, SCHEDULED, SENDING_STATES, UNKNOWN)
+from models import GATEWAY, Attempt, GatewayStatus, Mailing, Message, db, db_now
+
+# action -> (the states it may leave, the state it enters)
+MAILING_TRANSITIONS = {
+    "start": ((SCHEDULED,), RUNNING),
+    "pause": ((RUNNING,), PAUSED),
+    "resume": ((PAUSED,), RUNNING),
+    "cancel": (LIVE_STATES, CANCELLED),
+    "finish": (LIVE_STATES, FINISHED),
+}
+OPERATOR_ACTIONS = ("pause", "resume", "cancel")
+
+
+def _move(mailing_id, action, now, **columns):
+    """Apply a transition if the mailing is still in a state it may leave; whether it moved."""
+    sources, target = MAILING_TRANSITIONS[action]
+    return bool(Mailing.update(state=target, updated_at=now, **columns)
+                .where((Mailing.id == mailing_id) & Mailing.state.in_(sources)).execute())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Messages
+
+
+def unsent_status(status):
+    """The final status of a message that will not be sent again: `status` (expired, cancelled), or
+    `unknown` where an earlier attempt may have reached the gateway."""
+    return pw.Case(None, ((Message.in_doubt == True, UNKNOWN),), status)  # noqa: E712
+
+
+def close_unsent(cond, status, reason):
+    """Pending messages matching `cond` that are not on the wire will not be sent: they become
+    `status` (`unknown` if in doubt) and their leases go. Returns how many."""
+    return (Message.update(status=unsent_status(status), last_error=reason, lease_owner=None,
+                           lease_until=None)
+            .where(cond & (Message.status == PENDING) & Message.sending_since.is_null())
+            .execute())
+
+
+def resend_in_doubt(mailing_id, now=None):
+    """Put a mailing's in-doubt (`unknown`) messages back to be sent, with the same msgId: the
+    operator's call, since each may already have reached the phone. Only while the mailing can
+    still send; returns how many."""
+    now = now or utcnow()
+    with db.atomic():
+        mailing = get_mailing(mailing_id, lock=True)
+        if mailing.state not in SENDING_STATES or mailing.end_at <= now:
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}"
+                                            + (" and has ended" if mailing.end_at <= now else "")
+                                            + "; only a running or paused mailing can resend"})
+        return (Message.update(status=PENDING, next_attempt_at=now, lease_owner=None, lease_until=None,
+                               sending_since=None, last_error="resent by the operator after an "
+                                                              "attempt in doubt")
+                .where((Message.mailing == mailing_id) & (Message.status == UNKNOWN)).execute())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mailings
+
+
+def start_if_due(mailing_id, now=None):
+    """Materialize the audience of a scheduled mailing whose start has come. Idempotent."""
+    now = now or db_now()
+    with db.atomic():
+        mailing = locked_mailings(Mailing.id == mailing_id).get()
+        if mailing.state != SCHEDULED or mailing.start_at > now:
+            return False
+        if mailing.end_at <= now:
+            _move(mailing_id, "finish", now, state_reason="ended before it could start")
+            return False
+        materialize(mailing, now)
+        _move(mailing_id, "start", now, started_at=now)
+    return True
+
+
+def finish_if_ended(mailing_id, now=None):
+    """At the end, whatever is unsent and not on the wire expires and the mailing finishes."""
+    now = now or db_now()
+    with db.atomic():
+        mailing = locked_mailings(Mailing.id == mailing_id).get()
+        if mailing.state not in LIVE_STATES or mailing.end_at > now:
+            return False
+        close_unsent(Message.mailing == mailing_id, EXPIRED, "mailing ended before it was sent")
+        _move(mailing_id, "finish", now)
+    return True
+
+
+def set_state(mailing_id, action, reason=""):
+    """The operator's pause, resume or cancel."""
+    if action not in OPERATOR_ACTIONS:
+        raise ValidationError({"action": f"must be one of {', '.join(OPERATOR_ACTIONS)}; got {action!r}"})
+    sources, _ = MAILING_TRANSITIONS[action]
+    now = utcnow()
+    with db.atomic():
+        mailing = get_mailing(mailing_id, lock=True)
+        if mailing.state not in sources:
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; cannot {action} it"})
+        _move(mailing_id, action, now, state_reason=reason)
+        if action == "cancel":
+            close_unsent(Message.mailing == mailing_id, CANCELLED, "mailing cancelled")
+    return get_mailing(mailing_id)
+
+
+def pause_if_failing(mailing_id, settings):
+    """Pause a mailing whose recent attempts mostly failed for good (the gateway refuses its text or
+    its numbers): retrying the rest would only burn them. Counted since its last change (a resume)."""
+    since = Mailing.select(Mailing.updated_at).where(Mailing.id == mailing_id)
+    recent = (Attempt.select(Attempt.outcome, Attempt.error)
+              .where((Attempt.mailing_id == mailing_id) & (Attempt.at >= since))
+              .order_by(Attempt.id.desc()).limit(settings.fail_pause_window))
+    outcomes = list(recent.tuples())
+    failed = [error for outcome, error in outcomes if outcome == FAILED]
+    if len(failed) < settings.fail_pause_min or len(failed) < settings.fail_pause_ratio * len(outcomes):
+        return False
+    reason = (f"paused automatically: {len(failed)} of its last {len(outcomes)} attempts failed "
+              f"for good (last: {failed[0][:120]})")
+    if not _move(mailing_id, "pause", utcnow(), state_reason=reason):
+        return False
+    event("mailing paused automatically", mailing_id=mailing_id, state=PAUSED, reason=reason)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------
+# The gateway pause: sending stops for every mailing (the gateway refused the token, or redirected)
+
+
+def gateway_pause(now=None):
+    """(paused_until, reason) while sending is paused for everyone, else None."""
+    now = now or utcnow()
+    row = GatewayStatus.get_or_none(GatewayStatus.name == GATEWAY)
+    if row is None or row.paused_until is None or row.paused_until <= now:
+        return None
+    return row.paused_until, row.reason
+
+
+def set_gateway_pause(until, reason=""):
+    (GatewayStatus.insert(name=GATEWAY, paused_until=until, reason=reason, updated_at=utcnow())
+     .on_conflict(conflict_target=[GatewayStatus.name],
+                  update={GatewayStatus.paused_until: until, GatewayStatus.reason: reason,
+                          GatewayStatus.updated_at: utcnow()})
+     .execute())
+
+
+def due_mailings(now=None):
+    """Ids of mailings to start and to finish now (what the minute's sweep repairs)."""
+    now = now or db_now()
+    to_start = [i for (i,) in Mailing.select(Mailing.id).where(
+        (Mailing.state == SCHEDULED) & (Mailing.start_at <= now)).tuples()]
+    to_finish = [i for (i,) in Mailing.select(Mailing.id).where(
+        Mailing.state.in_(LIVE_STATES) & (Mailing.end_at <= now)).tuples()]
+    return to_start, to_finish

@@ -1,0 +1,239 @@
+"""The read models: what the command line, the console, the report and the metrics show, read once
+here and returned as typed rows (`as_dict()` gives the command line's JSON).
+
+Counts by status come from one GROUP BY over the (mailing, status, ...) index; nothing here reads
+message rows one at a time.
+"""
+import datetime as dt
+from dataclasses import dataclass, field
+
+import peewee as pw
+
+from domain.mailings import audience_count, get_mailing
+from domain.states import gateway_pause
+from domain.times import utcnow
+from domain.vocabulary import FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SENT
+from models import Attempt, Heartbeat, Mailing, Message
+
+# A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
+HEARTBEAT_EVERY = 2.0
+HEARTBEAT_STALE = dt.timedelta(seconds=15)
+RATE_WINDOW = 60  # seconds of sends the dashboard's rate covers
+IN_CHUNK = 500  # ids per IN (...) list
+
+
+def iso(value):
+    return value.isoformat() + "Z" if value else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mailings and their counts
+
+
+@dataclass(frozen=True)
+class MailingRow:
+    id: int
+    state: str
+    reason: str
+    text: str
+    operator: str | None
+    tag: str | None
+    window: str | None
+    start_at: dt.datetime
+    end_at: dt.datetime
+    started_at: dt.datetime | None
+    counts: dict = field(default_factory=dict)  # status -> messages
+    total: int = 0  # how many should go: the materialized audience, or the audience it would have now
+
+    @property
+    def started(self):
+        return self.started_at is not None
+
+    @property
+    def materialized(self):
+        return sum(self.counts.values())
+
+    @property
+    def done(self):
+        """Messages that are final (everything but pending)."""
+        return self.materialized - self.counts.get(PENDING, 0)
+
+    def count(self, status):
+        return self.counts.get(status, 0)
+
+    def as_dict(self):
+        return {"id": self.id, "state": self.state, "started": self.started, "total": self.total,
+                "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
+                "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
+                "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason}
+
+
+def status_counts(mailing_ids=None):
+    """{mailing id: {status: n}} in one GROUP BY (all mailings when mailing_ids is None)."""
+    query = (Message.select(Message.mailing, Message.status, pw.fn.COUNT(pw.SQL("*")))
+             .group_by(Message.mailing, Message.status))
+    if mailing_ids is None:
+        parts = [query]
+    else:
+        ids = list(mailing_ids)
+        parts = [query.where(Message.mailing.in_(ids[i:i + IN_CHUNK])) for i in range(0, len(ids), IN_CHUNK)]
+    counts = {}
+    for part in parts:
+        for mailing_id, status, n in part.tuples():
+            counts.setdefault(mailing_id, {})[status] = n
+    return counts
+
+
+def _row(m, counts):
+    counts = {s: counts.get(s, 0) for s in MESSAGE_STATUSES}
+    total = sum(counts.values()) if m.started_at else audience_count(m.operator, m.tag)
+    return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
+                      tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
+                      started_at=m.started_at, counts=counts, total=total)
+
+
+def mailing_rows(query):
+    """MailingRows for a query of mailings, their counts read in one statement."""
+    mailings = list(query)
+    counts = status_counts([m.id for m in mailings])
+    return [_row(m, counts.get(m.id, {})) for m in mailings]
+
+
+def mailing_row(mailing_id):
+    """One mailing with its counts; ValidationError when there is none."""
+    return mailing_rows(Mailing.select().where(Mailing.id == get_mailing(mailing_id).id))[0]
+
+
+def mailing_stats(mailing_id=None):
+    """The command line's statistics: one dict per mailing (all of them, or one)."""
+    if mailing_id is not None:
+        return [mailing_row(mailing_id).as_dict()]
+    return [r.as_dict() for r in mailing_rows(Mailing.select().order_by(Mailing.id))]
+
+
+def message_query(mailing_id, status=None):
+    # In the order of the (mailing, client) index: a page needs no sort of the whole mailing.
+    query = (Message.select().where(Message.mailing == mailing_id)
+             .order_by(Message.client_id, Message.id))
+    if status:
+        query = query.where(Message.status == status)
+    return query
+
+
+def message_as_dict(m):
+    return {"id": m.id, "mailing": m.mailing_id, "client": m.client_id, "phone": m.phone,
+            "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+            "created_at": iso(m.created_at), "sent_at": iso(m.sent_at),
+            "next_attempt_at": iso(m.next_attempt_at), "text": m.text}
+
+
+def mailing_as_dict(m):
+    return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
+            "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
+            "reason": m.state_reason, "started_at": iso(m.started_at)}
+
+
+def client_as_dict(c):
+    return {"id": c.id, "phone": c.phone, "operator": c.operator, "tag": c.tag, "tz": c.tz}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Consumers
+
+
+def alive(beats, now):
+    """The heartbeats written within HEARTBEAT_STALE of `now`: what an operator is shown as alive.
+    (Taking a consumer for dead is stricter, and uses no clock but the watcher's: engine.liveness.)"""
+    return [b for b in beats if now - b.beat_at <= HEARTBEAT_STALE]
+
+
+def live_consumers(now=None):
+    """How many consumers beat recently (at least 1, at most 64): how many wake-ups to send."""
+    since = (now or utcnow()) - HEARTBEAT_STALE
+    return min(64, max(1, Heartbeat.select().where(Heartbeat.beat_at >= since).count()))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The dashboard
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    now: dt.datetime
+    series: list  # sends per second over the last RATE_WINDOW seconds, oldest first
+    outcomes: dict  # attempt outcome -> count over the last RATE_WINDOW seconds
+    beats: list  # every heartbeat row, the newest first
+    live: list  # MailingRows of the mailings that may still send
+    failed_total: int
+    gateway_pause: tuple | None  # (until, reason)
+
+    @property
+    def alive(self):
+        return alive(self.beats, self.now)
+
+
+def dashboard(now=None):
+    """Everything the dashboard shows, read in one go."""
+    now = now or utcnow()
+    since = now - dt.timedelta(seconds=RATE_WINDOW)
+    # 'YYYY-MM-DD HH:MM:SS' on both engines (SQLite stores the text; PostgreSQL has a timestamp). The
+    # bounds are literals: PostgreSQL does not see substr(at, $1, $2) and substr(at, $3, $4) as the
+    # same expression, in the SELECT list and in the GROUP BY.
+    second = pw.fn.substr(Attempt.at.cast("text"), pw.SQL("1"), pw.SQL("19")).coerce(False)
+    per_second = {str(k)[:19]: n for k, n in Attempt.select(second, pw.fn.COUNT(Attempt.id))
+                  .where((Attempt.at >= since) & (Attempt.outcome == SENT)).group_by(second).tuples()}
+    series = [per_second.get((now - dt.timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S"), 0)
+              for i in range(RATE_WINDOW, 0, -1)]
+    outcomes = dict(Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id)).where(Attempt.at >= since)
+                    .group_by(Attempt.outcome).tuples())
+    return Dashboard(
+        now=now, series=series, outcomes=outcomes,
+        beats=list(Heartbeat.select().order_by(Heartbeat.beat_at.desc())),
+        live=mailing_rows(Mailing.select().where(Mailing.state.in_(LIVE_STATES)).order_by(Mailing.id)),
+        failed_total=Message.select().where(Message.status == FAILED).count(),
+        gateway_pause=gateway_pause(now))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The send journal
+
+
+def journal_page(after_id=0, mailing=None, client=None, message=None, newest=False, limit=500):
+    """Journal rows (attempts and decisions) after `after_id` matching the filter, oldest first; with
+    newest=True the last `limit` of them (still returned oldest first)."""
+    query = Attempt.select().where(Attempt.id > after_id)
+    if mailing is not None:
+        query = query.where(Attempt.mailing_id == mailing)
+    if client is not None:
+        query = query.where(Attempt.client_id == client)
+    if message is not None:
+        query = query.where(Attempt.message == message)
+    if newest:
+        return list(reversed(list(query.order_by(Attempt.id.desc()).limit(limit))))
+    return list(query.order_by(Attempt.id).limit(limit))
+
+
+def last_journal_id():
+    return Attempt.select(Attempt.id).order_by(Attempt.id.desc()).scalar() or 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Totals (metrics)
+
+
+def totals():
+    """(messages by status, mailings by state) over everything: two GROUP BYs."""
+    count = pw.fn.COUNT(pw.SQL("*"))
+    messages = dict(Message.select(Message.status, count).group_by(Message.status).tuples())
+    mailings = dict(Mailing.select(Mailing.state, count).group_by(Mailing.state).tuples())
+    return messages, mailings
+
+
+def due_now(now=None):
+    """Pending messages of running mailings that are due and unclaimed now."""
+    now = now or utcnow()
+    return (Message.select(pw.fn.COUNT(pw.SQL("*")))
+            .join(Mailing, on=(Mailing.id == Message.mailing))
+            .where((Message.status == PENDING) & (Message.next_attempt_at <= now)
+                   & Message.lease_owner.is_null() & (Mailing.state == RUNNING) & (Mailing.end_at > now))
+            .scalar()) or 0

@@ -1,0 +1,108 @@
+"""What a client's and a mailing's fields may be. Every error names the field it concerns, so the
+command line says `error: <field>: <why>` and a screen shows it next to the field."""
+import functools
+import re
+import unicodedata
+import zoneinfo
+
+MAX_TEXT = 1000
+MAX_TAG = 64
+
+
+class ValidationError(ValueError):
+    def __init__(self, errors):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+# Digits are the ASCII 0-9 only, everywhere: Python's `\d` and str.isdigit() also take Arabic-Indic,
+# full-width or superscript digits, and '٧٩٠٠١٢٣٤٥٦٧' would be a second client for 79001234567.
+PHONE_RE = re.compile(r"7[0-9]{10}")
+OPERATOR_RE = re.compile(r"[0-9]{3}")
+
+
+def quote_value(value, limit=40):
+    """repr(value) for an error message, cut short when it is long."""
+    value = str(value)
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}… ({len(value)} characters)"
+
+
+def foreign_digit_note(value):
+    """'; only the digits 0-9 ...' naming the first non-ASCII digit of value, else ''."""
+    c = next((c for c in value if c.isdigit() and not c.isascii()), None)
+    return "" if c is None else f"; only the digits 0-9 are accepted, not {c!r} (U+{ord(c):04X})"
+
+
+def _unreadable(value):
+    """Why value cannot be stored: a lone surrogate (bytes that were not UTF-8, as argv delivers them)
+    or a control character other than a newline (NUL, tab, escape sequences, C1 codes); else None."""
+    for i, c in enumerate(value, 1):
+        if "\ud800" <= c <= "\udfff":
+            return f"is not valid UTF-8 (character {i})"
+        if c != "\n" and unicodedata.category(c) == "Cc":
+            return f"contains a control character U+{ord(c):04X} at position {i}"
+    return None
+
+
+def validate_phone(value):
+    value = str(value).strip()
+    if PHONE_RE.fullmatch(value):
+        return value
+    # The hint is written in ASCII digits whatever digits were typed.
+    digits = "".join(c if c.isascii() else str(unicodedata.decimal(c))
+                     for c in value if c.isdecimal())
+    hint = ""
+    if len(digits) == 11 and digits[0] in "78":
+        hint = f" (did you mean 7{digits[1:]}?)"
+    elif len(digits) == 10:
+        hint = f" (did you mean 7{digits}?)"
+    raise ValidationError({"phone": f"must be 7 followed by 10 digits, like 79001234567; "
+                                    f"got {quote_value(value)}{hint}{foreign_digit_note(value)}"})
+
+
+def validate_operator(value, field="operator"):
+    value = str(value).strip()
+    if not OPERATOR_RE.fullmatch(value):
+        raise ValidationError({field: f"must be 3 digits, like 900; got {quote_value(value)}"
+                                      f"{foreign_digit_note(value)}"})
+    return value
+
+
+def validate_tag(value, field="tag"):
+    value = (value or "").strip()
+    if len(value) > MAX_TAG:
+        raise ValidationError({field: f"is {len(value)} characters; at most {MAX_TAG}"})
+    why = _unreadable(value) or ("contains a newline" if "\n" in value else None)
+    if why:
+        raise ValidationError({field: f"{why}; a tag is one line of printable text"})
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def known_zones():
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_tz(value, field="tz"):
+    value = (value or "").strip()
+    if value not in known_zones():
+        raise ValidationError({field: f"unknown time zone {value!r}; use an IANA name like "
+                                      f"Europe/Moscow or UTC"})
+    return value
+
+
+def validate_text(value):
+    """A message's text: newlines (CRLF read as LF) and printable characters only. A control
+    character (NUL, tab, ESC of a terminal escape sequence, C1 codes like CSI U+009B) is refused, as
+    are lone surrogates: what bytes that are not UTF-8 become in argv."""
+    value = (value or "").replace("\r\n", "\n")
+    why = _unreadable(value)
+    if why:
+        raise ValidationError({"text": why if why.startswith("is not")
+                               else f"{why}; only newlines are allowed"})
+    if not value.strip():
+        raise ValidationError({"text": "must not be empty"})
+    if len(value) > MAX_TEXT:
+        raise ValidationError({"text": f"is {len(value)} characters; at most {MAX_TEXT}"})
+    return value
+

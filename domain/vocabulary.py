@@ -1,0 +1,36 @@
+"""The service's words, each defined once: message statuses, mailing states, attempt outcomes and the
+policies for an attempt in doubt."""
+
+# A message's status. `unknown` is final: an attempt may have reached the gateway without a valid
+# answer (in doubt), and it is not sent again unless the operator says so.
+PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN = (
+    "pending", "sent", "failed", "expired", "cancelled", "unknown")
+MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+
+# How a status is said to an operator: `unknown` is an attempt in doubt (it may have reached the phone).
+STATUS_LABELS = {UNKNOWN: "in doubt"}
+
+
+def status_label(status):
+    return STATUS_LABELS.get(status, status)
+
+
+# A mailing's state.
+SCHEDULED, RUNNING, PAUSED, FINISHED = "scheduled", "running", "paused", "finished"
+MAILING_STATES = (SCHEDULED, RUNNING, PAUSED, FINISHED, CANCELLED)
+LIVE_STATES = (SCHEDULED, RUNNING, PAUSED)  # may still send
+SENDING_STATES = (RUNNING, PAUSED)  # audience materialized, end not reached
+
+# What one attempt (or decision) came to, as the journal records it: a status, or `retry`.
+RETRY = "retry"
+ATTEMPT_OUTCOMES = (SENT, RETRY, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+
+# What the gateway's answer says, before the policy turns it into a status: sent, retry later, failed
+# for good, or in doubt (the request may have reached it; no valid answer came back).
+DOUBT = "doubt"
+VERDICTS = (SENT, RETRY, FAILED, DOUBT)
+
+# What an attempt in doubt becomes (MAILER_IN_DOUBT).
+HOLD, RETRY_IN_DOUBT = "hold", "retry"
+IN_DOUBT_POLICIES = (HOLD, RETRY_IN_DOUBT)

@@ -1,0 +1,116 @@
+"""Every change an operator makes, through the command line, the console or (later) an HTTP API: the
+only writer of clients and mailings. Each operation applies the domain's rule, writes its audit
+event, and tells the waker, which the process that runs the service injects (`use_waker`): the
+command line and the console get a queue waker from `tasks`, so nothing here imports huey.
+"""
+import os
+
+from domain import clients, mailings, states
+from domain.audit import event
+from domain.vocabulary import RUNNING
+from models import Mailing
+
+
+class NoWaker:
+    """Tells nobody: consumers still find due work within a second and due starts and ends at the
+    minute's sweep."""
+
+    def mailing_changed(self, mailing):
+        pass
+
+    def work_due(self):
+        pass
+
+
+_waker = NoWaker()
+
+
+def use_waker(waker):
+    """Install what tells the consumers about changes (tasks.QueueWaker); returns the previous one."""
+    global _waker
+    previous, _waker = _waker, waker
+    return previous
+
+
+def _changed(mailing):
+    _waker.mailing_changed(mailing)
+
+
+def _work_if_running():
+    if Mailing.select().where(Mailing.state == RUNNING).exists():
+        _waker.work_due()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mailings
+
+
+def create_mailing(**fields):
+    mailing = mailings.create_mailing(**fields)
+    states.start_if_due(mailing.id)
+    mailing = mailings.get_mailing(mailing.id)
+    _changed(mailing)
+    event("mailing created", mailing_id=mailing.id, state=mailing.state, start=str(mailing.start_at),
+          end=str(mailing.end_at), operator=mailing.operator, tag=mailing.tag, window=mailing.window)
+    return mailing
+
+
+def edit_mailing(mailing_id, **fields):
+    mailings.edit_mailing(mailing_id, **fields)
+    states.start_if_due(mailing_id)
+    mailing = mailings.get_mailing(mailing_id)
+    _changed(mailing)
+    event("mailing edited", mailing_id=mailing.id, changed=sorted(k for k, v in fields.items() if v is not None))
+    return mailing
+
+
+def set_mailing_state(mailing_id, action, reason=""):
+    """pause, resume or cancel."""
+    mailing = states.set_state(mailing_id, action, reason)
+    if mailing.state == RUNNING:
+        _waker.work_due()
+    event(f"mailing {action}", mailing_id=mailing.id, state=mailing.state, reason=reason or None)
+    return mailing
+
+
+def resend_in_doubt(mailing_id):
+    count = states.resend_in_doubt(mailing_id)
+    if count:
+        _work_if_running()
+    event("mailing resend in doubt", mailing_id=mailing_id, resent=count)
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clients
+
+
+def create_client(**fields):
+    client = clients.create_client(**fields)
+    _work_if_running()
+    event("client added", client_id=client.id, operator=client.operator, tag=client.tag, tz=client.tz)
+    return client
+
+
+def edit_client(client_id, **fields):
+    client = clients.edit_client(client_id, **fields)
+    _work_if_running()
+    event("client edited", client_id=client.id, changed=sorted(k for k, v in fields.items() if v is not None))
+    return client
+
+
+def import_clients(source, all_or_nothing=False):
+    report = clients.import_clients(source, all_or_nothing)
+    if report.imported:
+        _work_if_running()
+    event("clients imported", imported=report.imported, rejected=len(report.rejected), total=report.total,
+          source=str(source) if isinstance(source, (str, os.PathLike)) else None)
+    return report
+
+
+def delete_clients(ids):
+    ids = list(ids)
+    count = clients.delete_clients(ids)
+    for client_id in ids:
+        event("client deleted", client_id=client_id)
+    return count
