@@ -37,8 +37,15 @@ def _text(text):
     return text.strip()
 
 
+def _raw(text):
+    # A secret is taken as given: white space around a token is refused where it is checked
+    # (engine.gateway.check_token), not silently cut off.
+    return text
+
+
 def var(name, default, parse=_text, secret=False):
     """A field read from the environment variable `name` (unset or empty: `default`)."""
+    parse = _raw if secret else parse
     return field(default=default, repr=not secret,
                  metadata={"env": name, "parse": parse, "secret": secret})
 
