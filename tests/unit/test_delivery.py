@@ -28,11 +28,12 @@ def message(attempts=0, in_doubt=False):
     return SimpleNamespace(attempts=attempts, in_doubt=in_doubt)
 
 
-def mailing(state=RUNNING, ends_in=3600.0):
-    return SimpleNamespace(state=state, end_at=ANSWERED + dt.timedelta(seconds=ends_in))
+def mailing(state=RUNNING, ends_in=3600.0, name=""):
+    return SimpleNamespace(state=state, end_at=ANSWERED + dt.timedelta(seconds=ends_in), name=name)
 
 
-LIVE, CANCELLED_MAILING, ENDING = mailing(), mailing(CANCELLED), mailing(ends_in=1.0)
+LIVE, CANCELLED_MAILING, ENDING = mailing(name="live"), mailing(CANCELLED, name="cancelled"), mailing(
+    ends_in=1.0, name="ending")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -65,8 +66,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("outcome, policy, live, status, in_doubt, retried", CASES,
-                         ids=[f"{c[0]}-{c[1]}-{['live', 'cancelled', 'ending'][[LIVE, CANCELLED_MAILING, ENDING].index(c[2])]}"
-                              for c in CASES])
+                         ids=[f"{c[0]}-{c[1]}-{c[2].name}" for c in CASES])
 def test_next_status_for_every_verdict_policy_and_mailing(outcome, policy, live, status, in_doubt, retried):
     got = next_status(message(), Verdict(outcome, error="boom"), live, ANSWERED,
                       settings(in_doubt=policy, retry_base=2.0), HIGH)
