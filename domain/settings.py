@@ -3,7 +3,7 @@
 A process reads its environment when it first needs a setting (`current()`), not when a module is
 imported, and passes the object on; tests and tools build their own with `Settings.from_env(env)` and
 install it with `use()`. The README's variable tables are checked against VARIABLES
-(tests/test_settings.py): a variable is documented where it is defined.
+(tests/unit/test_settings.py): a variable is documented where it is defined.
 """
 import dataclasses
 import os
