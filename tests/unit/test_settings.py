@@ -121,7 +121,8 @@ def test_every_variable_has_a_row_in_a_readme_table():
 
 
 def test_every_variable_the_readme_names_exists():
-    named = set(NAME.findall(README))
+    # MAILER_TEST_* choose what the test suite runs against; the service never reads them.
+    named = {n for n in NAME.findall(README) if not n.startswith("MAILER_TEST_")}
     families = {n for n in named if n.endswith("*")}
     assert sorted(named - families - set(VARIABLES)) == []
     assert sorted(f for f in families if not any(v.startswith(f[:-1]) for v in VARIABLES)) == []
