@@ -1,5 +1,6 @@
 """Yes/no question before anything destructive."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -30,8 +31,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_mount(self):
         self.query_one("#no", Button).focus()
 
-    def on_button_pressed(self, event):
-        self.dismiss(event.button.id == "yes")
+    @on(Button.Pressed, "#yes")
+    def _yes(self):
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self):
+        self.dismiss(False)
 
     def action_answer(self, yes):
         self.dismiss(bool(yes))
