@@ -16,6 +16,7 @@ FIELDS = ("phone", "operator", "tag", "tz")
 class ClientForm(EditForm):
     """Dismisses with the saved client (a stats.ClientRow), or None when cancelled."""
 
+    HELP_TITLE = "Client form"
     FIELDS = FIELDS
 
     BINDINGS = [

@@ -13,6 +13,7 @@ from console.workers import db_work, deliver
 
 
 class FormScreen(ModalScreen):
+    HELP_TITLE = "Forms (client, mailing, import)"
     BINDINGS = [
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,

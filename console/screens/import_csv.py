@@ -20,6 +20,8 @@ SHOWN_REJECTED = 500  # rows of the report put in the table; the summary gives t
 class ImportScreen(FormScreen):
     """Dismisses with the number of clients imported (0 if none)."""
 
+    HELP_TITLE = "Import CSV"
+
     BINDINGS = [
         Binding("escape", "close", "Close", id="import.close"),
         Binding("ctrl+s", "run_import", "Import", id="import.run"),

@@ -68,11 +68,13 @@ class LogScreen(Screen):
         self.last_id = 0
         self.generation = 0  # bumps when the filter changes: stale polls are dropped
         self.shown = 0
+        self.ticks = 0
         self.backfilling = True  # no polling until the backfill is shown
         self._backfill()
         self.set_interval(0.5, self._tick)
 
     def _tick(self):
+        self.ticks += 1  # tests wait for ticks, not for guessed seconds
         if self.following and self.is_current and not self.backfilling:
             self._poll(self.generation, self.last_id, dict(self.flt))
 

@@ -34,6 +34,7 @@ class MessageSource(PageSource):
 
 class MailingDetailScreen(Screen):
     SUB_TITLE = "Mailing"
+    HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),

@@ -23,6 +23,7 @@ EDITABLE_WHILE_RUNNING = ("text", "end")
 class MailingEditor(EditForm):
     """Dismisses with the saved Mailing row, or None when cancelled."""
 
+    HELP_TITLE = "Mailing editor"
     FIELDS = FIELDS
 
     BINDINGS = [

@@ -35,6 +35,7 @@ class _Request:
 
 
 class PagedTable(DataTable):
+    HELP_TITLE = "Paged tables (clients, messages)"
     DEFAULT_CSS = """
     PagedTable {
         height: 1fr;
