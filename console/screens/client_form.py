@@ -1,4 +1,4 @@
-"""Add or edit one client. The engine validates; its messages appear under their fields."""
+"""Add or edit one client. The domain validates; its messages appear under their fields."""
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList

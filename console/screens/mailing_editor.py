@@ -1,5 +1,5 @@
 """Create or edit a mailing. Times are read back as the instant they mean, the audience is counted
-as the filter changes, and whatever the engine refuses is shown next to its field."""
+as the filter changes, and whatever the domain refuses is shown next to its field."""
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
