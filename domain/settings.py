@@ -59,6 +59,7 @@ class Settings:
     # The operator
     tz: str = var("MAILER_TZ", "")  # empty: this machine's zone (times.operator_zone)
     theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
+    keymap: str = var("MAILER_KEYMAP", "")  # a file rebinding the console's keys by binding id
     # The gateway
     gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL)
     token: str = var("PROBE_TOKEN", "", secret=True)
