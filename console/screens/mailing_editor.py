@@ -8,6 +8,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from domain import mailings, times, validation, windows
+from domain.mailings import EDITABLE_WHILE_RUNNING
 from domain.vocabulary import SCHEDULED
 import service
 from console.format import local_time
@@ -17,7 +18,6 @@ from console.workers import db_work, deliver
 
 INPUTS = ("start", "end", "operator", "tag", "window")
 FIELDS = ("text",) + INPUTS
-EDITABLE_WHILE_RUNNING = ("text", "end")
 
 
 class MailingEditor(EditForm):
