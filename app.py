@@ -442,7 +442,9 @@ def build_parser():
     p.add_argument("--status", choices=MESSAGE_STATUSES)
     paging(p)
 
-    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
+    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=False)
+    # Always JSON; --json is still taken (scripts pass it to every command) but not offered.
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("id", type=ID, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
     p = add(sub, "logs", cmd_logs, "everything about one mailing, message or client (log file and journal)")
