@@ -332,6 +332,16 @@ async def test_the_window_error_is_shown_once():
         hint, error = field.query_one(".field-hint"), field.query_one(".field-error")
         assert "impossible time" in plain(error) and error.display
         assert not hint.display  # the same words are not repeated above it
+        editor.query_one("#window", Input).value = "09:00-21:00"
+        await pilot.pause()
+        assert not field.error and hint.display  # fixed: the refusal goes
+        editor.query_one("#text").load_text("")  # a text area too: refused, then changed
+        await pilot.press("ctrl+s")
+        text_field = editor.query_one("#field-text", Field)
+        await wait_for(pilot, lambda: text_field.error, what="the empty text refused")
+        editor.query_one("#text").load_text("hello again")
+        await pilot.pause()
+        assert not text_field.error
     assert models.Mailing.select().count() == 0
 
 
