@@ -94,7 +94,7 @@ async def measure_headless(count):
         samples = []
         for page in range(1, 11):
             started = time.perf_counter()
-            await pilot.press("pagedown")
+            await pilot.press("ctrl+pagedown")
             await until(pilot, lambda: table.page == page)
             samples.append(time.perf_counter() - started)
         figures["page down via pilot.press (median of 10)"] = statistics.median(samples)

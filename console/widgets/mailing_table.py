@@ -5,8 +5,8 @@ A refresh with the same mailings in the same order updates cells in place, so th
 scroll position stay where the operator left them.
 """
 from rich.text import Text
-from textual.widgets import DataTable
 
+from console.widgets.keyed_table import KeyedTable
 from console.format import lit, local_time, one_line, progress_text, state_text
 from domain.vocabulary import FAILED, SENT
 
@@ -34,7 +34,7 @@ def row_cells(row, text_width=28):
     }
 
 
-class MailingTable(DataTable):
+class MailingTable(KeyedTable):
     DEFAULT_CSS = """
     MailingTable {
         height: 1fr;
