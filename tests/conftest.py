@@ -1,5 +1,12 @@
-"""Shared fixtures: a fresh SQLite database and queue per test, the gateway simulator on 127.0.0.1,
-real consumer processes and the real `mailer` command line (helpers in support.py)."""
+"""Shared fixtures, the one copy of each: a fresh SQLite database and queue per test (`world`, for
+tests that drive the real `mailer` command line and consumer processes; `database`, for tests that
+call the code in this process), the gateway simulator on 127.0.0.1 (`simulator`), and a running
+mailing (`running_mailing`). Helpers in support.py.
+
+Tests run in parallel (pytest-xdist, `-n` and `--dist loadgroup` in pyproject.toml): each test has
+its own files under tmp_path and its own ports (servers bind 127.0.0.1 port 0, or support.free_port).
+Tests whose verdict rests on timing carry @pytest.mark.xdist_group("timing") and so run one after
+another on one worker; the PostgreSQL/Redis tests share the group "postgres" (one server each)."""
 import signal
 
 import pytest
@@ -7,7 +14,7 @@ import pytest
 import service
 import tasks
 from domain import settings
-from support import TOKEN, Env
+from support import TOKEN, Env, open_database, phones
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +38,18 @@ def world(tmp_path):
 
 
 @pytest.fixture
+def database(tmp_path):
+    """A fresh SQLite database in this process (models.db), schema migrated; yields its URL."""
+    import models
+    url = open_database(tmp_path)
+    yield url
+    models.db.close()
+
+
+@pytest.fixture
 def simulator(tmp_path):
+    """start(**options) -> a GatewaySimulator on 127.0.0.1, a free port of its own (port=0) unless
+    given one, token TOKEN, logging what it accepts to sim.log_path (log_path=None: no log)."""
     from simulator import GatewaySimulator
     sims = []
 
@@ -45,3 +63,16 @@ def simulator(tmp_path):
     yield start
     for sim in sims:
         sim.stop()
+
+
+@pytest.fixture
+def running_mailing(world):
+    """start(total, end="+2m", consumers=1, text="t", **consumer_env) -> (mailing, consumers):
+    `total` clients imported, the consumers started (with consumer_env), then a mailing to all of
+    them starting now. The world must already point at a gateway (world.use_gateway)."""
+    def start(total, end="+2m", consumers=1, text="t", **consumer_env):
+        world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+        procs = [world.start_consumer(**consumer_env) for _ in range(consumers)]
+        mailing = world.mailer_json("mailings", "create", "--text", text, "--start", "now", "--end", end)
+        return mailing, procs
+    return start
