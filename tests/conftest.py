@@ -5,8 +5,10 @@ mailing (`running_mailing`). Helpers in support.py.
 
 Tests run in parallel (pytest-xdist, `-n` and `--dist loadgroup` in pyproject.toml): each test has
 its own files under tmp_path and its own ports (servers bind 127.0.0.1 port 0, or support.free_port).
-Tests whose verdict rests on timing carry @pytest.mark.xdist_group("timing") and so run one after
-another on one worker; the PostgreSQL/Redis tests share the group "postgres" (one server each)."""
+Tests whose verdict rests on timing (a deadline, a gap, a 50 ms instant), and those that keep both
+cores busy for long (thousands of sends by two consumers, PostgreSQL), carry
+@pytest.mark.xdist_group("timing"): they run one after another on one worker, never two at once,
+while the light tests run beside them on the others."""
 import signal
 
 import pytest
