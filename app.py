@@ -171,9 +171,7 @@ def cmd_logs(args):
     field, value = next((f, v) for f, v in (("mailing_id", args.mailing), ("message_id", args.message),
                                              ("client_id", args.client)) if v is not None)
     records = [{"source": "log", **r} for r in logs.matching(field, value)]
-    column = {"mailing_id": models.Attempt.mailing_id, "message_id": models.Attempt.message,
-              "client_id": models.Attempt.client_id}[field]
-    for a in models.Attempt.select().where(column == value).order_by(models.Attempt.id):
+    for a in stats.journal_page(**{field[:-3]: value}, limit=None):
         records.append({"source": "journal", "ts": a.at.isoformat() + "+00:00", "msg": f"attempt {a.outcome}",
                         "mailing_id": a.mailing_id, "message_id": a.message_id, "client_id": a.client_id,
                         "http_status": a.http_status, "latency_ms": a.latency_ms, "error": a.error or None})

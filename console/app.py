@@ -8,6 +8,7 @@ turn any error into a notification; no key press waits on a query.
 from textual.app import App
 from textual.binding import Binding
 
+from console import keys
 from console.commands import MailerCommands
 from console.screens.clients import ClientsScreen
 from console.screens.dashboard import DashboardScreen
@@ -23,6 +24,7 @@ DARK, LIGHT = "textual-dark", "textual-light"
 
 class MailerApp(App):
     TITLE = "Mailer"
+    HELP_TITLE = "Everywhere"
     CSS_PATH = "app.tcss"
     MODES = {"dashboard": DashboardScreen, "clients": ClientsScreen, "mailings": MailingsScreen,
              "log": LogScreen}
@@ -34,6 +36,9 @@ class MailerApp(App):
         Binding("3", "goto('mailings')", "Mailings", tooltip="Go to the mailings", id="app.mailings"),
         Binding("4", "goto('log')", "Log", tooltip="Go to the live send log", id="app.log"),
         Binding("question_mark", "help", "Help", tooltip="Show every key", id="app.help"),
+        # Textual adds this binding itself unless the app has one: ours has an id, so a keymap can move it.
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
+                tooltip="Command palette: screens, new client/mailing, import, demo data"),
         Binding("D", "demo", "Demo data", show=False, tooltip="Load demo data (500 clients, 2 mailings)",
                 id="app.demo"),
         Binding("ctrl+t", "toggle_dark_light", "Theme", show=False, tooltip="Toggle dark/light theme",
@@ -45,10 +50,37 @@ class MailerApp(App):
         super().__init__(**kwargs)
         self.start_mode = mode
         self.theme = LIGHT if settings.current().theme == "light" else DARK
+        self.user_keymap = {}  # binding id -> keys, from MAILER_KEYMAP (the help shows them)
+        self._clashes_told = set()
 
     def on_mount(self):
+        self.load_keymap(settings.current().keymap)
         if self.start_mode and self.start_mode != self.DEFAULT_MODE:
             self.switch_mode(self.start_mode)
+
+    # -- the operator's keymap --------------------------------------------------------------------
+
+    def load_keymap(self, path):
+        """Rebind keys by binding id from the file at `path` (none: the default keys). A file with any
+        error is not applied at all, and says why in a notification: half a keymap surprises more."""
+        if not path:
+            return
+        try:
+            keymap = keys.read_keymap(path, keys.known_ids(type(self)))
+        except keys.KeymapError as exc:
+            notify_literal(self, exc, title=f"Keymap {path} not applied", severity="error", timeout=15)
+            return
+        self.user_keymap = keymap
+        self.set_keymap(keymap)
+
+    def handle_bindings_clash(self, clashed_bindings, node):
+        # Textual calls this at every key press while the clash lasts: tell the operator once.
+        new = {b for b in clashed_bindings if (b.id, b.key) not in self._clashes_told}
+        if new:
+            self._clashes_told |= {(b.id, b.key) for b in new}
+            lost = ", ".join(f"{b.key} ({b.description or b.action})" for b in new)
+            notify_literal(self, f"the keymap takes these keys from their default use: {lost}",
+                           title="Keymap", severity="warning", timeout=10)
 
     # -- navigation -------------------------------------------------------------------------------
 
@@ -59,7 +91,7 @@ class MailerApp(App):
             self.pop_screen()
 
     def action_help(self):
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(under=self.screen))
 
     def action_toggle_dark_light(self):
         self.theme = LIGHT if self.theme == DARK else DARK

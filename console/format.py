@@ -28,13 +28,6 @@ def local_time(value, tz=None, fmt="%Y-%m-%d %H:%M"):
     return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime(fmt)
 
 
-def parse_iso_z(value):
-    """'2026-01-01T10:00:00Z' as produced by mailing_stats -> naive UTC datetime."""
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.rstrip("Z"))
-
-
 OUTCOME_STYLES = {
     "sent": "green", "retry": "yellow", "failed": "red", "expired": "magenta",
     "cancelled": "dim", "unknown": "bold red",

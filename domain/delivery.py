@@ -19,7 +19,10 @@ class Next(NamedTuple):
 
 def backoff(attempts, settings, rand=random.uniform):
     """Seconds before the next try: exponential, capped, with equal jitter (half fixed, half random)."""
-    delay = min(settings.retry_cap, settings.retry_base * 2 ** max(0, attempts - 1))
+    # 2**1023 is the largest power of two a float holds: past it (a message retried for days) the
+    # product would raise OverflowError instead of reaching the cap.
+    doublings = min(max(0, attempts - 1), 1023)
+    delay = min(settings.retry_cap, settings.retry_base * 2 ** doublings)
     return delay / 2 + rand(0, delay / 2)
 
 

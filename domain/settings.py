@@ -3,7 +3,7 @@
 A process reads its environment when it first needs a setting (`current()`), not when a module is
 imported, and passes the object on; tests and tools build their own with `Settings.from_env(env)` and
 install it with `use()`. The README's variable tables are checked against VARIABLES
-(tests/test_settings.py): a variable is documented where it is defined.
+(tests/unit/test_settings.py): a variable is documented where it is defined.
 """
 import dataclasses
 import os
@@ -37,8 +37,15 @@ def _text(text):
     return text.strip()
 
 
+def _raw(text):
+    # A secret is taken as given: white space around a token is refused where it is checked
+    # (engine.gateway.check_token), not silently cut off.
+    return text
+
+
 def var(name, default, parse=_text, secret=False):
     """A field read from the environment variable `name` (unset or empty: `default`)."""
+    parse = _raw if secret else parse
     return field(default=default, repr=not secret,
                  metadata={"env": name, "parse": parse, "secret": secret})
 
@@ -52,6 +59,7 @@ class Settings:
     # The operator
     tz: str = var("MAILER_TZ", "")  # empty: this machine's zone (times.operator_zone)
     theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
+    keymap: str = var("MAILER_KEYMAP", "")  # a file rebinding the console's keys by binding id
     # The gateway
     gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL)
     token: str = var("PROBE_TOKEN", "", secret=True)

@@ -54,6 +54,21 @@ def close_unsent(cond, status, reason):
             .execute())
 
 
+def hold_in_doubt(cond, reason):
+    """Messages on the wire (matching `cond`) whose answer will not come in time: `unknown`, final.
+    Their lease stays, so a late answer from a consumer that was only frozen still settles them."""
+    return (Message.update(status=UNKNOWN, in_doubt=True, last_error=reason)
+            .where(cond & (Message.status == PENDING) & Message.sending_since.is_null(False)).execute())
+
+
+def send_again_in_doubt(cond, reason, now):
+    """Messages on the wire (matching `cond`) whose answer will not come, handed back to be sent
+    again with the same msgId (MAILER_IN_DOUBT=retry: the gateway de-duplicates)."""
+    return (Message.update(in_doubt=True, sending_since=None, lease_owner=None, lease_until=None,
+                           next_attempt_at=now, last_error=reason)
+            .where(cond & (Message.status == PENDING) & Message.sending_since.is_null(False)).execute())
+
+
 def resend_in_doubt(mailing_id, now=None):
     """Put a mailing's in-doubt (`unknown`) messages back to be sent, with the same msgId: the
     operator's call, since each may already have reached the phone. Only while the mailing can

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import peewee as pw
 
+from domain import clients as client_directory
 from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
@@ -104,11 +105,16 @@ def mailing_row(mailing_id):
     return mailing_rows(Mailing.select().where(Mailing.id == get_mailing(mailing_id).id))[0]
 
 
+def all_mailings():
+    """Every mailing as a MailingRow, oldest first."""
+    return mailing_rows(Mailing.select().order_by(Mailing.id))
+
+
 def mailing_stats(mailing_id=None):
     """The command line's statistics: one dict per mailing (all of them, or one)."""
     if mailing_id is not None:
         return [mailing_row(mailing_id).as_dict()]
-    return [r.as_dict() for r in mailing_rows(Mailing.select().order_by(Mailing.id))]
+    return [r.as_dict() for r in all_mailings()]
 
 
 def message_query(mailing_id, status=None):
@@ -118,6 +124,28 @@ def message_query(mailing_id, status=None):
     if status:
         query = query.where(Message.status == status)
     return query
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message as a page of a mailing's messages shows it."""
+    id: int
+    phone: str
+    status: str
+    attempts: int
+    sent_at: dt.datetime | None
+    last_error: str | None
+
+
+def message_count(mailing_id, status=None):
+    return message_query(mailing_id, status).order_by().count()
+
+
+def message_page(mailing_id, status=None, limit=100, offset=0):
+    """One page of a mailing's messages (optionally of one status), in message_query's order."""
+    query = message_query(mailing_id, status).limit(limit).offset(offset)
+    return [MessageRow(id=m.id, phone=m.phone, status=m.status, attempts=m.attempts, sent_at=m.sent_at,
+                       last_error=m.last_error) for m in query]
 
 
 def message_as_dict(m):
@@ -135,6 +163,38 @@ def mailing_as_dict(m):
 
 def client_as_dict(c):
     return {"id": c.id, "phone": c.phone, "operator": c.operator, "tag": c.tag, "tz": c.tz}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clients
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    id: int
+    phone: str
+    operator: str
+    tag: str
+    tz: str
+
+    @classmethod
+    def of(cls, client):
+        return cls(id=client.id, phone=client.phone, operator=client.operator, tag=client.tag, tz=client.tz)
+
+    def as_dict(self):
+        return client_as_dict(self)
+
+
+def client_count(search=""):
+    """How many clients match the directory's free-text filter."""
+    # Looked up on the module at call time (not imported by name), so a test can stand in for it.
+    return client_directory.client_query(search).order_by().count()
+
+
+def client_page(search="", limit=100, offset=0):
+    """One page of the clients matching the filter, newest first."""
+    query = client_directory.client_query(search).limit(limit).offset(offset)
+    return [ClientRow.of(c) for c in query]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -199,8 +259,8 @@ def dashboard(now=None):
 
 
 def journal_page(after_id=0, mailing=None, client=None, message=None, newest=False, limit=500):
-    """Journal rows (attempts and decisions) after `after_id` matching the filter, oldest first; with
-    newest=True the last `limit` of them (still returned oldest first)."""
+    """Journal rows (Attempt rows: attempts and decisions) after `after_id` matching the filter, oldest
+    first; with newest=True the last `limit` of them (still returned oldest first)."""
     query = Attempt.select().where(Attempt.id > after_id)
     if mailing is not None:
         query = query.where(Attempt.mailing_id == mailing)

@@ -186,54 +186,76 @@ def close_held(rows, status, reason, owner=OWNER):
 def settle(results, live, gateway=None, owner=OWNER, settings=None):
     """Write answers in bulk. results: [(OnWire, Verdict)]. A message is updated only while this
     consumer still holds it (a late answer also settles a message a takeover made `unknown`); every
-    attempt is journaled, because every one was really made."""
+    attempt is journaled, because every one was really made. Returns the log records and the
+    metrics to emit after the commit."""
     settings = settings or _settings.current()
-    p = db.param
     updates, journal, logged = [], [], []
     for wire, verdict in results:
-        row = wire.row
-        answered = dt.datetime.fromtimestamp(verdict.at or time.time(), UTC).replace(tzinfo=None)
-        mailing = live.get(row.mailing_id) or Live(CANCELLED, "", dt.datetime.min)
-        status, in_doubt, next_at, error = next_status(row, verdict, mailing, answered, settings)
-        updates.append((status, answered if status == SENT else None, wire.text, error[:500], next_at,
-                        in_doubt, row.id, owner))
-        outcome = RETRY if status == PENDING else status
-        logged.append(("attempt", {
-            "mailing_id": row.mailing_id, "message_id": row.id, "client_id": row.client_id,
-            "outcome": outcome, "http_status": verdict.http_status, "latency_ms": verdict.latency_ms,
-            "error": error[:200] or None,
-            "request": {"method": "POST", "url": f"{gateway.url}/send/{row.id}" if gateway else None,
-                        "authorization": f"Bearer {gateway.masked_token}" if gateway else None,
-                        "json": {"id": row.id, "phone": int(wire.phone), "text": wire.text}}}))
-        journal.append((row.id, row.mailing_id, row.client_id, answered, outcome, verdict.http_status,
-                        verdict.latency_ms, error[:500], owner))
-    sql = (f"UPDATE message SET status = {p}, sent_at = {p}, text = {p}, last_error = {p}, "
-           f"next_attempt_at = COALESCE({p}, next_attempt_at), in_doubt = {p}, "
-           f"sending_since = NULL, lease_owner = NULL, lease_until = NULL "
-           f"WHERE id = {p} AND lease_owner = {p} AND status IN ('pending', 'unknown') "
-           f"AND sending_since IS NOT NULL")
-    journal_sql = (f"INSERT INTO attempt (message_id, mailing_id, client_id, at, outcome, http_status, "
-                   f"latency_ms, error, owner) VALUES ({placeholders(9)})")
+        update, entry = _settled_row(wire, verdict, live, owner, settings)
+        updates.append(update)
+        journal.append(entry)
+        logged.append(_attempt_record(wire, verdict, entry, gateway))
+    _write_settled(updates, journal)
+    _react_to_failures(results, settings)
+    return logged, [(j[4], j[6]) for j in journal]
+
+
+def _settled_row(wire, verdict, live, owner, settings):
+    """The message's update and its journal row, as the delivery policy decides."""
+    row = wire.row
+    answered = dt.datetime.fromtimestamp(verdict.at or time.time(), UTC).replace(tzinfo=None)
+    mailing = live.get(row.mailing_id) or Live(CANCELLED, "", dt.datetime.min)
+    status, in_doubt, next_at, error = next_status(row, verdict, mailing, answered, settings)
+    update = (status, answered if status == SENT else None, wire.text, error[:500], next_at, in_doubt,
+              row.id, owner)
+    outcome = RETRY if status == PENDING else status
+    entry = (row.id, row.mailing_id, row.client_id, answered, outcome, verdict.http_status,
+             verdict.latency_ms, error[:500], owner)
+    return update, entry
+
+
+def _attempt_record(wire, verdict, entry, gateway):
+    """The log record of one attempt: what was sent where (the token masked), and what came of it."""
+    row = wire.row
+    return ("attempt", {
+        "mailing_id": row.mailing_id, "message_id": row.id, "client_id": row.client_id,
+        "outcome": entry[4], "http_status": verdict.http_status, "latency_ms": verdict.latency_ms,
+        "error": entry[7][:200] or None,
+        "request": {"method": "POST", "url": f"{gateway.url}/send/{row.id}" if gateway else None,
+                    "authorization": f"Bearer {gateway.masked_token}" if gateway else None,
+                    "json": {"id": row.id, "phone": int(wire.phone), "text": wire.text}}})
+
+
+def _write_settled(updates, journal):
     # Raw executemany: building these statements with peewee cost a tenth of the consumer's CPU.
+    p = db.param
     cursor = db.cursor()
-    cursor.executemany(sql, updates)
+    cursor.executemany(
+        f"UPDATE message SET status = {p}, sent_at = {p}, text = {p}, last_error = {p}, "
+        f"next_attempt_at = COALESCE({p}, next_attempt_at), in_doubt = {p}, "
+        f"sending_since = NULL, lease_owner = NULL, lease_until = NULL "
+        f"WHERE id = {p} AND lease_owner = {p} AND status IN ('pending', 'unknown') "
+        f"AND sending_since IS NOT NULL", updates)
     # A success is the truth even when this consumer no longer holds the message (taken over while it
     # was frozen, or resent by the operator): recorded, it will not be posted again, unless another
     # consumer already has it on the wire.
-    late_sent = [u for u in updates if u[0] == SENT]
+    late_sent = [(u[1], u[2], u[6]) for u in updates if u[0] == SENT]
     if late_sent:
         cursor.executemany(
             f"UPDATE message SET status = 'sent', sent_at = {p}, text = {p}, last_error = '', "
             f"lease_owner = NULL, lease_until = NULL WHERE id = {p} "
-            f"AND status IN ('pending', 'unknown') AND sending_since IS NULL",
-            [(u[1], u[2], u[6]) for u in late_sent])
-    cursor.executemany(journal_sql, journal)
+            f"AND status IN ('pending', 'unknown') AND sending_since IS NULL", late_sent)
+    cursor.executemany(f"INSERT INTO attempt (message_id, mailing_id, client_id, at, outcome, "
+                       f"http_status, latency_ms, error, owner) VALUES ({placeholders(9)})", journal)
+
+
+def _react_to_failures(results, settings):
+    """A gateway that refuses us as a whole pauses everyone; a mailing that mostly fails pauses."""
     halted = [v for _, v in results if v.halt]
     if halted:
         pause_gateway(halted[0], settings)
     for mailing_id in {w.row.mailing_id for w, v in results if v.outcome == FAILED}:
         states.pause_if_failing(mailing_id, settings)
-    return logged, [(j[4], j[6]) for j in journal]
 
 
 _pause_seen = [0.0, None]  # (monotonic time read, pause) : read at most once a second per process
@@ -297,78 +319,116 @@ class Step:
         self.windows = {}   # {open_at: [ids]} to defer
         self.expired = []   # Claimed rows whose window opens after the end
 
+    def has_writes(self):
+        return bool(self.results or self.unsent or self.windows or self.expired)
+
 
 def send_batch(rows, gateway, pool, settings=None, refill=None, stop=None):
     """Send claimed messages with `concurrency` requests in flight; with `refill`, claim the next batch
-    as soon as this one is all handed out, so the wire never drains between batches. Each step is one
-    transaction that settles the answers come so far and marks the next group as on the wire; when
-    storage refuses it, nothing new is marked and the same answers are offered again until it is
-    taken."""
-    settings = settings or _settings.current()
-    queue, futures, settled = deque(), {}, 0
-    pending = Step()
-    mailings = {}
-    trouble = 0  # consecutive failed steps
+    as soon as this one is all handed out, so the wire never drains between batches. Returns the
+    count settled."""
+    return Batch(gateway, pool, settings or _settings.current(), refill, stop).run(rows)
 
-    def admit(rows):
-        now = utcnow()
-        missing = {r.mailing_id for r in rows} - set(mailings)
+
+class Batch:
+    """One dispatcher's send loop: claimed messages queued, requests in flight, and the next step's
+    writes. Each step is one transaction that settles the answers come so far and marks the next
+    group as on the wire; when storage refuses it, nothing new is marked and the same answers are
+    offered again until it is taken."""
+
+    def __init__(self, gateway, pool, settings, refill=None, stop=None):
+        self.gateway, self.pool, self.settings, self.refill, self.stop = gateway, pool, settings, refill, stop
+        self.queue, self.futures, self.pending, self.mailings = deque(), {}, Step(), {}
+        self.trouble = 0  # consecutive refused steps
+        self.settled = 0
+        self.top_up = max(1, settings.concurrency // 4)
+
+    def run(self, rows):
+        self.admit(rows)
+        while self.queue or self.futures or self.pending.has_writes():
+            self.hand_back_if_stopping()
+            self.claim_more()
+            take = self.group_size()
+            if (take or self.writes_due()) and not self.step(take):
+                continue  # storage refused the step; it waited, with backoff
+            self.collect()
+        return self.settled
+
+    def admit(self, rows):
+        """Queue claimed rows whose client's window is open; defer or expire the others."""
+        missing = {r.mailing_id for r in rows} - set(self.mailings)
         if missing:
-            mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
-        ready, later, expired = split_by_window(rows, mailings, now, operator_zone())
+            self.mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
+        ready, later, expired = split_by_window(rows, self.mailings, utcnow(), operator_zone())
         for when, ids in later.items():
-            pending.windows.setdefault(when, []).extend(ids)
-        pending.expired.extend(expired)
-        queue.extend(ready)
+            self.pending.windows.setdefault(when, []).extend(ids)
+        self.pending.expired.extend(expired)
+        self.queue.extend(ready)
 
-    admit(rows)
-    top_up = max(1, settings.concurrency // 4)
-    while queue or futures or pending.results or pending.unsent or pending.windows or pending.expired:
-        if stop is not None and stop.is_set() and queue:
-            # Stopping: what is claimed but not on the wire goes back now, not after a takeover.
+    def hand_back_if_stopping(self):
+        # Stopping: what is claimed but not on the wire goes back now, not after a takeover.
+        if self.stop is not None and self.stop.is_set() and self.queue:
             with contextlib.suppress(*STORAGE_ERRORS), writing():
-                release([r.id for r in queue])
-            queue.clear()
-        if refill is not None and not queue and not trouble:
-            try:
-                more = refill()
-            except STORAGE_ERRORS as exc:
-                log.warning("claiming failed (%s); finishing what is on the wire", exc)
-                more = []
-            if more:
-                admit(more)
-            else:
-                refill = None  # nothing more due now: finish what is on the wire
-        free = settings.concurrency - len(futures)
-        take = min(free, len(queue)) if queue and (free >= top_up or free >= len(queue)) else 0
-        writes = pending.results or pending.unsent or pending.windows or pending.expired
-        if take or (writes and (len(pending.results) >= top_up or not queue or trouble)):
-            group = [queue.popleft() for _ in range(take)]
-            try:
-                marked, kept, logged, observed = run_step(pending, group, queue, gateway, settings)
-            except STORAGE_ERRORS as exc:
-                queue.extendleft(reversed(group))
-                trouble += 1
-                if trouble == 1 or trouble % 20 == 0:
-                    log.warning("storage refused a send step (%s); %d answers kept, retrying", exc,
-                                len(pending.results))
-                _wait_some(futures, pending, min(1.0, 0.05 * 2 ** min(trouble, 5)))
-                continue
-            if trouble:
-                log.warning("storage is back after %d refused steps", trouble)
-            trouble = 0
-            events(logged)
-            metrics.observe_attempts(observed)  # after the commit
-            settled += len(pending.results)
-            pending = Step()
-            queue = kept
-            for wire in marked:
-                futures[pool.submit(attempt, gateway, wire)] = wire
-        if futures:
-            _wait_some(futures, pending, 0.05)
-        elif trouble:
+                release([r.id for r in self.queue])
+            self.queue.clear()
+
+    def claim_more(self):
+        if self.refill is None or self.queue or self.trouble:
+            return
+        try:
+            more = self.refill()
+        except STORAGE_ERRORS as exc:
+            log.warning("claiming failed (%s); finishing what is on the wire", exc)
+            more = []
+        if more:
+            self.admit(more)
+        else:
+            self.refill = None  # nothing more due now: finish what is on the wire
+
+    def group_size(self):
+        """How many queued messages to mark now: a group at least a quarter of the concurrency wide
+        (or all that is left), so steps stay few while the wire stays full."""
+        free = self.settings.concurrency - len(self.futures)
+        if self.queue and (free >= self.top_up or free >= len(self.queue)):
+            return min(free, len(self.queue))
+        return 0
+
+    def writes_due(self):
+        return self.pending.has_writes() and (
+            len(self.pending.results) >= self.top_up or not self.queue or self.trouble)
+
+    def step(self, take):
+        """Run one step; whether storage took it."""
+        group = [self.queue.popleft() for _ in range(take)]
+        try:
+            marked, kept, logged, observed = run_step(self.pending, group, self.queue, self.gateway,
+                                                      self.settings)
+        except STORAGE_ERRORS as exc:
+            self.queue.extendleft(reversed(group))
+            self.trouble += 1
+            if self.trouble == 1 or self.trouble % 20 == 0:
+                log.warning("storage refused a send step (%s); %d answers kept, retrying", exc,
+                            len(self.pending.results))
+            _wait_some(self.futures, self.pending, min(1.0, 0.05 * 2 ** min(self.trouble, 5)))
+            return False
+        if self.trouble:
+            log.warning("storage is back after %d refused steps", self.trouble)
+        self.trouble = 0
+        events(logged)
+        metrics.observe_attempts(observed)  # after the commit
+        self.settled += len(self.pending.results)
+        self.pending = Step()
+        self.queue = kept
+        for wire in marked:
+            self.futures[self.pool.submit(attempt, self.gateway, wire)] = wire
+        return True
+
+    def collect(self):
+        """Wait a moment for answers."""
+        if self.futures:
+            _wait_some(self.futures, self.pending, 0.05)
+        elif self.trouble:
             time.sleep(0.05)
-    return settled
 
 
 def _wait_some(futures, pending, timeout):
@@ -393,56 +453,72 @@ def run_step(pending, group, queue, gateway, settings=None):
     wires = [w for w, _ in pending.results] + pending.unsent
     ids = ({r.mailing_id for r in group} | {r.mailing_id for r in queue}
            | {w.row.mailing_id for w in wires} | {r.mailing_id for r in pending.expired})
+    guard = dt.timedelta(seconds=settings.end_guard)
     with writing():
         live = live_mailings(ids)
         now = db_clock()
         logged, observed = [], []
         if pending.results:
             logged, observed = settle(pending.results, live, gateway, settings=settings)
-        guard = dt.timedelta(seconds=settings.end_guard)
         if pending.unsent:
-            # Marked, never posted: the end it read came while this consumer waited (it may have been
-            # frozen). Unmarked, it expires, or goes back to be sent if the end was moved meanwhile.
-            # A takeover or the overdue rule may have called it in doubt meanwhile: it was not.
-            for doubt in (False, True):
-                ids = [w.row.id for w in pending.unsent if bool(w.row.in_doubt) == doubt]
-                for part in chunks(ids):
-                    (Message.update(sending_since=None, attempts=Message.attempts - 1, text=None,
-                                    status=PENDING, in_doubt=doubt)
-                     .where(Message.id.in_(part) & (Message.lease_owner == OWNER)
-                            & Message.status.in_([PENDING, UNKNOWN]) & Message.sending_since.is_null(False))
-                     .execute())
-            rows = [w.row for w in pending.unsent]
-            cancelled = [r for r in rows if r.mailing_id not in live or live[r.mailing_id].state == CANCELLED]
-            ended = [r for r in rows if r not in cancelled and now >= live[r.mailing_id].end_at - guard]
-            # The cancel that came meanwhile could not touch them while they were marked: it does now.
-            close_held(cancelled, CANCELLED, "mailing cancelled")
-            close_held(ended, EXPIRED, "mailing ended before this attempt")
-            release([r.id for r in rows if r not in cancelled and r not in ended])
+            _unmark(pending.unsent, live, now, guard)
         if pending.windows:
             defer(pending.windows)
         if pending.expired:
             close_held(pending.expired, EXPIRED, "the client's window opens after the mailing ends")
-        halted = gateway_paused()
-
-        def sendable(row):
-            mailing = live.get(row.mailing_id)
-            return not halted and mailing is not None and mailing.state == RUNNING
-
-        ended = [r for r in group if sendable(r) and now >= live[r.mailing_id].end_at - guard]
-        close_held(ended, EXPIRED, "mailing ended before this attempt")
-        go = [r for r in group if sendable(r) and now < live[r.mailing_id].end_at - guard]
-        stopped = [r for r in [*group, *queue] if not sendable(r)]
-        kept = deque(r for r in queue if sendable(r))
-        release([r.id for r in stopped])
-        phones = mark_on_wire(go, live, now) if go else {}
-        lost = [r.id for r in go if r.id not in phones]  # cancelled, deleted or taken meanwhile
-        release(lost)
-        started = time.monotonic()
-        marked = []
-        for row in go:
-            if row.id in phones:
-                mailing = live[row.mailing_id]
-                left = min((mailing.end_at - guard - now).total_seconds(), MAX_WIRE_WAIT)
-                marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
+        go, kept = _sort_group(group, queue, live, now, guard)
+        marked = _mark(go, live, now, guard)
     return marked, kept, logged, observed
+
+
+def _unmark(unsent, live, now, guard):
+    """Marked, never posted: the end it read came while this consumer waited (it may have been
+    frozen). Unmarked, it expires, or goes back to be sent if the end was moved meanwhile. A takeover
+    or the overdue rule may have called it in doubt meanwhile: it was not."""
+    for doubt in (False, True):
+        ids = [w.row.id for w in unsent if bool(w.row.in_doubt) == doubt]
+        for part in chunks(ids):
+            (Message.update(sending_since=None, attempts=Message.attempts - 1, text=None,
+                            status=PENDING, in_doubt=doubt)
+             .where(Message.id.in_(part) & (Message.lease_owner == OWNER)
+                    & Message.status.in_([PENDING, UNKNOWN]) & Message.sending_since.is_null(False))
+             .execute())
+    rows = [w.row for w in unsent]
+    cancelled = [r for r in rows if r.mailing_id not in live or live[r.mailing_id].state == CANCELLED]
+    ended = [r for r in rows if r not in cancelled and now >= live[r.mailing_id].end_at - guard]
+    # The cancel that came meanwhile could not touch them while they were marked: it does now.
+    close_held(cancelled, CANCELLED, "mailing cancelled")
+    close_held(ended, EXPIRED, "mailing ended before this attempt")
+    release([r.id for r in rows if r not in cancelled and r not in ended])
+
+
+def _sort_group(group, queue, live, now, guard):
+    """Of the group about to be marked: what may go now; the rest expires (its end is within the
+    guard) or goes back (its mailing no longer runs, or sending is paused for everyone), as does the
+    queue of a mailing that stopped. Returns (go, the queue kept)."""
+    halted = gateway_paused()
+
+    def sendable(row):
+        mailing = live.get(row.mailing_id)
+        return not halted and mailing is not None and mailing.state == RUNNING
+
+    ended = [r for r in group if sendable(r) and now >= live[r.mailing_id].end_at - guard]
+    close_held(ended, EXPIRED, "mailing ended before this attempt")
+    go = [r for r in group if sendable(r) and now < live[r.mailing_id].end_at - guard]
+    release([r.id for r in [*group, *queue] if not sendable(r)])
+    return go, deque(r for r in queue if sendable(r))
+
+
+def _mark(go, live, now, guard):
+    """Mark what goes as on the wire; each marked message must leave before its monotonic deadline
+    (the end it read, less the guard, and MAX_WIRE_WAIT at most)."""
+    phones = mark_on_wire(go, live, now) if go else {}
+    release([r.id for r in go if r.id not in phones])  # cancelled, deleted or taken meanwhile
+    started = time.monotonic()
+    marked = []
+    for row in go:
+        if row.id in phones:
+            mailing = live[row.mailing_id]
+            left = min((mailing.end_at - guard - now).total_seconds(), MAX_WIRE_WAIT)
+            marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
+    return marked

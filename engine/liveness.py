@@ -14,6 +14,7 @@ import threading
 import time
 
 from domain import settings as _settings
+from domain import states
 from domain.audit import event
 from domain.stats import HEARTBEAT_EVERY, HEARTBEAT_STALE  # noqa: F401  (the consumer beats at this pace)
 from domain.times import utcnow
@@ -146,15 +147,11 @@ def recover(settings=None, watch=WATCH):
         # No journal row: whether the attempt was made is exactly what is not known; the message
         # says so, and the attempt is journaled if its consumer comes back with the answer.
         for part in chunks(wire):
-            ids = [w[0] for w in part]
+            cond = Message.id.in_([w[0] for w in part]) & Message.lease_owner.in_(owners)
             if hold:
-                (Message.update(status=UNKNOWN, in_doubt=True,
-                                last_error=f"{reason}; held, not re-sent (MAILER_IN_DOUBT=hold)")
-                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
+                states.hold_in_doubt(cond, f"{reason}; held, not re-sent (MAILER_IN_DOUBT=hold)")
             else:
-                (Message.update(in_doubt=True, sending_since=None, lease_owner=None, lease_until=None,
-                                next_attempt_at=now, last_error=f"{reason}; sent again (MAILER_IN_DOUBT=retry)")
-                 .where(Message.id.in_(ids) & Message.lease_owner.in_(owners)).execute())
+                states.send_again_in_doubt(cond, f"{reason}; sent again (MAILER_IN_DOUBT=retry)", now)
         release([i[0] for i in idle], owner=None)
         Heartbeat.delete().where(Heartbeat.owner.in_(owners)).execute()
     for msg_id, mailing_id, client_id in wire:
@@ -176,8 +173,5 @@ def settle_overdue(settings=None, read_timeout=None, now=None):
     now = now or db_clock()
     ended = Mailing.select(Mailing.id).where(Mailing.end_at < now - dt.timedelta(seconds=read_timeout))
     with writing():
-        return (Message.update(status=UNKNOWN, in_doubt=True,
-                               last_error="in doubt: no answer came by the end plus the read timeout")
-                .where(Message.lease_owner.is_null(False) & (Message.status == PENDING)
-                       & Message.sending_since.is_null(False) & Message.mailing.in_(ended))
-                .execute())
+        return states.hold_in_doubt(Message.lease_owner.is_null(False) & Message.mailing.in_(ended),
+                                    "in doubt: no answer came by the end plus the read timeout")

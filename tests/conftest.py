@@ -78,3 +78,13 @@ def running_mailing(world):
         mailing = world.mailer_json("mailings", "create", "--text", text, "--start", "now", "--end", end)
         return mailing, procs
     return start
+
+
+def pytest_collection_modifyitems(items):
+    """Every test belongs to one tier, by where it lives: tests/unit (pure rules, milliseconds),
+    tests/dispatch (the engine in process), everything else the system (processes, servers, the
+    console). `pytest -m unit` is the quick loop."""
+    for item in items:
+        parts = item.path.parts
+        tier = "unit" if "unit" in parts else "engine" if "dispatch" in parts else "system"
+        item.add_marker(getattr(pytest.mark, tier))

@@ -1,4 +1,4 @@
-"""Add or edit one client. The engine validates; its messages appear under their fields."""
+"""Add or edit one client. The domain validates; its messages appear under their fields."""
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
@@ -14,8 +14,9 @@ FIELDS = ("phone", "operator", "tag", "tz")
 
 
 class ClientForm(EditForm):
-    """Dismisses with the saved client as a dict, or None when cancelled."""
+    """Dismisses with the saved client (a stats.ClientRow), or None when cancelled."""
 
+    HELP_TITLE = "Client form"
     FIELDS = FIELDS
 
     BINDINGS = [
@@ -25,21 +26,25 @@ class ClientForm(EditForm):
 
     def __init__(self, record=None):
         super().__init__()
-        self.record = record  # None: a new client
+        self.record = record  # None: a new client; else the stats.ClientRow to edit
+
+    def initial_values(self):
+        r = self.record
+        return {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS}
 
     def compose(self):
-        r = self.record or {}
+        r = self.initial = self.initial_values()
         zone = times.operator_zone()
-        title = "New client" if self.record is None else f"Edit client {r['id']}"
+        title = "New client" if self.record is None else f"Edit client {self.record.id}"
         with Vertical(classes="dialog form-dialog"):
             yield Label(title, classes="dialog-title")
-            yield Field("phone", "Phone", Input(r.get("phone", ""), placeholder="79001234567", id="phone"),
+            yield Field("phone", "Phone", Input(r["phone"], placeholder="79001234567", id="phone"),
                         hint="7 followed by 10 digits")
-            yield Field("operator", "Operator", Input(r.get("operator", ""), placeholder="from the phone",
+            yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
                                                      id="operator", max_length=3),
                         hint="3-digit code; empty: digits 2-4 of the phone")
-            yield Field("tag", "Tag", Input(r.get("tag", ""), placeholder="optional", id="tag"))
-            yield Field("tz", "Time zone", Input(r.get("tz", ""), placeholder=zone, id="tz",
+            yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
+            yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",
                                                  suggester=SuggestFromList(sorted(validation.known_zones()),
                                                                            case_sensitive=False)),
                         hint=f"IANA name; empty: {zone}")
@@ -71,7 +76,7 @@ class ClientForm(EditForm):
             fields = {"phone": values["phone"], "operator": values["operator"] or None,
                       "tag": values["tag"], "tz": values["tz"] or None}
         else:
-            fields = {k: v for k, v in values.items() if v != self.record.get(k)}
+            fields = {k: v for k, v in values.items() if v != self.initial[k]}
             for key in ("operator", "tz", "phone"):
                 if fields.get(key) == "":
                     fields.pop(key)
@@ -81,5 +86,5 @@ class ClientForm(EditForm):
         if self.record is None:
             client = service.create_client(**fields)
         else:
-            client = service.edit_client(self.record["id"], **fields)
-        return stats.client_as_dict(client)
+            client = service.edit_client(self.record.id, **fields)
+        return stats.ClientRow.of(client)

@@ -1,17 +1,17 @@
 """The client directory, one page at a time (it opens at once with millions of clients)."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Static
 
-from domain import clients, stats, validation
+from domain import stats, validation
 import service
 from console.format import lit, page_label
 from console.screens.client_form import ClientForm
 from console.screens.confirm import ConfirmScreen
 from console.screens.import_csv import ImportScreen
-from console.widgets import PagedTable, PageSource
+from console.widgets import FilterBar, PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 
 COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
@@ -23,12 +23,11 @@ class ClientSource(PageSource):
         self.search = search
 
     def count(self):
-        return clients.client_query(self.search).order_by().count()
+        return stats.client_count(self.search)
 
     def rows(self, offset, limit):
-        query = clients.client_query(self.search).limit(limit).offset(offset)
-        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)),
-                 stats.client_as_dict(c)) for c in query]
+        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)), c)
+                for c in stats.client_page(self.search, limit, offset)]
 
 
 class ClientsScreen(Screen):
@@ -43,20 +42,15 @@ class ClientsScreen(Screen):
         Binding("escape", "leave_filter", "Clear filter", show=False, id="clients.clear_filter"),
     ]
 
-    _debounce = None
-
     def compose(self):
         yield Header()
-        with Horizontal(classes="bar"):
-            yield Label("/", classes="bar-key")
-            yield Input(placeholder="filter by phone, operator, tag or zone", id="client-filter",
-                        compact=True)
+        yield FilterBar("filter by phone, operator, tag or zone", input_id="client-filter", live=True,
+                        id="clients-filter")
         yield PagedTable(COLUMNS, source=ClientSource(), id="clients-table")
         yield Static("loading…", id="clients-status", classes="status")
         yield Footer(compact=True)
 
     def on_mount(self):
-        self._debounce = None
         self._reload_on_resume = False
         self.table = self.query_one(PagedTable)
         self.table.reload(page=0, cursor="top")
@@ -77,34 +71,20 @@ class ClientsScreen(Screen):
     # -- filter -----------------------------------------------------------------------------------
 
     def action_filter(self):
-        self.query_one("#client-filter", Input).focus()
+        self.query_one(FilterBar).focus_input()
 
-    def on_input_changed(self, event):
-        if event.input.id != "client-filter":
-            return
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(0.3, self._apply_filter)
-
-    def on_input_submitted(self, event):
-        if event.input.id == "client-filter":
-            self._apply_filter()
+    @on(FilterBar.Applied, "#clients-filter")
+    def _filter(self, event):
+        if event.value != self.table.source.search:
+            self.table.set_source(ClientSource(event.value))
+        if event.submitted:
             self.table.focus()
-
-    def _apply_filter(self):
-        search = self.query_one("#client-filter", Input).value.strip()
-        if search != self.table.source.search:
-            self.table.set_source(ClientSource(search))
 
     def action_leave_filter(self):
-        box = self.query_one("#client-filter", Input)
-        if box.has_focus:
-            self.table.focus()
-        elif box.value:
-            box.value = ""
-            self._apply_filter()
+        self.query_one(FilterBar).leave(self.table)
 
-    def on_paged_table_loaded(self, event):
+    @on(PagedTable.Loaded, "#clients-table")
+    def _loaded(self, event):
         search = self.table.source.search
         text = Text(page_label(event, "client"))
         if search:
@@ -118,44 +98,44 @@ class ClientsScreen(Screen):
         self.app.push_screen(ClientForm(), self._saved)
 
     def action_edit(self):
-        record = self.table.current_record()
-        if record is None:
+        client = self.table.current_record()
+        if client is None:
             notify_literal(self.app, "no client selected", severity="warning")
             return
-        self.app.push_screen(ClientForm(record), self._saved)
+        self.app.push_screen(ClientForm(client), self._saved)
 
     def _saved(self, client):
         if client:
-            notify_literal(self.app, f"client {client['id']} saved ({client['phone']})")
-            key = str(client["id"])
+            notify_literal(self.app, f"client {client.id} saved ({client.phone})")
+            key = str(client.id)
             # an edited client stays on its page; a new one is the newest: first page
             self.table.reload(page=None if key in self.table.records else 0, cursor=key, recount=True)
 
     def action_delete(self):
-        record = self.table.current_record()
-        if record is None:
+        client = self.table.current_record()
+        if client is None:
             notify_literal(self.app, "no client selected", severity="warning")
             return
 
         def answered(yes):
             if yes:
-                self._delete(record)
+                self._delete(client)
 
-        self.app.push_screen(ConfirmScreen(f"Delete client {record['id']} ({record['phone']}, tag "
-                                           f"{record['tag']!r})? Its unsent messages are cancelled.",
+        self.app.push_screen(ConfirmScreen(f"Delete client {client.id} ({client.phone}, tag "
+                                           f"{client.tag!r})? Its unsent messages are cancelled.",
                                            yes_label="Delete"), answered)
 
     @db_work(group="clients-delete")
-    def _delete(self, record):
+    def _delete(self, client):
         try:
-            service.delete_clients([record["id"]])
+            service.delete_clients([client.id])
         except validation.ValidationError as exc:
             deliver(self.app, notify_literal, self.app, str(exc), severity="error")
             return
-        deliver(self.app, self._deleted, record)
+        deliver(self.app, self._deleted, client)
 
-    def _deleted(self, record):
-        notify_literal(self.app, f"client {record['id']} deleted")
+    def _deleted(self, client):
+        notify_literal(self.app, f"client {client.id} deleted")
         self.table.reload(recount=True)
 
     def action_import(self):

@@ -1,5 +1,6 @@
 """Yes/no question before anything destructive."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -7,6 +8,7 @@ from textual.widgets import Button, Footer, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    HELP_TITLE = "Confirmation"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
@@ -30,8 +32,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_mount(self):
         self.query_one("#no", Button).focus()
 
-    def on_button_pressed(self, event):
-        self.dismiss(event.button.id == "yes")
+    @on(Button.Pressed, "#yes")
+    def _yes(self):
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self):
+        self.dismiss(False)
 
     def action_answer(self, yes):
         self.dismiss(bool(yes))

@@ -1,13 +1,19 @@
 """What is happening now: live mailings, sends per second, failures, the consumer and its gateway."""
 from rich.text import Text
+from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static
 
-from console.format import lit, local_time, one_line, progress_text, state_text
+from console.format import local_time
+from console.screens.mailing_detail import MailingDetailScreen
+from console.widgets import MailingTable
 from console.workers import db_work, deliver
 from domain import stats
-from domain.vocabulary import FAILED, SENT, status_label
+from domain.vocabulary import status_label
+
+# The mailings screen's columns but the filter: the dashboard has room for more of the text.
+COLUMNS = ("id", "state", "progress", "failed", "start", "end", "text")
 
 WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
 
@@ -31,13 +37,11 @@ class DashboardScreen(Screen):
                 yield Static("…", id="failures")
         with Vertical(classes="panel", id="mailings-panel"):
             yield Label("Mailings running and scheduled", classes="panel-title")
-            yield DataTable(id="live-mailings", cursor_type="row", zebra_stripes=True)
+            yield MailingTable(COLUMNS, text_width=56, placeholder="nothing running or scheduled",
+                               id="live-mailings")
         yield Footer(compact=True)
 
     def on_mount(self):
-        table = self.query_one("#live-mailings", DataTable)
-        for label in ("ID", "State", "Progress (sent/total)", "Failed", "Start", "End", "Text"):
-            table.add_column(label)
         self._refresh()
         self.set_interval(1.0, self._tick)
 
@@ -97,26 +101,11 @@ class DashboardScreen(Screen):
         failures.append(f"failed in all {snap.failed_total:>6}")
         self.query_one("#failures", Static).update(failures)
 
-        table = self.query_one("#live-mailings", DataTable)
-        key = None
-        if table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        for m in reversed(snap.live):
-            table.add_row(lit(m.id), state_text(m.state), progress_text(m.count(SENT), m.done, m.total, width=12),
-                          lit(m.count(FAILED)), lit(local_time(m.start_at)), lit(local_time(m.end_at)),
-                          one_line(m.text, 56), key=str(m.id))
-        if key is not None:
-            try:
-                table.move_cursor(row=table.get_row_index(key))
-            except Exception:
-                pass
-        if not snap.live:
-            table.add_row(Text("-"), Text("nothing running or scheduled", style="dim"), key="none")
+        self.query_one("#live-mailings", MailingTable).show(list(reversed(snap.live)))  # newest first
 
-    def on_data_table_row_selected(self, event):
+    @on(DataTable.RowSelected, "#live-mailings")
+    def _open(self, event):
         event.stop()
-        key = event.row_key.value if event.row_key is not None else None
-        if key and key.isdigit():
-            from console.screens.mailing_detail import MailingDetailScreen
-            self.app.push_screen(MailingDetailScreen(int(key)))
+        row = event.data_table.rows_by_key.get(event.row_key.value)
+        if row is not None:  # not the "nothing running" line
+            self.app.push_screen(MailingDetailScreen(row.id))

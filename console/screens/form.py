@@ -2,9 +2,10 @@
 handled (a paste, tmux send-keys): as priority bindings, tab and shift+tab move the focus before the
 following keys are routed, so no character lands in the field that was just left."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from domain import validation
 from console.widgets import Field
@@ -12,6 +13,7 @@ from console.workers import db_work, deliver
 
 
 class FormScreen(ModalScreen):
+    HELP_TITLE = "Forms (client, mailing, import)"
     BINDINGS = [
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
@@ -28,17 +30,20 @@ class EditForm(FormScreen):
 
     FIELDS = ()
 
-    # enter in a one-line field saves; the buttons are #save and a cancel
-    def on_input_submitted(self, event):
+    @on(Input.Submitted)  # enter in any one-line field saves
+    def _submitted(self, event):
         event.stop()
         self.action_save()
 
-    def on_button_pressed(self, event):
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self, event):
         event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self, event):
+        event.stop()
+        self.action_cancel()
 
     def action_cancel(self):
         self.dismiss(None)

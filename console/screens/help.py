@@ -1,4 +1,9 @@
-"""`?`: every key binding of the console, screen by screen."""
+"""`?`: the keys of the console, from its bindings as they are now (a keymap applied).
+
+First the keys that work right here (the screen under the help, its focused widget and the app, as
+Textual resolves them), then every console class's BINDINGS, found by console.keys: nothing here is
+a hand-written copy of a binding that could drift from it.
+"""
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
@@ -6,62 +11,71 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc", "enter": "enter",
-             "pagedown": "pgdn", "pageup": "pgup"}
+from console import keys
+
+KEY_NAMES = {"enter": "enter"}  # Textual shows ⏎, which reads poorly in a table of words
 
 
-def key_label(key):
-    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+def key_label(app, key_list):
+    """'ctrl+s', 'pgdn, pgup', '?' for a comma-separated list of Textual key names."""
+    shown = []
+    for key in (k.strip() for k in key_list.split(",")):
+        shown.append(KEY_NAMES.get(key) or (key if "+" in key else app.get_key_display(Binding(key, ""))))
+    return ", ".join(shown)
 
 
-def binding_sections():
-    """[(title, [Binding])] for the app and every screen and widget with its own keys."""
-    from console.app import MailerApp
-    from console.screens.client_form import ClientForm
-    from console.screens.clients import ClientsScreen
-    from console.screens.confirm import ConfirmScreen
-    from console.screens.import_csv import ImportScreen
-    from console.screens.log import LogScreen
-    from console.screens.mailing_detail import MailingDetailScreen
-    from console.screens.mailing_editor import MailingEditor
-    from console.screens.mailings import MailingsScreen
-    from console.widgets.paged_table import PagedTable
+def does(binding):
+    return binding.tooltip or binding.description or binding.action
 
-    enter_saves = Binding("enter", "", "Save (in a one-line field)")
-    tab = Binding("tab,shift+tab", "", "Next / previous field")
-    sections = [("Everywhere", MailerApp.BINDINGS + [
-                    Binding("ctrl+p", "", "Command palette: screens, new client/mailing, import, demo data"),
-                    Binding("ctrl+q", "", "Quit")]),
-                ("Dashboard", [Binding("up,down", "", "Move"),
-                               Binding("enter", "", "Open the highlighted mailing")]),
-                ("Clients", ClientsScreen.BINDINGS), ("Paged tables (clients, messages)", PagedTable.BINDINGS),
-                ("Mailings", MailingsScreen.BINDINGS), ("Mailing detail", MailingDetailScreen.BINDINGS + [
-                    Binding("up,down", "", "Move; the attempts of the highlighted message show below"),
-                    Binding("enter", "", "Focus the attempts of the message")]),
-                ("Live log", LogScreen.BINDINGS), ("Client form", ClientForm.BINDINGS + [enter_saves, tab]),
-                ("Mailing editor", MailingEditor.BINDINGS + [enter_saves, tab]), ("Import CSV", ImportScreen.BINDINGS + [Binding("enter", "", "Import the file")]),
-                ("Confirmation", ConfirmScreen.BINDINGS)]
-    return [(title, [b for b in bindings if isinstance(b, Binding)]) for title, bindings in sections]
+
+def live_rows(screen):
+    """[(keys, Binding)] active on `screen` now, one row per action (its keys together)."""
+    rows = {}
+    for key, active in screen.active_bindings.items():
+        b = active.binding
+        if b.system or not (b.description or b.tooltip):
+            continue
+        rows.setdefault((id(active.node), b.action), (b, []))[1].append(key)
+    return [(",".join(key_list), b) for b, key_list in rows.values()]
+
+
+def catalogue_rows(app):
+    """[(title, [(keys, Binding)])] of every console class, with the user's keymap applied."""
+    keymap = getattr(app, "user_keymap", {})
+    return [(title, [(keymap.get(b.id) or b.key, b) for b in bindings])
+            for title, _cls, bindings in keys.binding_sections(type(app)) if bindings]
 
 
 class HelpScreen(ModalScreen):
+    HELP_TITLE = "Help"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Close", id="help.close"),
         Binding("question_mark", "app.pop_screen", "Close", show=False, id="help.close2"),
         Binding("q", "app.pop_screen", "Close", show=False, id="help.close3"),
     ]
 
+    def __init__(self, under=None):
+        super().__init__()
+        self.under = under  # the screen whose keys are "here"
+
     def compose(self):
+        app = self.app
         table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 2))
         table.add_column("Where", style="bold", no_wrap=True, width=34)
         table.add_column("Key", no_wrap=True, width=16)
         table.add_column("Does", ratio=1)
-        for title, bindings in binding_sections():
-            first = True
-            for b in bindings:
-                table.add_row(Text(title if first else ""), Text(key_label(b.key), style="bold cyan"),
-                              Text(b.tooltip or b.description or b.action))
-                first = False
+        sections = []
+        if self.under is not None:
+            sections.append((f"Here: {keys.title_of(type(self.under))}", live_rows(self.under)))
+        sections += catalogue_rows(app)
+        for title, rows in sections:
+            for i, (key_list, b) in enumerate(rows):
+                what = Text(does(b))
+                if b.id:  # what a keymap file names (MAILER_KEYMAP)
+                    what.append(f"  {b.id}", style="dim")
+                table.add_row(Text(title if i == 0 else ""), Text(key_label(app, key_list), style="bold cyan"),
+                              what)
+            table.add_row(Text(""), Text(""), Text(""))  # a blank line between sections
         with Vertical(classes="dialog help-dialog"):
             yield Label("Keys (esc closes) · the mouse works too: click rows, buttons and footer keys",
                         classes="dialog-title")

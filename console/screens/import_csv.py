@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Checkbox, DataTable, Input, Label, Static
@@ -18,6 +19,8 @@ SHOWN_REJECTED = 500  # rows of the report put in the table; the summary gives t
 
 class ImportScreen(FormScreen):
     """Dismisses with the number of clients imported (0 if none)."""
+
+    HELP_TITLE = "Import CSV"
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="import.close"),
@@ -49,16 +52,20 @@ class ImportScreen(FormScreen):
         table.display = False
         self.query_one("#path", Input).focus()
 
-    def on_input_submitted(self, event):
+    @on(Input.Submitted, "#path")
+    def _path_submitted(self, event):
         event.stop()
         self.action_run_import()
 
-    def on_button_pressed(self, event):
+    @on(Button.Pressed, "#run")
+    def _run_pressed(self, event):
         event.stop()
-        if event.button.id == "run":
-            self.action_run_import()
-        else:
-            self.action_close()
+        self.action_run_import()
+
+    @on(Button.Pressed, "#close")
+    def _close_pressed(self, event):
+        event.stop()
+        self.action_close()
 
     def action_close(self):
         self.dismiss(self.imported)

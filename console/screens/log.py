@@ -1,15 +1,16 @@
-"""The send journal as it happens: Attempt rows polled every half second, newest at the bottom."""
+"""The send journal as it happens: journal rows polled every half second, newest at the bottom."""
 import re
 
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, RichLog, Static
+from textual.widgets import Footer, Header, RichLog, Static
 
-import models
 from console.format import local_time, one_line, outcome_text
-from console.workers import db_work, deliver
+from console.widgets import FilterBar
+from console.workers import db_work, deliver, notify_literal
+from domain import stats
 
 MAX_LINES = 2000
 FILTER_RE = re.compile(r"(mailing|message|msg|client|m|c|#)\s*[=:]?\s*(\d+)", re.I)
@@ -28,17 +29,6 @@ def parse_filter(text):
     if rest.strip():
         raise ValueError(f"cannot read {rest.strip()!r}; use mailing N, client N, message N (or m N, c N, #N)")
     return found
-
-
-def journal_query(after_id, flt):
-    query = models.Attempt.select().where(models.Attempt.id > after_id)
-    if "mailing" in flt:
-        query = query.where(models.Attempt.mailing_id == flt["mailing"])
-    if "client" in flt:
-        query = query.where(models.Attempt.client_id == flt["client"])
-    if "message" in flt:
-        query = query.where(models.Attempt.message == flt["message"])
-    return query
 
 
 def format_attempt(a):
@@ -66,10 +56,8 @@ class LogScreen(Screen):
 
     def compose(self):
         yield Header()
-        with Horizontal(classes="bar"):
-            yield Label("/", classes="bar-key")
-            yield Input(placeholder="filter: mailing N, client N, message N (m 3, c 5, #17)",
-                        id="log-filter", compact=True)
+        yield FilterBar("filter: mailing N, client N, message N (m 3, c 5, #17)", input_id="log-filter",
+                        id="log-filter-bar")
         yield RichLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
         yield Static("", id="log-status", classes="status")
         yield Footer(compact=True)
@@ -80,11 +68,13 @@ class LogScreen(Screen):
         self.last_id = 0
         self.generation = 0  # bumps when the filter changes: stale polls are dropped
         self.shown = 0
+        self.ticks = 0
         self.backfilling = True  # no polling until the backfill is shown
         self._backfill()
         self.set_interval(0.5, self._tick)
 
     def _tick(self):
+        self.ticks += 1  # tests wait for ticks, not for guessed seconds
         if self.following and self.is_current and not self.backfilling:
             self._poll(self.generation, self.last_id, dict(self.flt))
 
@@ -102,20 +92,18 @@ class LogScreen(Screen):
     def _backfill(self):
         """On opening or a new filter: the latest rows that match (up to the cap)."""
         generation, flt = self.generation, dict(self.flt)
-        rows = list(journal_query(0, flt).order_by(models.Attempt.id.desc()).limit(MAX_LINES))
-        rows.reverse()
-        last_id = rows[-1].id if rows else (models.Attempt.select(models.Attempt.id)
-                                            .order_by(models.Attempt.id.desc()).scalar() or 0)
+        rows = stats.journal_page(0, **flt, newest=True, limit=MAX_LINES)
+        # Nothing matches yet: follow from the journal's end, not from its start.
+        last_id = rows[-1].id if rows else stats.last_journal_id()
         deliver(self.app, self._write, generation, rows, last_id, True)
 
     @db_work(group="log-poll")
     def _poll(self, generation, after_id, flt):
-        rows = list(journal_query(after_id, flt).order_by(models.Attempt.id).limit(MAX_LINES + 1))
+        rows = stats.journal_page(after_id, **flt, limit=MAX_LINES + 1)
         if not rows:
             return
         if len(rows) > MAX_LINES:  # fell behind by more than we keep: show only the latest
-            rows = list(journal_query(after_id, flt).order_by(models.Attempt.id.desc()).limit(MAX_LINES))
-            rows.reverse()
+            rows = stats.journal_page(after_id, **flt, newest=True, limit=MAX_LINES)
             deliver(self.app, self._write, generation, rows, rows[-1].id, True)
             return
         deliver(self.app, self._write, generation, rows, rows[-1].id, False)
@@ -149,16 +137,14 @@ class LogScreen(Screen):
         self._status()
 
     def action_filter(self):
-        self.query_one("#log-filter", Input).focus()
+        self.query_one(FilterBar).focus_input()
 
-    def on_input_submitted(self, event):
-        if event.input.id != "log-filter":
-            return
-        event.stop()
+    @on(FilterBar.Applied, "#log-filter-bar")
+    def _filter(self, event):
         try:
             flt = parse_filter(event.value)
         except ValueError as exc:
-            self.app.notify(str(exc), severity="warning", markup=False)
+            notify_literal(self.app, exc, severity="warning")
             return
         self._set_filter(flt)
         self.query_one("#journal", RichLog).focus()
@@ -171,9 +157,5 @@ class LogScreen(Screen):
         self._backfill()
 
     def action_leave_filter(self):
-        box = self.query_one("#log-filter", Input)
-        if box.has_focus:
-            self.query_one("#journal", RichLog).focus()
-        elif self.flt:
-            box.value = ""
-            self._set_filter({})
+        if not self.query_one(FilterBar).leave(self.query_one("#journal", RichLog)) and self.flt:
+            self._set_filter({})  # the text was erased without enter: the filter still applied

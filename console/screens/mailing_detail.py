@@ -1,15 +1,15 @@
 """One mailing: its counts by status, its messages page by page, and each message's attempts."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from domain import stats, times, validation, vocabulary
-import models
 import service
 from console.screens.confirm import ConfirmScreen
-from console.format import lit, local_time, one_line, outcome_text, page_label, parse_iso_z, state_text
+from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
 from console.widgets import PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 
@@ -24,17 +24,17 @@ class MessageSource(PageSource):
         self.mailing_id, self.status = mailing_id, status
 
     def count(self):
-        return stats.message_query(self.mailing_id, self.status).order_by().count()
+        return stats.message_count(self.mailing_id, self.status)
 
     def rows(self, offset, limit):
-        query = stats.message_query(self.mailing_id, self.status).limit(limit).offset(offset)
         return [(m.id, (lit(m.id), lit(m.phone), outcome_text(m.status), lit(m.attempts),
-                        lit(local_time(m.sent_at, fmt="%Y-%m-%d %H:%M:%S")), one_line(m.last_error, 80)),
-                 {"id": m.id, "phone": m.phone, "status": m.status}) for m in query]
+                        lit(local_time(m.sent_at, fmt="%Y-%m-%d %H:%M:%S")), one_line(m.last_error, 80)), m)
+                for m in stats.message_page(self.mailing_id, self.status, limit, offset)]
 
 
 class MailingDetailScreen(Screen):
     SUB_TITLE = "Mailing"
+    HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
@@ -82,30 +82,30 @@ class MailingDetailScreen(Screen):
 
     @db_work(group="detail-summary")
     def _load_summary(self):
-        deliver(self.app, self._show_summary, stats.mailing_stats(self.mailing_id)[0])
+        deliver(self.app, self._show_summary, stats.mailing_row(self.mailing_id))
 
-    def _show_summary(self, s):
-        self.live = s["state"] in ("scheduled", "running", "paused")
+    def _show_summary(self, m):
+        self.live = m.state in vocabulary.LIVE_STATES
         text = Text()
-        text.append(f"Mailing {s['id']}  ", style="bold")
-        text.append_text(state_text(s["state"]))
-        if s["reason"]:
-            text.append(f" ({s['reason']})")
-        text.append("  started" if s["started"] else "  not started yet", style="dim")
+        text.append(f"Mailing {m.id}  ", style="bold")
+        text.append_text(state_text(m.state))
+        if m.reason:
+            text.append(f" ({m.reason})")
+        text.append("  started" if m.started else "  not started yet", style="dim")
         text.append("\nstart ")
-        text.append(times.describe_time(parse_iso_z(s["start"])))
+        text.append(times.describe_time(m.start_at))
         text.append("   end ")
-        text.append(times.describe_time(parse_iso_z(s["end"])))
-        text.append(f"\nfilter: operator {s['operator'] or '*'}  tag ")
-        text.append(repr(s["tag"]) if s["tag"] else "*")
-        text.append(f"  window {s['window'] or '-'}")
+        text.append(times.describe_time(m.end_at))
+        text.append(f"\nfilter: operator {m.operator or '*'}  tag ")
+        text.append(repr(m.tag) if m.tag else "*")
+        text.append(f"  window {m.window or '-'}")
         text.append("\ncounts: ")
         for status in vocabulary.MESSAGE_STATUSES:
             text.append_text(outcome_text(status))
-            text.append(f" {s[status]}   ")
-        text.append(f"total {s['total']}", style="bold")
+            text.append(f" {m.count(status)}   ")
+        text.append(f"total {m.total}", style="bold")
         text.append("\ntext: ")
-        text.append(s["text"])
+        text.append(m.text)
         self.query_one("#detail-summary", Static).update(text)
 
     # -- resend what is in doubt --------------------------------------------------------------------
@@ -131,7 +131,8 @@ class MailingDetailScreen(Screen):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def on_paged_table_loaded(self, event):
+    @on(PagedTable.Loaded, "#messages")
+    def _messages_loaded(self, event):
         label = f"status {self.status_filter or 'any'} · {page_label(event, 'message')}"
         self.query_one("#messages-status", Static).update(Text(label))
 
@@ -140,15 +141,21 @@ class MailingDetailScreen(Screen):
         self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
         self.messages.set_source(MessageSource(self.mailing_id, self.status_filter))
 
-    def on_data_table_row_highlighted(self, event):
-        if event.data_table.id == "messages" and event.row_key is not None:
+    @on(DataTable.RowHighlighted, "#messages")
+    def _message_highlighted(self, event):
+        if event.row_key is not None:
             self._select_message(int(event.row_key.value))
 
-    def on_data_table_row_selected(self, event):
+    @on(DataTable.RowSelected, "#messages")
+    def _message_selected(self, event):
         event.stop()
-        if event.data_table.id == "messages" and event.row_key is not None:
+        if event.row_key is not None:
             self._select_message(int(event.row_key.value))
             self.query_one("#attempts", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#attempts")
+    def _attempt_selected(self, event):
+        event.stop()  # nothing to open below an attempt
 
     def _select_message(self, message_id):
         self.message_id = message_id
@@ -156,8 +163,7 @@ class MailingDetailScreen(Screen):
 
     @db_work(group="detail-attempts")
     def _load_attempts(self, message_id):
-        rows = list(models.Attempt.select().where(models.Attempt.message == message_id)
-                    .order_by(models.Attempt.id).limit(ATTEMPTS_SHOWN))
+        rows = stats.journal_page(message=message_id, limit=ATTEMPTS_SHOWN)
         deliver(self.app, self._show_attempts, message_id, rows)
 
     def _show_attempts(self, message_id, rows):

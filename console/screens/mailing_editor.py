@@ -1,26 +1,29 @@
 """Create or edit a mailing. Times are read back as the instant they mean, the audience is counted
-as the filter changes, and whatever the engine refuses is shown next to its field."""
+as the filter changes, and whatever the domain refuses is shown next to its field."""
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-from domain import mailings, stats, times, validation, windows
+from domain import mailings, times, validation, windows
+from domain.mailings import EDITABLE_WHILE_RUNNING
+from domain.vocabulary import SCHEDULED
 import service
-from console.format import local_time, parse_iso_z
+from console.format import local_time
 from console.screens.form import EditForm
 from console.widgets import Field
 from console.workers import db_work, deliver
 
 INPUTS = ("start", "end", "operator", "tag", "window")
 FIELDS = ("text",) + INPUTS
-EDITABLE_WHILE_RUNNING = ("text", "end")
 
 
 class MailingEditor(EditForm):
-    """Dismisses with the saved mailing as a dict, or None when cancelled."""
+    """Dismisses with the saved Mailing row, or None when cancelled."""
 
+    HELP_TITLE = "Mailing editor"
     FIELDS = FIELDS
 
     BINDINGS = [
@@ -31,27 +34,26 @@ class MailingEditor(EditForm):
     _debounce = None
     known = ([], [])
 
-    def __init__(self, stats=None):
+    def __init__(self, mailing=None):
         super().__init__()
-        self.stats = stats  # None: a new mailing; else a mailing_stats() row
+        self.mailing = mailing  # None: a new mailing; else the stats.MailingRow to edit
 
     def initial_values(self):
-        s = self.stats
-        if s is None:
+        m = self.mailing
+        if m is None:
             return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": ""}
         iso = "%Y-%m-%dT%H:%M:%S"
-        return {"text": s["text"], "start": local_time(parse_iso_z(s["start"]), fmt=iso),
-                "end": local_time(parse_iso_z(s["end"]), fmt=iso), "operator": s["operator"] or "",
-                "tag": s["tag"] or "", "window": s["window"] or ""}
+        return {"text": m.text, "start": local_time(m.start_at, fmt=iso), "end": local_time(m.end_at, fmt=iso),
+                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or ""}
 
     def compose(self):
         self.initial = self.initial_values()
         v = self.initial
         zone = times.operator_zone()
-        if self.stats is None:
+        if self.mailing is None:
             title = "New mailing"
         else:
-            title = f"Edit mailing {self.stats['id']} ({self.stats['state']})"
+            title = f"Edit mailing {self.mailing.id} ({self.mailing.state})"
         with Vertical(classes="dialog editor-dialog"):
             yield Label(title, classes="dialog-title")
             yield Field("text", "Text", TextArea(v["text"], id="text", soft_wrap=True, tab_behavior="focus",
@@ -76,12 +78,12 @@ class MailingEditor(EditForm):
     def on_mount(self):
         self._debounce = None
         self.known = ([], [])
-        if self.stats is not None and self.stats["state"] != "scheduled":
+        if self.mailing is not None and self.mailing.state != SCHEDULED:
             for name in FIELDS:
                 if name not in EDITABLE_WHILE_RUNNING:
                     self.query_one(f"#{name}").disabled = True
             self.query_one(".note", Static).update(Text(
-                f"This mailing is {self.stats['state']}: only its text and end can change."))
+                f"This mailing is {self.mailing.state}: only its text and end can change."))
         for name in FIELDS:
             self._update_hint(name)
         self.query_one("#text", TextArea).focus()
@@ -94,12 +96,13 @@ class MailingEditor(EditForm):
         widget = self.query_one(f"#{name}")
         return widget.text if isinstance(widget, TextArea) else widget.value.strip()
 
-    def on_text_area_changed(self, event):
+    @on(TextArea.Changed, "#text")
+    def _text_changed(self, event):
         self._changed("text")
 
-    def on_input_changed(self, event):
-        if event.input.id in INPUTS:
-            self._changed(event.input.id)
+    @on(Input.Changed, ", ".join(f"#{name}" for name in INPUTS))
+    def _input_changed(self, event):
+        self._changed(event.input.id)
 
     def _changed(self, name):
         self.query_one(f"#field-{name}", Field).set_error(None)
@@ -168,17 +171,15 @@ class MailingEditor(EditForm):
 
     def action_save(self):
         values = {name: self.field_value(name) for name in FIELDS}
-        if self.stats is None:
+        if self.mailing is None:
             fields = {k: (v if v or k in ("text", "start", "end") else None) for k, v in values.items()}
         else:
             fields = {k: v for k, v in values.items() if v != self.initial[k]}
-            if self.stats["state"] != "scheduled":
+            if self.mailing.state != SCHEDULED:
                 fields = {k: v for k, v in fields.items() if k in EDITABLE_WHILE_RUNNING}
         self.save(fields)
 
     def submit(self, fields):
-        if self.stats is None:
-            mailing = service.create_mailing(**fields)
-        else:
-            mailing = service.edit_mailing(self.stats["id"], **fields)
-        return stats.mailing_as_dict(mailing)
+        if self.mailing is None:
+            return service.create_mailing(**fields)
+        return service.edit_mailing(self.mailing.id, **fields)

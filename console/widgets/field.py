@@ -7,6 +7,48 @@ from textual.widgets import Label, Static
 class Field(Vertical):
     """Wraps an input widget. `name` is the domain field (ValidationError.errors key)."""
 
+    # Textual scopes a widget's DEFAULT_CSS to its descendants (`Field .x`): the field itself is `Field`.
+    DEFAULT_CSS = """
+    Field {
+        height: auto;
+    }
+    Field .field-row {
+        height: auto;
+    }
+    Field .field-label {
+        width: 12;
+        padding: 0 1 0 0;
+        text-style: bold;
+    }
+    Field Input {
+        width: 1fr;
+    }
+    Field Input.-textual-compact {
+        background: $boost;
+    }
+    Field TextArea {
+        width: 1fr;
+        height: 5;
+    }
+    Field .field-hint {
+        padding: 0 0 0 12;
+        color: $text-muted;
+    }
+    Field .field-error {
+        height: auto;
+        padding: 0 0 0 12;
+        color: $text-error;
+        text-style: bold;
+        display: none;
+    }
+    Field.-invalid .field-error {
+        display: block;
+    }
+    Field.-invalid Input, Field.-invalid TextArea {
+        border-left: outer $error;
+    }
+    """
+
     def __init__(self, name, label, control, hint=""):
         super().__init__(id=f"field-{name}", classes="field")
         self.field_name = name

@@ -35,6 +35,13 @@ class _Request:
 
 
 class PagedTable(DataTable):
+    HELP_TITLE = "Paged tables (clients, messages)"
+    DEFAULT_CSS = """
+    PagedTable {
+        height: 1fr;
+    }
+    """
+
     BINDINGS = [
         Binding("pagedown", "next_page", "Next pg", id="table.next_page"),
         Binding("pageup", "prev_page", "Prev pg", id="table.prev_page"),

@@ -36,10 +36,29 @@ async def wait_for(pilot, predicate, timeout=5.0, step=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+async def settle(pilot, timeout=5.0):
+    """Until no database worker is pending or running, and the UI has handled what they delivered
+    (bounded): for asserting that something did NOT happen, without guessing a sleep."""
+    from textual.worker import WorkerState
+
+    busy = (WorkerState.PENDING, WorkerState.RUNNING)
+    await wait_for(pilot, lambda: not any(w.state in busy for w in pilot.app.workers), timeout,
+                   what="workers to finish")
+    await pilot.pause()
+
+
 def plain(widget):
     """The text a Static/Label shows."""
     content = widget.content
     return content.plain if hasattr(content, "plain") else str(content)
+
+
+def help_rows(app):
+    """The help screen's table as [(where, key, does)] of plain text."""
+    table = app.screen.query_one("#help-table").content
+    columns = [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in column._cells]
+               for column in table.columns]
+    return list(zip(*columns))
 
 
 def table_rows(table):

@@ -19,7 +19,9 @@ from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
 from engine import liveness
 
-from console_testkit import SIZE, plain, send_in_process, table_rows, type_text, wait_for
+from textual.command import CommandList, CommandPalette
+
+from console_testkit import SIZE, help_rows, plain, send_in_process, settle, table_rows, type_text, wait_for
 
 
 async def test_dashboard_shows_consumer_gateway_rate_and_live_mailings(sim):
@@ -60,7 +62,7 @@ async def test_number_keys_switch_screens_and_q_quits():
             await pilot.press(key)
             await wait_for(pilot, lambda: isinstance(app.screen, screen), what=screen.__name__)
         await pilot.press("q")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: not app.is_running, what="the app to stop")
     assert app.return_code == 0 and not app.is_running
 
 
@@ -81,8 +83,15 @@ async def test_help_lists_every_binding():
 
 async def palette(pilot, query):
     await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), what="palette")
     await type_text(pilot, query)
-    await pilot.pause(0.3)
+
+    def found():  # the highlighted command is the one searched for (not a result of fewer letters)
+        results = pilot.app.screen.query_one(CommandList)
+        option = results.get_option_at_index(results.highlighted)
+        return all(word in str(option.prompt).lower() for word in query.lower().split())
+
+    await wait_for(pilot, found, what=f"command {query!r}")
     await pilot.press("enter")
 
 
@@ -136,7 +145,7 @@ async def test_a_database_error_is_a_notification_not_a_crash(monkeypatch):
                            what="error notification")
             note = next(n for n in app._notifications if "database is locked" in n.message)
             assert note.severity == "error" and not note.markup
-            await pilot.pause(0.3)
+            await settle(pilot)
             assert app.is_running
         await pilot.press("a")  # the app still works
         await wait_for(pilot, lambda: isinstance(app.screen, ClientForm))

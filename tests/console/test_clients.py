@@ -13,7 +13,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.import_csv import ImportScreen
 from console.widgets import Field, PagedTable
 
-from console_testkit import MARKUP, SIZE, bulk_clients, plain, table_rows, type_text, wait_for
+from console_testkit import MARKUP, SIZE, bulk_clients, plain, settle, table_rows, type_text, wait_for
 
 
 async def open_clients(pilot):
@@ -97,7 +97,8 @@ async def test_delete_asks_first():
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "79001234568" in plain(app.screen.query_one("#question"))  # newest first: the cursor row
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen), what="question closed")
+        await settle(pilot)
         assert models.Client.select().count() == 2
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -165,14 +166,14 @@ async def test_markup_in_a_tag_is_shown_literally():
     async with app.run_test(size=SIZE) as pilot:
         table = await open_clients(pilot)
         await wait_for(pilot, lambda: table.row_count == 1)
-        await pilot.pause(0.3)  # a crash from markup would happen on the next idle
+        await settle(pilot)  # a crash from markup would happen on the next idle
         assert table_rows(table)[0][3] == MARKUP
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, ClientForm))
         assert app.screen.query_one("#tag", Input).value == MARKUP
         await pilot.press("escape")
         await pilot.click(PagedTable, offset=(20, 1))  # clicking the row does not run the [@click]
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.is_running
         assert isinstance(app.screen, ClientsScreen)
     assert app.return_code in (None, 0)

@@ -14,7 +14,7 @@ from console.app import MailerApp
 from console.screens.log import LogScreen, parse_filter
 from simulator import GatewaySimulator
 
-from console_testkit import MARKUP, SIZE, plain, send_in_process, type_text, wait_for
+from console_testkit import MARKUP, SIZE, plain, send_in_process, settle, type_text, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,9 @@ async def test_log_filter_pause_and_literal_errors(sim):
         assert "paused" in plain(screen.query_one("#log-status"))
         second = service.create_mailing(text=MARKUP, start="now", end="+1h", tag="x")
         assert send_in_process(sim) == 1
-        await pilot.pause(1.2)
+        ticks = screen.ticks
+        await wait_for(pilot, lambda: screen.ticks >= ticks + 2, what="two polling ticks")  # would have shown it
+        await settle(pilot)
         assert len(log_lines(app)) == 2
         await pilot.press("space")
         await wait_for(pilot, lambda: len(log_lines(app)) == 3, what="caught up")

@@ -14,7 +14,7 @@ from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
 from console.widgets import Field
 
-from console_testkit import MARKUP, SIZE, plain, send_in_process, table_rows, type_text, wait_for
+from console_testkit import MARKUP, SIZE, plain, send_in_process, settle, table_rows, type_text, wait_for
 
 
 async def open_mailings(pilot, rows=None):
@@ -121,7 +121,7 @@ async def test_pause_resume_and_cancel_with_confirmation():
         await wait_for(pilot, lambda: models.Mailing.get_by_id(mailing.id).state == "paused", what="paused")
         await wait_for(pilot, lambda: cell(table, 0, 1) == "paused", what="paused shown")
         await pilot.press("p")  # the engine refuses: shown as a warning, nothing changes
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert models.Mailing.get_by_id(mailing.id).state == "paused"
         await pilot.press("r")
         await wait_for(pilot, lambda: models.Mailing.get_by_id(mailing.id).state == "running", what="resumed")
@@ -129,7 +129,8 @@ async def test_pause_resume_and_cancel_with_confirmation():
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="question closed")
+        await settle(pilot)
         assert models.Mailing.get_by_id(mailing.id).state == "running"
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -169,7 +170,7 @@ async def test_markup_in_a_mailing_text_is_shown_literally():
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         table = await open_mailings(pilot, rows=1)
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert cell(table, 0, 7) == MARKUP[:27] + "…"
         assert cell(table, 0, 6) == f"tag {MARKUP}"[:23] + "…"
         await pilot.press("enter")
@@ -184,7 +185,7 @@ async def test_markup_in_a_mailing_text_is_shown_literally():
         assert app.screen.query_one("#text", TextArea).text == MARKUP
         assert app.screen.query_one("#tag", Input).value == MARKUP
         await pilot.press("escape")
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert app.is_running and isinstance(app.screen, MailingsScreen)
     assert models.Mailing.get_by_id(mailing.id).text == MARKUP
 

@@ -9,7 +9,7 @@ import tasks
 from console.app import MailerApp
 from console.screens.mailing_editor import MailingEditor
 
-from console_testkit import MARKUP, SIZE, wait_for
+from console_testkit import MARKUP, SIZE, settle as workers_done, wait_for
 import service
 
 
@@ -34,7 +34,7 @@ def freeze_cursors(app):
 async def settle(pilot, ready):
     await wait_for(pilot, ready, what="screen data")
     freeze_cursors(pilot.app)
-    await pilot.pause(0.3)
+    await workers_done(pilot)
 
 
 def test_dashboard_snapshot(data, snap_compare):

@@ -1,0 +1,125 @@
+"""Times as an operator types them and windows in a client's local time, around DST changes: a wall
+time the clocks skip is the jump, a wall time they repeat is its first occurrence, a day lasts 23
+or 25 hours. (tests/test_properties.py checks local_to_utc and next_window_open over random
+instants and zones; tests/test_windows.py pins next_window_open's cases.)"""
+import datetime as dt
+
+import pytest
+
+from domain.times import describe_time, local_to_utc, parse_when, to_naive_utc
+from domain.validation import ValidationError
+from domain.windows import format_window, in_window, parse_window
+from ops.report import local_day_bounds
+
+pytestmark = pytest.mark.unit
+
+NOW = dt.datetime(2026, 11, 22, 12, 0)  # naive UTC
+BERLIN = "Europe/Berlin"  # 2026-03-29 02:00 CET -> 03:00 CEST; 2026-10-25 03:00 CEST -> 02:00 CET
+
+
+def when(text, tz=BERLIN):
+    return parse_when(text, "start", tz, NOW)
+
+
+# ---------------------------------------------------------------------------------------------------
+# parse_when
+
+
+def test_now_and_relative_times_count_from_now():
+    assert when("now") == when(" NOW ") == NOW
+    assert when("+10m") == NOW + dt.timedelta(minutes=10)
+    assert when("+ 2h") == NOW + dt.timedelta(hours=2)
+    assert when("+1d") == NOW + dt.timedelta(days=1)
+    assert when("+1w") == NOW + dt.timedelta(weeks=1)
+
+
+def test_a_time_without_an_offset_is_in_the_operators_zone_and_with_one_is_not():
+    assert when("2026-07-01T09:00") == dt.datetime(2026, 7, 1, 7, 0)  # CEST, UTC+2
+    assert when("2026-12-01T09:00") == dt.datetime(2026, 12, 1, 8, 0)  # CET, UTC+1
+    assert when("2026-12-01T09:00+05:00") == dt.datetime(2026, 12, 1, 4, 0)
+    assert when("2026-12-01T09:00Z", tz="Asia/Tokyo") == dt.datetime(2026, 12, 1, 9, 0)
+
+
+def test_a_wall_time_skipped_by_the_clocks_is_the_jump():
+    assert when("2026-03-29T02:30") == dt.datetime(2026, 3, 29, 1, 0)  # 03:00 CEST
+    assert when("2026-03-29T01:59") == dt.datetime(2026, 3, 29, 0, 59)  # CET, before the gap
+    assert when("2026-03-29T03:00") == dt.datetime(2026, 3, 29, 1, 0)
+
+
+def test_a_wall_time_the_clocks_repeat_is_its_first_occurrence():
+    assert when("2026-10-25T02:30") == dt.datetime(2026, 10, 25, 0, 30)  # 02:30 CEST, not CET (01:30)
+    assert when("2026-10-25T03:00") == dt.datetime(2026, 10, 25, 2, 0)  # after the repeat: CET
+
+
+def test_a_repeated_hour_shows_both_of_its_instants_by_the_same_wall_time():
+    first, second = dt.datetime(2026, 10, 25, 0, 30), dt.datetime(2026, 10, 25, 1, 30)
+    assert describe_time(first, BERLIN) == describe_time(second, BERLIN) == "2026-10-25 02:30:00 Europe/Berlin"
+
+
+@pytest.mark.parametrize("typed, why", [
+    ("", "is required"),
+    ("next tuesday", "cannot read 'next tuesday' as a time"),
+    ("10:00 EST", "cannot read '10:00 EST' as a time"),
+    ("P1D", "cannot read 'P1D' as a time"),
+    ("1899-12-31T00:00Z", "'1899-12-31T00:00Z' is out of range"),
+    ("+99999999d", "'+99999999d' is out of range"),
+])
+def test_an_unreadable_or_impossible_time_is_refused_under_its_field(typed, why):
+    with pytest.raises(ValidationError) as refusal:
+        parse_when(typed, "end", BERLIN, NOW)
+    assert list(refusal.value.errors) == ["end"]
+    assert refusal.value.errors["end"].startswith(why)
+
+
+def test_local_to_utc_takes_a_zone_object_or_a_name():
+    import zoneinfo
+    wall = dt.datetime(2026, 10, 25, 2, 30)
+    assert local_to_utc(wall, zoneinfo.ZoneInfo(BERLIN)) == local_to_utc(wall, BERLIN) == dt.datetime(2026, 10, 25, 0, 30)
+
+
+def test_aware_times_are_stored_as_naive_utc():
+    aware = dt.datetime(2026, 7, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    assert to_naive_utc(aware) == dt.datetime(2026, 7, 1, 6, 0)
+    assert to_naive_utc(None) is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# windows
+
+
+def test_a_window_reads_and_writes_the_same():
+    assert parse_window(" 9:05 - 21:30 ") == (545, 1290)
+    assert format_window(545, 1290) == "09:05-21:30"
+    assert parse_window("") is None and parse_window(None) is None
+
+
+@pytest.mark.parametrize("typed, why", [
+    ("09:00-09:00", "start and end are equal; leave it empty to send at any time"),
+    ("24:00-06:00", "has an impossible time in '24:00-06:00'"),
+    ("09:60-10:00", "has an impossible time in '09:60-10:00'"),
+    ("9am-5pm", "must look like 09:00-21:00 (or 22:00-06:00 across midnight); got '9am-5pm'"),
+])
+def test_a_bad_window_says_why(typed, why):
+    with pytest.raises(ValidationError) as refusal:
+        parse_window(typed)
+    assert refusal.value.errors == {"window": why}
+
+
+def test_a_window_in_the_skipped_hour_is_shut_while_the_clocks_jump_over_it():
+    window = parse_window("02:00-03:00")
+    assert not in_window(dt.datetime(2026, 3, 29, 0, 59), BERLIN, window)  # 01:59 CET
+    assert not in_window(dt.datetime(2026, 3, 29, 1, 0), BERLIN, window)  # 03:00 CEST
+
+
+def test_a_window_in_the_repeated_hour_is_open_both_times():
+    window = parse_window("02:00-03:00")
+    assert in_window(dt.datetime(2026, 10, 25, 0, 30), BERLIN, window)  # 02:30 CEST
+    assert in_window(dt.datetime(2026, 10, 25, 1, 30), BERLIN, window)  # 02:30 CET
+    assert not in_window(dt.datetime(2026, 10, 25, 2, 0), BERLIN, window)  # 03:00 CET
+
+
+def test_a_local_day_lasts_23_hours_in_spring_and_25_in_autumn():
+    spring = local_day_bounds(dt.date(2026, 3, 29), BERLIN)
+    autumn = local_day_bounds(dt.date(2026, 10, 25), BERLIN)
+    assert spring[1] - spring[0] == dt.timedelta(hours=23)
+    assert autumn == (dt.datetime(2026, 10, 24, 22, 0), dt.datetime(2026, 10, 25, 23, 0))
