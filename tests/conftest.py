@@ -5,10 +5,11 @@ mailing (`running_mailing`). Helpers in support.py.
 
 Tests run in parallel (pytest-xdist, `-n` and `--dist loadgroup` in pyproject.toml): each test has
 its own files under tmp_path and its own ports (servers bind 127.0.0.1 port 0, or support.free_port).
-Tests whose verdict rests on timing (a deadline, a gap, a 50 ms instant), and those that keep both
-cores busy for long (thousands of sends by two consumers, PostgreSQL), carry
-@pytest.mark.xdist_group("timing"): they run one after another on one worker, never two at once,
-while the light tests run beside them on the others."""
+Tests whose verdict rests on timing (a deadline, a gap, a 50 ms instant) carry
+@pytest.mark.xdist_group("timing"), and those that keep both cores busy for long (thousands of sends
+by two consumers, PostgreSQL) @pytest.mark.xdist_group("heavy"): each group runs one test after
+another on one worker, never two of its tests at once, while the other tests run beside them.
+Without `-n` (or with `-n 0`) everything runs in one process, as before."""
 import signal
 
 import pytest

@@ -28,9 +28,10 @@ from test_windows import faketime_env
 
 pytestmark = pytest.mark.chaos
 
-# The tests judged by a deadline or a gap, and those that keep both cores busy for long (thousands of
-# messages, two consumers): one xdist group, so that no two of them run at once (conftest.py).
+# xdist groups (conftest.py): the tests judged by a deadline or a gap run one after another, never two
+# at once; so do those that keep both cores busy for long (thousands of messages, two consumers).
 serial = pytest.mark.xdist_group("timing")
+heavy = pytest.mark.xdist_group("heavy")
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +126,7 @@ def freeze_until_taken_for_dead(world, proc, owner, seconds=25):
 # 1. A live consumer taken for dead
 
 
-@serial
+@heavy
 def test_a_frozen_consumer_taken_for_dead_sends_nothing_twice(world, simulator):
     sim = simulator(latency=(20, 60))
     world.use_gateway(sim)
@@ -150,7 +151,7 @@ def test_a_frozen_consumer_taken_for_dead_sends_nothing_twice(world, simulator):
     assert frozen_owner in owners
 
 
-@serial
+@heavy
 def test_consumers_whose_clocks_differ_by_20_s_never_take_each_other_for_dead(world, simulator):
     sim = simulator(latency=(5, 20))
     world.use_gateway(sim)
@@ -179,7 +180,7 @@ def unshare_available():
     return probe.returncode == 0
 
 
-@serial
+@heavy
 def test_consumers_in_different_pid_namespaces_on_one_host(world, simulator):
     if not unshare_available():
         pytest.skip("this machine does not let a test make a PID namespace (unshare --pid needs root "
