@@ -5,6 +5,7 @@ gateway simulator). Errors are one clear line on stderr and a non-zero exit:
 2 for bad input (nothing is written), 3 for a database that cannot be used, 1 for a partial import.
 """
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import zoneinfo
 from pathlib import Path
 
 import peewee as pw
@@ -23,7 +25,7 @@ import models
 import service
 from domain import clients, mailings, stats
 from domain import settings as _settings
-from domain.times import describe_time, utcnow
+from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
 from domain.vocabulary import MESSAGE_STATUSES, status_label
 
@@ -35,6 +37,18 @@ def emit(args, data, text=None):
         print(json.dumps(data, ensure_ascii=False, indent=None if getattr(args, "json", False) else 2))
     else:
         print(text)
+
+
+def shown(count, total, offset):
+    """A table's last line when it shows only part of what there is."""
+    if offset + count >= total:
+        return ""
+    return f"\n({count} of {total} shown; --offset {offset + count} for the next ones)"
+
+
+def parse_iso(value):
+    """The command line's JSON time ('...Z') back to naive UTC, for showing in the operator's zone."""
+    return dt.datetime.fromisoformat(value.rstrip("Z")) if value else None
 
 
 def table(rows, columns):
@@ -68,7 +82,8 @@ def cmd_clients_delete(args):
 def cmd_clients_list(args):
     query = clients.client_query(args.search).limit(args.limit).offset(args.offset)
     rows = [stats.client_as_dict(c) for c in query]
-    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz"]))
+    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz"])
+         + shown(len(rows), stats.client_count(args.search), args.offset))
 
 
 def cmd_clients_import(args):
@@ -119,11 +134,12 @@ def cmd_mailings_resend(args):
 
 
 def cmd_mailings_list(args):
-    rows = stats.mailing_rows(models.Mailing.select().order_by(models.Mailing.id))
+    rows, total = stats.mailing_page(args.limit, args.offset)
     lines = [{**r.as_dict(), "progress": f"{r.count('sent')}/{r.total}", "start": describe_time(r.start_at),
               "text": r.text[:30]} for r in rows]
-    emit(args, [r.as_dict() for r in rows], table(lines, ["id", "state", "progress", "failed", "start",
-                                                         "operator", "tag", "window", "text"]))
+    emit(args, [r.as_dict() for r in rows],
+         table(lines, ["id", "state", "progress", "failed", "start", "operator", "tag", "window", "text"])
+         + shown(len(rows), total, args.offset))
 
 
 def cmd_mailings_show(args):
@@ -131,6 +147,7 @@ def cmd_mailings_show(args):
     counts = stats.mailing_row(args.id).as_dict()
     messages = [stats.message_as_dict(m) for m in
                 stats.message_query(args.id, args.status).limit(args.limit).offset(args.offset)]
+    lines = [{**m, "sent_at": describe_time(parse_iso(m["sent_at"]))} for m in messages]
     data = {"mailing": stats.mailing_as_dict(mailing), "stats": counts, "messages": messages}
     text = "\n".join([
         f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
@@ -138,7 +155,8 @@ def cmd_mailings_show(args):
         f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}",
         "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
         + f", total={counts['total']}",
-        "", table(messages, ["id", "phone", "status", "attempts", "sent_at", "last_error"])])
+        "", table(lines, ["id", "phone", "status", "attempts", "sent_at", "last_error"])
+        + shown(len(messages), stats.message_count(args.id, args.status), args.offset)])
     emit(args, data, text)
 
 
@@ -170,6 +188,8 @@ def cmd_logs(args):
     from ops import logs
     field, value = next((f, v) for f, v in (("mailing_id", args.mailing), ("message_id", args.message),
                                              ("client_id", args.client)) if v is not None)
+    if field == "mailing_id":
+        mailings.get_mailing(value)  # an unknown id is refused, as `stats` refuses it
     records = [{"source": "log", **r} for r in logs.matching(field, value)]
     for a in stats.journal_page(**{field[:-3]: value}, limit=None):
         records.append({"source": "journal", "ts": a.at.isoformat() + "+00:00", "msg": f"attempt {a.outcome}",
@@ -186,8 +206,18 @@ def cmd_logs(args):
             continue
         rest = " ".join(f"{k}={v}" for k, v in r.items()
                         if k not in ("ts", "msg", "source", "level", "logger") and v is not None)
-        print(f"{r.get('ts', '')[:23]}  {r['source']:7}  {r.get('msg', '')}  {rest}")
+        print(f"{local_stamp(r.get('ts'))}  {r['source']:7}  {r.get('msg', '')}  {rest}")
     return 0
+
+
+def local_stamp(iso):
+    """A log or journal time (ISO with an offset) in the operator's zone, to the millisecond."""
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso or "")
+    local = when.astimezone(zoneinfo.ZoneInfo(operator_zone()))
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {operator_zone()}"
 
 
 def cmd_demo(args):
@@ -342,8 +372,15 @@ class Parser(argparse.ArgumentParser):
                   "".join(f"error: {field}: {why}\n" for field, why in argument_errors(message)))
 
 
+def paging(p):
+    p.add_argument("--limit", type=COUNT, default=50, help="show at most this many rows (default 50)")
+    p.add_argument("--offset", type=COUNT, default=0, help="skip this many rows first (default 0)")
+
+
 def build_parser():
-    parser = Parser(prog="mailer", description="SMS mailing service")
+    parser = Parser(prog="mailer", description="SMS mailing service",
+                    epilog="The database is MAILER_DB_URL (default sqlite:///data/mailer.db, in the current "
+                           "folder); the README lists every variable.")
     sub = parser.add_subparsers(dest="command")
 
     def add(parent, name, func, help_text, json_flag=True):
@@ -368,8 +405,7 @@ def build_parser():
     p.add_argument("ids", type=ID, nargs="+", metavar="id")
     p = add(clients, "list", cmd_clients_list, "list clients, newest first")
     p.add_argument("--search", type=utf8_text, default="", help="phone, operator, tag or zone")
-    p.add_argument("--limit", type=COUNT, default=50)
-    p.add_argument("--offset", type=COUNT, default=0)
+    paging(p)
     p = add(clients, "import", cmd_clients_import, "import a CSV with header phone,operator,tag,tz")
     p.add_argument("file")
     p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
@@ -399,14 +435,16 @@ def build_parser():
     p.add_argument("id", type=ID)
     p.add_argument("--in-doubt", action="store_true", required=True,
                    help="the messages to resend: those whose last attempt is in doubt")
-    add(mailings, "list", cmd_mailings_list, "list mailings with their progress")
+    p = add(mailings, "list", cmd_mailings_list, "list mailings with their progress, newest first")
+    paging(p)
     p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
     p.add_argument("id", type=ID)
     p.add_argument("--status", choices=MESSAGE_STATUSES)
-    p.add_argument("--limit", type=COUNT, default=50)
-    p.add_argument("--offset", type=COUNT, default=0)
+    paging(p)
 
-    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
+    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=False)
+    # Always JSON; --json is still taken (scripts pass it to every command) but not offered.
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("id", type=ID, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
     p = add(sub, "logs", cmd_logs, "everything about one mailing, message or client (log file and journal)")
@@ -431,6 +469,19 @@ def build_parser():
     return parser
 
 
+# Commands that only read: they never create a database, so a typo in MAILER_DB_URL, or running them
+# from another folder, is said, not answered from a fresh empty database.
+READS_ONLY = {("clients", "list"), ("clients", "export"), ("mailings", "list"), ("mailings", "show"),
+              ("stats", None), ("logs", None), ("report", None)}
+
+
+def refuse_a_missing_database(settings):
+    path = models.sqlite_path(settings.db_url)
+    if path and path != ":memory:" and not Path(path).exists():
+        raise ValidationError({"database": f"there is none at {Path(path).resolve()} (MAILER_DB_URL="
+                                           f"{settings.db_url}; a relative path is from the current folder)"})
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if hasattr(signal, "SIGPIPE"):
@@ -447,6 +498,8 @@ def main(argv=None):
         return args.func(args) or 0
     try:
         settings = _settings.current()  # a bad variable is an `error: MAILER_...: why`, exit 2
+        if (args.command, getattr(args, "action", None)) in READS_ONLY:
+            refuse_a_missing_database(settings)
         models.open_database()
         from ops import logs
         logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))

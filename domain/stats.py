@@ -13,7 +13,7 @@ from domain import clients as client_directory
 from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
-from domain.vocabulary import FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SENT
+from domain.vocabulary import FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED, SENT
 from models import Attempt, Heartbeat, Mailing, Message
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
@@ -87,7 +87,14 @@ def status_counts(mailing_ids=None):
 
 def _row(m, counts):
     counts = {s: counts.get(s, 0) for s in MESSAGE_STATUSES}
-    total = sum(counts.values()) if m.started_at else audience_count(m.operator, m.tag)
+    # How many should go: those materialized once it started; before, those it would reach now;
+    # none for a mailing that ended or was cancelled before it could start.
+    if m.started_at:
+        total = sum(counts.values())
+    elif m.state == SCHEDULED:
+        total = audience_count(m.operator, m.tag)
+    else:
+        total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
                       started_at=m.started_at, counts=counts, total=total)
@@ -108,6 +115,12 @@ def mailing_row(mailing_id):
 def all_mailings():
     """Every mailing as a MailingRow, oldest first."""
     return mailing_rows(Mailing.select().order_by(Mailing.id))
+
+
+def mailing_page(limit=50, offset=0):
+    """A page of mailings, newest first, with their counts; and how many there are."""
+    query = Mailing.select().order_by(Mailing.id.desc()).limit(limit).offset(offset)
+    return mailing_rows(query), Mailing.select().count()
 
 
 def mailing_stats(mailing_id=None):

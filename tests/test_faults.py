@@ -86,6 +86,12 @@ def open_transactions(world):
                        "AND xact_start < clock_timestamp() - interval '250 milliseconds'")[0][0]
 
 
+def stopped(pid):
+    """Whether the kernel has stopped process `pid` (state T in /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
 def freeze(world, proc, tries=40):
     """SIGSTOP a consumer at a moment it is inside no transaction (a process frozen inside a write
     holds its locks: on SQLite every other writer stalls, on PostgreSQL the rows it locked, which is
@@ -93,6 +99,9 @@ def freeze(world, proc, tries=40):
     files = [world.db_path, world.dir / "queue.db"]
     for _ in range(tries):
         os.kill(proc.pid, signal.SIGSTOP)
+        # SIGSTOP is delivered asynchronously: until the process is seen stopped it may still enter
+        # a write, and the check below would pass for a process about to freeze holding the lock.
+        wait_for(lambda: stopped(proc.pid), timeout=5, interval=0.005, message="the process to stop")
         if (not open_transactions(world) if world.postgres_url
                 else all(writable(f) for f in files if f.exists())):
             return

@@ -71,6 +71,8 @@ def test_server_errors_are_retried_until_accepted(database, gateway_sim):
     assert statuses(mailing.id)[SENT] == 40
     assert len({e["id"] for e in read_log(sim.log_path)}) == 40
     assert Attempt.select().where(Attempt.outcome == "retry").count() > 0
+    # Every POST is one journal row and one count on its message: the figures agree everywhere.
+    assert sum(m.attempts for m in Message.select()) == Attempt.select().count()
 
 
 def test_a_mailing_cancelled_after_the_claim_posts_nothing(database, gateway_sim):
@@ -98,6 +100,8 @@ def test_nothing_is_posted_within_the_end_guard(database, gateway_sim):
         dispatcher.send_batch(claimed, gateway_client.Gateway(sim.url, sim.token), pool)
     assert read_log(sim.log_path) == []
     assert statuses(mailing.id)[EXPIRED] == 20
+    # Nothing was posted: no attempt counted, no journal row (a decision is not an attempt).
+    assert sum(m.attempts for m in Message.select()) == 0 and Attempt.select().count() == 0
 
 
 def test_a_dead_consumers_claims_are_released_and_its_wire_held_in_doubt(database):
