@@ -17,7 +17,10 @@ import servers
 from support import phones, wait_for
 from simulator import read_log
 
-pytestmark = pytest.mark.slow
+# Both cores busy for half a minute and more (20,000 sends, two consumers, PostgreSQL): in the xdist
+# group of the CPU-heavy tests (conftest.py), which also keeps both tests on the one worker that
+# started the servers (session fixtures are per worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("heavy")]
 
 TOTAL = 20_000
 
