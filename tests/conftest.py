@@ -10,6 +10,7 @@ Tests whose verdict rests on timing (a deadline, a gap, a 50 ms instant) carry
 by two consumers, PostgreSQL) @pytest.mark.xdist_group("heavy"): each group runs one test after
 another on one worker, never two of its tests at once, while the other tests run beside them.
 Without `-n` (or with `-n 0`) everything runs in one process, as before."""
+import os
 import signal
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 import service
 import tasks
 from domain import settings
+import servers
 from support import TOKEN, Env, open_database, phones
 
 
@@ -79,6 +81,40 @@ def running_mailing(world):
         mailing = world.mailer_json("mailings", "create", "--text", text, "--start", "now", "--end", end)
         return mailing, procs
     return start
+
+
+def unavailable(what):
+    message = (f"{what}: the tests on PostgreSQL and Redis need it (`make system-deps` installs Debian's "
+               f"postgresql and redis-server; `pip install -e '.[test]'` the Python drivers)")
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"CI: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("the psycopg package is not installed")
+    if servers.postgres_bin_dir() is None:
+        unavailable("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/initdb, pg_ctl) are missing")
+    server = servers.start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        unavailable("the redis package is not installed")
+    if servers.redis_server_path() is None:
+        unavailable("redis-server is missing")
+    server = servers.start_redis()
+    yield server
+    server.stop()
 
 
 def pytest_collection_modifyitems(items):

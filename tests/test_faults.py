@@ -79,10 +79,11 @@ def writable(path, timeout=0.3):
 
 
 def open_transactions(world):
-    """PostgreSQL sessions left inside a transaction for a while: a frozen client's."""
+    """PostgreSQL sessions inside a transaction for a while: a frozen client's, idle in it, or still
+    'active' because its statement waits for a lock (then it already holds others)."""
     time.sleep(0.3)
     return world.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND state IN ('idle in transaction', 'idle in transaction (aborted)') "
+                       "AND pid <> pg_backend_pid() AND state <> 'idle' "
                        "AND xact_start < clock_timestamp() - interval '250 milliseconds'")[0][0]
 
 
