@@ -300,7 +300,7 @@ def cmd_run(args):
             os.environ.update({k: env[k] for k in ("PROBE_URL", "PROBE_TOKEN") if k in env})
             _settings.reload()
             from console.app import run_console
-            run_console()
+            run_console(owns_consumer=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -46,9 +46,12 @@ class MailerApp(App):
                 id="app.quit"),
     ]
 
-    def __init__(self, mode=None, **kwargs):
+    def __init__(self, mode=None, owns_consumer=False, **kwargs):
         super().__init__(**kwargs)
         self.start_mode = mode
+        # Under `mailer run` the consumer is this console's child and goes with it; under
+        # `mailer console` it runs on its own.
+        self.owns_consumer = owns_consumer
         self.theme = LIGHT if settings.current().theme == "light" else DARK
         self.user_keymap = {}  # binding id -> keys, from MAILER_KEYMAP (the help shows them)
         self._clashes_told = set()
@@ -120,8 +123,12 @@ class MailerApp(App):
             if yes:
                 self.exit()
 
-        self.push_screen(ConfirmScreen(f"{what} Quit the console? Sending goes on in the consumer: "
-                                       f"quitting here pauses nothing.", yes_label="Quit"), answered)
+        if self.owns_consumer:
+            after = ("Quitting also stops the consumer `mailer run` started: nothing is sent until a "
+                     "consumer runs again (nothing is lost).")
+        else:
+            after = "Sending goes on in the consumer: quitting here pauses nothing."
+        self.push_screen(ConfirmScreen(f"{what} Quit the console? {after}", yes_label="Quit"), answered)
 
     def action_toggle_dark_light(self):
         self.theme = self._theme_toggle.next(self.theme, self.available_themes)
@@ -162,6 +169,6 @@ class MailerApp(App):
             reload()
 
 
-def run_console():
+def run_console(owns_consumer=False):
     """Run the console on the database models.open_database() connected."""
-    MailerApp().run()
+    MailerApp(owns_consumer=owns_consumer).run()

@@ -397,3 +397,17 @@ async def test_ctrl_t_toggles_the_picked_theme_with_its_counterpart():
         app.theme = "catppuccin-frappe"  # latte is light for three dark ones: back to the one picked
         await pilot.press("ctrl+t", "ctrl+t")
         assert app.theme == "catppuccin-frappe"
+
+
+async def test_under_mailer_run_quitting_says_it_stops_the_consumer_it_started():
+    service.create_client(phone="79001234567")
+    service.create_mailing(text="hi", start="now", end="+1h")
+    app = MailerApp(owns_consumer=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        question = await wait_for_screen(pilot, ConfirmScreen)
+        text = plain(question.query_one("#question"))
+        assert "also stops the consumer `mailer run` started" in text and "Sending goes on" not in text
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.is_running
