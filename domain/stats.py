@@ -85,14 +85,14 @@ def status_counts(mailing_ids=None):
     return counts
 
 
-def _row(m, counts):
+def _row(m, counts, audiences):
     counts = {s: counts.get(s, 0) for s in MESSAGE_STATUSES}
     # How many should go: those materialized once it started; before, those it would reach now;
     # none for a mailing that ended or was cancelled before it could start.
     if m.started_at:
         total = sum(counts.values())
     elif m.state == SCHEDULED:
-        total = audience_count(m.operator, m.tag)
+        total = audiences[(m.operator or None, m.tag or None)]
     else:
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
@@ -100,11 +100,46 @@ def _row(m, counts):
                       started_at=m.started_at, counts=counts, total=total)
 
 
-def mailing_rows(query):
-    """MailingRows for a query of mailings, their counts read in one statement."""
+def audience_counts(filters, cache=None):
+    """{(operator, tag): clients it reaches now}: one COUNT per distinct filter, not per mailing.
+    `cache` (an AudienceCache) lets a screen that refreshes every second count them less often."""
+    filters = set(filters)
+    if cache is not None:
+        return cache.counts(filters)
+    return {f: audience_count(*f) for f in filters}
+
+
+class AudienceCache:
+    """Audience counts kept for `max_age` seconds: a scheduled mailing's total is the audience it
+    would have now, a COUNT over the clients (tens of ms at a million), which need not be read at
+    every refresh of a page that shows it. One per screen; used from one worker at a time."""
+
+    def __init__(self, max_age=10.0, clock=None):
+        import time
+        self.max_age = max_age
+        self.clock = clock or time.monotonic
+        self._counts = {}  # filter -> (count, read at)
+
+    def counts(self, filters):
+        now = self.clock()
+        fresh = {f: c for f, (c, at) in self._counts.items() if now - at < self.max_age}
+        for f in set(filters) - set(fresh):
+            fresh[f] = audience_count(*f)
+            self._counts[f] = (fresh[f], now)
+        return {f: fresh[f] for f in filters}
+
+    def clear(self):
+        self._counts.clear()
+
+
+def mailing_rows(query, audiences=None):
+    """MailingRows for a query of mailings, their counts read in one statement and the audiences of
+    the unstarted ones in one COUNT per distinct filter (`audiences`: an AudienceCache, optional)."""
     mailings = list(query)
     counts = status_counts([m.id for m in mailings])
-    return [_row(m, counts.get(m.id, {})) for m in mailings]
+    totals = audience_counts(((m.operator or None, m.tag or None) for m in mailings
+                              if m.started_at is None and m.state == SCHEDULED), audiences)
+    return [_row(m, counts.get(m.id, {}), totals) for m in mailings]
 
 
 def mailing_row(mailing_id):
@@ -117,10 +152,24 @@ def all_mailings():
     return mailing_rows(Mailing.select().order_by(Mailing.id))
 
 
-def mailing_page(limit=50, offset=0):
+def mailing_page(limit=50, offset=0, audiences=None):
     """A page of mailings, newest first, with their counts; and how many there are."""
+    return mailing_page_rows(limit, offset, audiences), mailing_count()
+
+
+def mailing_page_rows(limit=50, offset=0, audiences=None):
+    """A page of mailings, newest first (by id, the primary key: no sort), with their counts."""
     query = Mailing.select().order_by(Mailing.id.desc()).limit(limit).offset(offset)
-    return mailing_rows(query), Mailing.select().count()
+    return mailing_rows(query, audiences)
+
+
+def mailing_count():
+    return Mailing.select().count()
+
+
+def mailings_by_state():
+    """{state: mailings} in one GROUP BY over the state index."""
+    return dict(Mailing.select(Mailing.state, pw.fn.COUNT(pw.SQL("*"))).group_by(Mailing.state).tuples())
 
 
 def mailing_stats(mailing_id=None):
@@ -230,23 +279,35 @@ def live_consumers(now=None):
 # The dashboard
 
 
+LIVE_SHOWN = 50  # the dashboard's live mailings: the newest this many
+
+
 @dataclass(frozen=True)
 class Dashboard:
     now: dt.datetime
     series: list  # sends per second over the last RATE_WINDOW seconds, oldest first
     outcomes: dict  # attempt outcome -> count over the last RATE_WINDOW seconds
     beats: list  # every heartbeat row, the newest first
-    live: list  # MailingRows of the mailings that may still send
-    failed_total: int
+    live: list  # MailingRows of the newest LIVE_SHOWN mailings that may still send, newest first
+    failed_total: int | None  # None when not read this time (see dashboard's with_totals)
     gateway_pause: tuple | None  # (until, reason)
+    live_total: int = 0  # how many mailings may still send in all (live shows at most LIVE_SHOWN)
 
     @property
     def alive(self):
         return alive(self.beats, self.now)
 
 
-def dashboard(now=None):
-    """Everything the dashboard shows, read in one go."""
+def failed_total():
+    """Messages failed in all: a scan of the message table (no index leads with the status), so the
+    dashboard reads it now and then, not every second."""
+    return Message.select().where(Message.status == FAILED).count()
+
+
+def dashboard(now=None, limit=LIVE_SHOWN, with_totals=True, audiences=None):
+    """Everything the dashboard shows, read in one go; every query bounded (the last RATE_WINDOW
+    seconds of the journal through its `at` index, at most `limit` mailings) but the failed total,
+    read only with_totals."""
     now = now or utcnow()
     since = now - dt.timedelta(seconds=RATE_WINDOW)
     # 'YYYY-MM-DD HH:MM:SS' on both engines (SQLite stores the text; PostgreSQL has a timestamp). The
@@ -259,11 +320,13 @@ def dashboard(now=None):
               for i in range(RATE_WINDOW, 0, -1)]
     outcomes = dict(Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id)).where(Attempt.at >= since)
                     .group_by(Attempt.outcome).tuples())
+    live = Mailing.select().where(Mailing.state.in_(LIVE_STATES))
     return Dashboard(
         now=now, series=series, outcomes=outcomes,
         beats=list(Heartbeat.select().order_by(Heartbeat.beat_at.desc())),
-        live=mailing_rows(Mailing.select().where(Mailing.state.in_(LIVE_STATES)).order_by(Mailing.id)),
-        failed_total=Message.select().where(Message.status == FAILED).count(),
+        live=mailing_rows(live.order_by(Mailing.id.desc()).limit(limit), audiences),
+        live_total=live.count(),
+        failed_total=failed_total() if with_totals else None,
         gateway_pause=gateway_pause(now))
 
 

@@ -16,6 +16,8 @@ from domain.vocabulary import status_label
 COLUMNS = ("id", "state", "progress", "failed", "start", "end", "text")
 
 WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
+TOTALS_EVERY = 15  # seconds between reads of the failed total (a scan of the messages)
+MAILINGS_TITLE = "Mailings running and scheduled"
 
 
 class DashboardScreen(Screen):
@@ -36,25 +38,31 @@ class DashboardScreen(Screen):
                 yield Label("Failures", classes="panel-title")
                 yield Static("…", id="failures")
         with Vertical(classes="panel", id="mailings-panel"):
-            yield Label("Mailings running and scheduled", classes="panel-title")
+            yield Label(MAILINGS_TITLE, classes="panel-title", id="live-title")
             yield MailingTable(COLUMNS, text_width=56, placeholder="nothing running or scheduled",
                                id="live-mailings")
         yield Footer(compact=True)
 
     def on_mount(self):
-        self._refresh()
+        self._ticks = 0
+        self._failed_total = None
+        self._audiences = stats.AudienceCache(max_age=10.0)
+        self._refresh(True)
         self.set_interval(1.0, self._tick)
 
     def _tick(self):
+        self._ticks += 1
         if self.is_current:
-            self._refresh()
+            self._refresh(self._ticks % TOTALS_EVERY == 0)
 
     def reload(self):
-        self._refresh()
+        self._audiences.clear()
+        self._refresh(True)
 
     @db_work(group="dashboard")
-    def _refresh(self):
-        deliver(self.app, self.show, stats.dashboard())
+    def _refresh(self, with_totals=False):
+        deliver(self.app, self.show, stats.dashboard(with_totals=with_totals or self._failed_total is None,
+                                                     audiences=self._audiences))
 
     def show(self, snap):
         now = snap.now
@@ -98,10 +106,19 @@ class DashboardScreen(Screen):
             n = outcomes.get(outcome, 0)
             failures.append(f"{status_label(outcome):<8} {n:>6} in 60 s\n",
                             style="red" if n and outcome != "retry" else "")
-        failures.append(f"failed in all {snap.failed_total:>6}")
+        if snap.failed_total is not None:
+            self._failed_total = snap.failed_total
+        failures.append(f"failed in all {self._failed_total:>6}")
         self.query_one("#failures", Static).update(failures)
 
-        self.query_one("#live-mailings", MailingTable).show(list(reversed(snap.live)))  # newest first
+        self.query_one("#live-mailings", MailingTable).show(snap.live)  # newest first
+        more = snap.live_total - len(snap.live)
+        title = MAILINGS_TITLE
+        if more > 0:
+            title += f": the newest {len(snap.live):,} of {snap.live_total:,}, and {more:,} more (3: all mailings)"
+        if title != getattr(self, "_title", MAILINGS_TITLE):
+            self._title = title
+            self.query_one("#live-title", Label).update(title)
 
     @on(DataTable.RowSelected, "#live-mailings")
     def _open(self, event):

@@ -1,7 +1,7 @@
 """Reusable widgets of the console; each carries its own styles (DEFAULT_CSS)."""
 from console.widgets.field import Field
 from console.widgets.filter_bar import FilterBar
-from console.widgets.mailing_table import MailingTable
+from console.widgets.mailing_table import MailingSource, MailingTable
 from console.widgets.paged_table import PagedTable, PageSource
 
-__all__ = ["Field", "FilterBar", "MailingTable", "PagedTable", "PageSource"]
+__all__ = ["Field", "FilterBar", "MailingSource", "MailingTable", "PagedTable", "PageSource"]

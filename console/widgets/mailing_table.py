@@ -1,13 +1,16 @@
 """Mailings as rows of a table: the dashboard's live ones and the mailings screen's every one.
 
 Both show the same columns from `stats.MailingRow`; a screen picks which and how wide the text is.
-A refresh with the same mailings in the same order updates cells in place, so the cursor and the
-scroll position stay where the operator left them.
+The mailings screen pages them (a `MailingSource`: one page of mailings and its counts at a time);
+the dashboard gives its bounded list with `show`. A refresh with the same mailings in the same order
+updates only the cells that changed, in place, so the cursor and the scroll position stay where the
+operator left them and an unchanged table is not drawn again.
 """
 from rich.text import Text
-from textual.widgets import DataTable
 
 from console.format import lit, local_time, one_line, progress_text, state_text
+from console.widgets.paged_table import PagedTable, PageSource
+from domain import stats
 from domain.vocabulary import FAILED, SENT
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
@@ -34,56 +37,106 @@ def row_cells(row, text_width=28):
     }
 
 
-class MailingTable(DataTable):
+class MailingSource(PageSource):
+    """Every mailing, newest first, a page at a time; the count also reads how many are in each state
+    (one GROUP BY over the state index), for the status line."""
+
+    def __init__(self, text_width=28):
+        self.text_width = text_width
+        self.by_state = None  # {state: mailings}, once counted
+        # A scheduled mailing's total is the audience it would have now: counted at most every 10 s.
+        self.audiences = stats.AudienceCache(max_age=10.0)
+
+    def count(self):
+        self.by_state = stats.mailings_by_state()
+        return sum(self.by_state.values())
+
+    def rows(self, offset, limit):
+        return [(r.id, cells_of(r, ALL_COLUMNS, self.text_width), r)
+                for r in stats.mailing_page_rows(limit, offset, self.audiences)]
+
+
+def cells_of(row, columns, text_width):
+    cells = row_cells(row, text_width)
+    return tuple(cells[c] for c in columns)
+
+
+class MailingTable(PagedTable):
     DEFAULT_CSS = """
     MailingTable {
         height: 1fr;
     }
     """
 
-    def __init__(self, columns=ALL_COLUMNS, text_width=28, placeholder=None, **kwargs):
-        kwargs.setdefault("cursor_type", "row")
-        kwargs.setdefault("zebra_stripes", True)
-        super().__init__(**kwargs)
+    def __init__(self, columns=ALL_COLUMNS, text_width=28, placeholder=None, source=None,
+                 page_size=100, **kwargs):
+        super().__init__([(LABELS[key], key) for key in columns], source=source, page_size=page_size,
+                         **kwargs)
         self.column_keys = tuple(columns)
         self.text_width = text_width
         self.placeholder = placeholder  # shown as a row while there is no mailing
-        self.rows_by_key = {}  # row key -> MailingRow
-        self._order = None
+        self._cells = {}  # row key -> the cells shown
 
-    def on_mount(self):
-        for key in self.column_keys:
-            self.add_column(LABELS[key], key=key)
+    @property
+    def rows_by_key(self):
+        """row key -> MailingRow of the rows shown."""
+        return self.records
 
     def show(self, rows, cursor=None):
-        """Show these MailingRows (in this order); `cursor`: a mailing id to put the cursor on."""
-        order = [str(r.id) for r in rows]
-        self.rows_by_key = {str(r.id): r for r in rows}
-        if order == self._order and order and cursor is None:
-            for r in rows:
-                cells = row_cells(r, self.text_width)
-                for column in self.column_keys:
-                    self.update_cell(str(r.id), column, cells[column], update_width=True)
+        """Show these MailingRows (in this order), not paged; `cursor`: a mailing id to put the
+        cursor on."""
+        entries = [(r.id, cells_of(r, self.column_keys, self.text_width), r) for r in rows]
+        if cursor is None and self._update_in_place(entries):
             return
         key = str(cursor) if cursor is not None else self.current_key()
-        self.clear()
-        for r in rows:
-            cells = row_cells(r, self.text_width)
-            self.add_row(*(cells[c] for c in self.column_keys), key=str(r.id))
-        self._order = order
-        if not rows and self.placeholder:
-            self.add_row(Text("-"), Text(self.placeholder, style="dim"), key="none")
-        if key in self.rows_by_key:
+        self._rebuild(entries)
+        if key in self.records:
             self.move_cursor(row=self.get_row_index(key), animate=False)
 
-    def current_key(self):
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - the cursor is past the rows: nothing is highlighted
-            return None
+    def _show(self, source, page, total, rows, cursor):
+        """A page from the source: cells updated in place when it holds the same mailings as shown."""
+        if source is not self.source or not self.is_attached:
+            return
+        if page == self.page and cursor not in ("top", "bottom") and self._update_in_place(rows):
+            if total is not None:
+                self.total = total
+            key = None if cursor == "keep" else str(cursor)
+            if key in self.records and key != self.current_key():
+                self.move_cursor(row=self.get_row_index(key), animate=False)
+            self._post_loaded()
+            return
+        super()._show(source, page, total, rows, cursor)
+        self._cells = {str(key): tuple(cells) for key, cells, _ in rows}
+        self._placeholder(rows)
+
+    def _update_in_place(self, entries):
+        keys = [str(key) for key, _, _ in entries]
+        if not keys or keys != list(self._cells):
+            return False
+        for key, cells, record in entries:
+            key = str(key)
+            old = self._cells[key]
+            for column, cell, before in zip(self.column_keys, cells, old):
+                if cell != before:
+                    self.update_cell(key, column, cell, update_width=True)
+            self._cells[key] = tuple(cells)
+            self.records[key] = record
+        return True
+
+    def _rebuild(self, entries):
+        self.clear()
+        self.records = {}
+        self._cells = {}
+        for key, cells, record in entries:
+            self.add_row(*cells, key=str(key))
+            self.records[str(key)] = record
+            self._cells[str(key)] = tuple(cells)
+        self._placeholder(entries)
+
+    def _placeholder(self, entries):
+        if not entries and self.placeholder:
+            self.add_row(Text("-"), Text(self.placeholder, style="dim"), key="none")
 
     def current_row(self):
         """The MailingRow under the cursor (None on the placeholder or an empty table)."""
-        return self.rows_by_key.get(self.current_key())
+        return self.current_record()
