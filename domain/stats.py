@@ -44,7 +44,8 @@ class MailingRow:
     end_at: dt.datetime
     started_at: dt.datetime | None
     counts: dict = field(default_factory=dict)  # status -> messages
-    total: int = 0  # how many should go: the materialized audience, or the audience it would have now
+    total: int | None = 0  # how many should go: the materialized audience, or the audience it would
+    # have now (None while that is not counted yet: AudienceCache)
 
     @property
     def started(self):
@@ -92,7 +93,7 @@ def _row(m, counts, audiences):
     if m.started_at:
         total = sum(counts.values())
     elif m.state == SCHEDULED:
-        total = audiences[(m.operator or None, m.tag or None)]
+        total = audiences[(m.operator or None, m.tag or None)]  # None: not counted yet
     else:
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
@@ -110,23 +111,53 @@ def audience_counts(filters, cache=None):
 
 
 class AudienceCache:
-    """Audience counts kept for `max_age` seconds: a scheduled mailing's total is the audience it
-    would have now, a COUNT over the clients (tens of ms at a million), which need not be read at
-    every refresh of a page that shows it. One per screen; used from one worker at a time."""
+    """Audience counts for a screen that refreshes every second. A scheduled mailing's total is the
+    audience it would have now: a COUNT over the clients, tens to hundreds of ms at a million (an
+    operator and a tag together read the table rows), which a refresh must not wait for. `counts`
+    answers from what was counted (None for a filter never counted: its total shows as unknown) and
+    notes what is missing or older than `max_age`; `fill` counts those, off the refresh's path."""
 
-    def __init__(self, max_age=10.0, clock=None):
+    def __init__(self, max_age=120.0, clock=None):
         import time
         self.max_age = max_age
         self.clock = clock or time.monotonic
         self._counts = {}  # filter -> (count, read at)
+        self._wanted = set()
+        self.changed = False  # a fill changed a count since the last `counts`
 
-    def counts(self, filters):
-        now = self.clock()
-        fresh = {f: c for f, (c, at) in self._counts.items() if now - at < self.max_age}
-        for f in set(filters) - set(fresh):
-            fresh[f] = audience_count(*f)
-            self._counts[f] = (fresh[f], now)
-        return {f: fresh[f] for f in filters}
+    def counts(self, filters, budget=0.05):
+        """{filter: count or None}. Filters never counted are counted here while less than `budget`
+        seconds have gone by (all of them on a small directory); the rest, and the stale ones, are
+        left for `fill`."""
+        import time
+        started = time.perf_counter()
+        result = {}
+        for f in sorted(set(filters), key=lambda f: (f[0] or "", f[1] or "")):
+            count, at = self._counts.get(f, (None, None))
+            if at is None and time.perf_counter() - started < budget:
+                count = audience_count(*f)
+                at = self.clock()
+                self._counts[f] = (count, at)
+            result[f] = count
+            if at is None or self.clock() - at >= self.max_age:
+                self._wanted.add(f)
+        self.changed = False
+        return result
+
+    @property
+    def wanted(self):
+        return bool(self._wanted)
+
+    def fill(self):
+        """Count the filters asked for and missing or stale; True when a count changed."""
+        wanted, self._wanted = self._wanted, set()
+        changed = False
+        for f in wanted:
+            count = audience_count(*f)
+            changed |= self._counts.get(f, (None,))[0] != count
+            self._counts[f] = (count, self.clock())
+        self.changed |= changed
+        return changed
 
     def clear(self):
         self._counts.clear()

@@ -1,4 +1,6 @@
 """What is happening now: live mailings, sends per second, failures, the consumer and its gateway."""
+import dataclasses
+
 from rich.text import Text
 from textual import on
 from textual.containers import Horizontal, Vertical
@@ -46,7 +48,7 @@ class DashboardScreen(Screen):
     def on_mount(self):
         self._ticks = 0
         self._failed_total = None
-        self._audiences = stats.AudienceCache(max_age=10.0)
+        self._audiences = stats.AudienceCache()
         self._refresh(True)
         self.set_interval(1.0, self._tick)
 
@@ -61,8 +63,14 @@ class DashboardScreen(Screen):
 
     @db_work(group="dashboard")
     def _refresh(self, with_totals=False):
-        deliver(self.app, self.show, stats.dashboard(with_totals=with_totals or self._failed_total is None,
-                                                     audiences=self._audiences))
+        # Painted first from the bounded, fast reads; then, when due, the failed total (a scan of the
+        # messages) and the scheduled mailings' audiences not counted yet or a while ago (shown as …
+        # meanwhile), and painted again.
+        deliver(self.app, self.show, stats.dashboard(with_totals=False, audiences=self._audiences))
+        failed = stats.failed_total() if with_totals or self._failed_total is None else None
+        if (self._audiences.wanted and self._audiences.fill()) or failed is not None:
+            snap = stats.dashboard(with_totals=False, audiences=self._audiences)
+            deliver(self.app, self.show, dataclasses.replace(snap, failed_total=failed))
 
     def show(self, snap):
         now = snap.now
@@ -108,7 +116,7 @@ class DashboardScreen(Screen):
                             style="red" if n and outcome != "retry" else "")
         if snap.failed_total is not None:
             self._failed_total = snap.failed_total
-        failures.append(f"failed in all {self._failed_total:>6}")
+        failures.append(f"failed in all {'…' if self._failed_total is None else self._failed_total:>6}")
         self.query_one("#failures", Static).update(failures)
 
         self.query_one("#live-mailings", MailingTable).show(snap.live)  # newest first

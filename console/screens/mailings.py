@@ -64,19 +64,37 @@ class MailingsScreen(Screen):
         if self._ticks % RECOUNT_EVERY == 0:
             self.reload()
         elif self._live():
-            self.table.reload(cursor="keep", recount=False)
+            self.table.reload(cursor=self._cursor(), recount=False)
 
     def on_screen_resume(self):
-        if self._resumed:
+        if self._resumed:  # back from another screen: clients may have changed, and audiences with them
+            self.table.source.audiences.clear()
             self.reload()
         self._resumed = True
 
-    def reload(self, cursor="keep", page=None):
-        self.table.reload(page=page, cursor=cursor, recount=True)
+    def _cursor(self):
+        """Where a refresh puts the cursor: on the same mailing (a new one may push the rows down)."""
+        return self.table.current_key() or "keep"
+
+    def reload(self, cursor=None, page=None):
+        self.table.reload(page=page, cursor=cursor or self._cursor(), recount=True)
 
     @on(PagedTable.Loaded, "#mailings-table")
     def _loaded(self, event):
         self._status()
+        if self.table.source.audiences.wanted:
+            self._count_audiences(self.table.source)
+
+    @db_work(group="mailings-audiences")
+    def _count_audiences(self, source):
+        """The audiences of scheduled mailings on the page not counted yet (or a while ago): the page
+        was shown without waiting for them; it is read again once they are."""
+        if source.audiences.fill():
+            deliver(self.app, self._audiences_counted, source)
+
+    def _audiences_counted(self, source):
+        if source is self.table.source:
+            self.table.reload(cursor=self._cursor(), recount=False)
 
     def _status(self):
         table = self.table

@@ -30,7 +30,8 @@ def row_cells(row, text_width=28):
     failed = row.count(FAILED)
     return {
         "id": lit(row.id), "state": state_text(row.state),
-        "progress": progress_text(row.count(SENT), row.done, row.total, width=12),
+        "progress": (progress_text(row.count(SENT), row.done, row.total, width=12) if row.total is not None
+                     else Text("░" * 12 + f"   …  {row.count(SENT)}/…", style="dim", no_wrap=True)),
         "failed": Text(str(failed), style="red" if failed else ""),
         "start": lit(local_time(row.start_at)), "end": lit(local_time(row.end_at)),
         "filter": one_line(audience_filter(row), 24), "text": one_line(row.text, text_width),
@@ -44,8 +45,8 @@ class MailingSource(PageSource):
     def __init__(self, text_width=28):
         self.text_width = text_width
         self.by_state = None  # {state: mailings}, once counted
-        # A scheduled mailing's total is the audience it would have now: counted at most every 10 s.
-        self.audiences = stats.AudienceCache(max_age=10.0)
+        # A scheduled mailing's total is the audience it would have now: see stats.AudienceCache.
+        self.audiences = stats.AudienceCache()
 
     def count(self):
         self.by_state = stats.mailings_by_state()
