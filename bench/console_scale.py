@@ -205,15 +205,30 @@ async def measure_console(idle):
         await until(pilot, lambda: not app.is_running, timeout=120)
         figures["mailings: key `q` -> app stopped"] = time.perf_counter() - started
 
-    # 2. the comparison: the clients screen (a million rows, paged, no timer)
+    # 2. the comparison: the clients screen (a million rows, paged, no timer), reached the same ways
     started = time.perf_counter()
     app = MailerApp(mode="clients")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: painted(table(app, ClientsScreen, "#clients-table")))
         figures["clients first paint (app start -> page 1), for comparison"] = time.perf_counter() - started
         figures["clients idle CPU, for comparison (no refresh)"] = await idle_cpu(pilot, idle)
-        figures["clients: key `down` -> cursor moved, for comparison"] = await keys_down(
-            pilot, table(app, ClientsScreen, "#clients-table"))
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: painted(dash_table(app)))
+        await pilot.pause(0.5)
+        started = time.perf_counter()
+        await pilot.press("2")
+        await until(pilot, lambda: painted(table(app, ClientsScreen, "#clients-table")))
+        figures["clients first paint (key 2 on the dashboard), for comparison"] = time.perf_counter() - started
+        t = table(app, ClientsScreen, "#clients-table")
+        figures["clients: key `down` -> cursor moved, for comparison"] = await keys_down(pilot, t)
+        samples = []
+        for page in range(1, 6):
+            started = time.perf_counter()
+            await pilot.press("pagedown")
+            await until(pilot, lambda: t.page == page and t.row_count > 0)
+            samples.append(time.perf_counter() - started)
+        figures["clients: `pagedown` -> next page, for comparison (median of 5)"] = statistics.median(samples)
     return figures, title, status, first_ids
 
 

@@ -72,6 +72,15 @@ class DashboardScreen(Screen):
             snap = stats.dashboard(with_totals=False, audiences=self._audiences)
             deliver(self.app, self.show, dataclasses.replace(snap, failed_total=failed))
 
+    def _put(self, selector, text):
+        """Update a panel only when its text changed: an unchanged dashboard is not drawn again."""
+        shown = getattr(self, "_shown", None)
+        if shown is None:
+            shown = self._shown = {}
+        if shown.get(selector) != text:
+            shown[selector] = text
+            self.query_one(selector, Static).update(text)
+
     def show(self, snap):
         now = snap.now
         alive = snap.alive
@@ -99,14 +108,16 @@ class DashboardScreen(Screen):
                 last = snap.beats[0]
                 consumer.append(f"\nlast heartbeat {local_time(last.beat_at, fmt='%Y-%m-%d %H:%M:%S')} "
                                 f"from {last.host} pid {last.pid}")
-        self.query_one("#consumer", Static).update(consumer)
+        self._put("#consumer", consumer)
 
         series = snap.series
-        self.query_one("#rate", Sparkline).data = series
+        sparkline = self.query_one("#rate", Sparkline)
+        if sparkline.data != series:
+            sparkline.data = series
         last10 = sum(series[-10:]) / 10
         summary = Text(f"now {series[-1]}/s · 10 s avg {last10:.1f}/s · peak {max(series)}/s\n"
                        f"{sum(series)} sent in the last 60 s")
-        self.query_one("#rate-summary", Static).update(summary)
+        self._put("#rate-summary", summary)
 
         outcomes = snap.outcomes
         failures = Text()
@@ -117,7 +128,7 @@ class DashboardScreen(Screen):
         if snap.failed_total is not None:
             self._failed_total = snap.failed_total
         failures.append(f"failed in all {'…' if self._failed_total is None else self._failed_total:>6}")
-        self.query_one("#failures", Static).update(failures)
+        self._put("#failures", failures)
 
         self.query_one("#live-mailings", MailingTable).show(snap.live)  # newest first
         more = snap.live_total - len(snap.live)

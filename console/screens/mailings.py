@@ -112,7 +112,9 @@ class MailingsScreen(Screen):
         if current and current.reason:  # e.g. why it paused itself
             text.append(f" · mailing {current.id} {current.state}: ", style="bold")
             text.append(current.reason)
-        self.query_one("#mailings-status", Static).update(text)
+        if text != getattr(self, "_status_text", None):  # unchanged: not drawn again
+            self._status_text = text
+            self.query_one("#mailings-status", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#mailings-table")
     def _highlighted(self, event):
