@@ -74,7 +74,7 @@ class MailingsScreen(Screen):
 
     def _cursor(self):
         """Where a refresh puts the cursor: on the same mailing (a new one may push the rows down)."""
-        return self.table.current_key() or "keep"
+        return "same"
 
     def reload(self, cursor=None, page=None):
         self.table.reload(page=page, cursor=cursor or self._cursor(), recount=True)

@@ -78,6 +78,12 @@ class MailingTable(PagedTable):
         self.placeholder = placeholder  # shown as a row while there is no mailing
         self._cells = {}  # row key -> the cells shown
 
+    def check_action(self, action, parameters):
+        """Without a source (the dashboard's list) there are no pages: their keys are not offered."""
+        if self.source is None and action in ("next_page", "prev_page", "first_page", "last_page"):
+            return False
+        return super().check_action(action, parameters)
+
     @property
     def rows_by_key(self):
         """row key -> MailingRow of the rows shown."""
@@ -89,15 +95,22 @@ class MailingTable(PagedTable):
         entries = [(r.id, cells_of(r, self.column_keys, self.text_width), r) for r in rows]
         if cursor is None and self._update_in_place(entries):
             return
+        if not entries and self._shown_empty:  # still nothing: not drawn again
+            return
         key = str(cursor) if cursor is not None else self.current_key()
         self._rebuild(entries)
         if key in self.records:
             self.move_cursor(row=self.get_row_index(key), animate=False)
 
     def _show(self, source, page, total, rows, cursor):
-        """A page from the source: cells updated in place when it holds the same mailings as shown."""
+        """A page from the source: cells updated in place when it holds the same mailings as shown.
+        `cursor` may also be "same": on the mailing under the cursor when the page arrives (a refresh
+        must not move it back if the operator moved it meanwhile)."""
         if source is not self.source or not self.is_attached:
             return
+        if cursor == "same":  # a refresh: the cursor stays on the mailing it is on now, if still shown
+            key = self.current_key()
+            cursor = key if key is not None and key in {str(k) for k, _, _ in rows} else "keep"
         if page == self.page and cursor not in ("top", "bottom") and self._update_in_place(rows):
             if total is not None:
                 self.total = total
@@ -133,6 +146,10 @@ class MailingTable(PagedTable):
             self.records[str(key)] = record
             self._cells[str(key)] = tuple(cells)
         self._placeholder(entries)
+
+    @property
+    def _shown_empty(self):
+        return not self._cells and self.row_count == (1 if self.placeholder else 0)
 
     def _placeholder(self, entries):
         if not entries and self.placeholder:
