@@ -20,6 +20,7 @@ from console.widgets import MailingSource, MailingTable, PagedTable
 from console.workers import db_work, deliver, notify_literal
 
 RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (and of the count)
+PAGE_SIZE = 50  # mailings per page: a screenful or so (each row has a progress bar to draw)
 
 
 class MailingsScreen(Screen):
@@ -36,7 +37,7 @@ class MailingsScreen(Screen):
 
     def compose(self):
         yield Header()
-        yield MailingTable(source=MailingSource(), id="mailings-table")
+        yield MailingTable(source=MailingSource(), page_size=PAGE_SIZE, id="mailings-table")
         yield Static("loading…", id="mailings-status", classes="status")
         yield Footer(compact=True)
 
