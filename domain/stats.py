@@ -351,12 +351,15 @@ def dashboard(now=None, limit=LIVE_SHOWN, with_totals=True, audiences=None):
               for i in range(RATE_WINDOW, 0, -1)]
     outcomes = dict(Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id)).where(Attempt.at >= since)
                     .group_by(Attempt.outcome).tuples())
-    live = Mailing.select().where(Mailing.state.in_(LIVE_STATES))
+    # The newest `limit` of each live state, read in the order of the state index (state, then id:
+    # no sort of every live mailing), then the newest `limit` of those.
+    newest = sorted((m for state in LIVE_STATES for m in Mailing.select().where(Mailing.state == state)
+                     .order_by(Mailing.id.desc()).limit(limit)), key=lambda m: -m.id)[:limit]
     return Dashboard(
         now=now, series=series, outcomes=outcomes,
         beats=list(Heartbeat.select().order_by(Heartbeat.beat_at.desc())),
-        live=mailing_rows(live.order_by(Mailing.id.desc()).limit(limit), audiences),
-        live_total=live.count(),
+        live=mailing_rows(newest, audiences),
+        live_total=Mailing.select().where(Mailing.state.in_(LIVE_STATES)).count(),
         failed_total=failed_total() if with_totals else None,
         gateway_pause=gateway_pause(now))
 
