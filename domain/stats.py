@@ -5,6 +5,8 @@ Counts by status come from one GROUP BY over the (mailing, status, ...) index; n
 message rows one at a time.
 """
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass, field
 
 import peewee as pw
@@ -117,19 +119,17 @@ class AudienceCache:
     answers from what was counted (None for a filter never counted: its total shows as unknown) and
     notes what is missing or older than `max_age`; `fill` counts those, off the refresh's path."""
 
-    def __init__(self, max_age=120.0, clock=None):
-        import time
+    def __init__(self, max_age=120.0, clock=time.monotonic):
         self.max_age = max_age
-        self.clock = clock or time.monotonic
+        self.clock = clock
         self._counts = {}  # filter -> (count, read at)
-        self._wanted = set()
-        self.changed = False  # a fill changed a count since the last `counts`
+        self._wanted = set()  # filters to count (again)
+        self._lock = threading.Lock()  # a page's worker notes what `fill`'s worker counts
 
     def counts(self, filters, budget=0.05):
         """{filter: count or None}. Filters never counted are counted here while less than `budget`
         seconds have gone by (all of them on a small directory); the rest, and the stale ones, are
         left for `fill`."""
-        import time
         started = time.perf_counter()
         result = {}
         for f in sorted(set(filters), key=lambda f: (f[0] or "", f[1] or "")):
@@ -140,8 +140,8 @@ class AudienceCache:
                 self._counts[f] = (count, at)
             result[f] = count
             if at is None or self.clock() - at >= self.max_age:
-                self._wanted.add(f)
-        self.changed = False
+                with self._lock:
+                    self._wanted.add(f)
         return result
 
     @property
@@ -150,13 +150,13 @@ class AudienceCache:
 
     def fill(self):
         """Count the filters asked for and missing or stale; True when a count changed."""
-        wanted, self._wanted = self._wanted, set()
+        with self._lock:
+            wanted, self._wanted = self._wanted, set()
         changed = False
         for f in wanted:
             count = audience_count(*f)
             changed |= self._counts.get(f, (None,))[0] != count
             self._counts[f] = (count, self.clock())
-        self.changed |= changed
         return changed
 
     def clear(self):

@@ -148,3 +148,36 @@ async def test_dashboard_shows_the_newest_live_mailings_and_says_how_many_more()
         assert title.endswith("the newest 50 of 58, and 8 more (3: all mailings)")
         assert models.Mailing.select().where(models.Mailing.state.in_(("scheduled", "running", "paused"))
                                              ).count() == 58
+
+
+def test_audiences_are_counted_once_per_filter_and_again_when_stale(monkeypatch):
+    many_mailings(30)  # 25 scheduled: for everyone, or for operator 916
+    counted = []
+    real = stats.audience_count
+
+    def spy(operator=None, tag=None):
+        counted.append((operator, tag))
+        return real(operator, tag)
+
+    monkeypatch.setattr(stats, "audience_count", spy)
+    rows = stats.mailing_page_rows(50, 0)  # the command line: exact, one COUNT per distinct filter
+    assert len(counted) == 2 and set(counted) == {(None, None), ("916", None)}
+    assert {r.id: r.total for r in rows if r.state == "scheduled"} == {
+        i: 1 if i % 2 else 3 for i in range(RUNNING + 1, 31)}
+    now = [0.0]
+    cache = stats.AudienceCache(max_age=120, clock=lambda: now[0])
+    counted.clear()
+    # nothing counted within the budget: the totals are unknown, and counted after (fill)
+    assert cache.counts({(None, None), ("916", None)}, budget=0) == {(None, None): None, ("916", None): None}
+    assert cache.wanted and not counted
+    assert cache.fill() and len(counted) == 2 and not cache.wanted
+    counted.clear()
+    rows = stats.mailing_page_rows(50, 0, cache)
+    assert not counted and {r.total for r in rows if r.state == "scheduled"} == {1, 3}
+    service.create_client(phone="79161234568")  # a second client of 916
+    now[0] = 121.0  # stale: the old count is shown, and counted again after
+    rows = stats.mailing_page_rows(50, 0, cache)
+    assert not counted and {r.total for r in rows if r.state == "scheduled"} == {1, 3} and cache.wanted
+    assert cache.fill() and len(counted) == 2 and set(counted) == {(None, None), ("916", None)}
+    rows = stats.mailing_page_rows(50, 0, cache)
+    assert {r.total for r in rows if r.state == "scheduled"} == {2, 4}
