@@ -6,10 +6,13 @@ the dashboard gives its bounded list with `show`. A refresh with the same mailin
 updates only the cells that changed, in place, so the cursor and the scroll position stay where the
 operator left them and an unchanged table is not drawn again.
 """
+import math
+
 from rich.text import Text
 
 from console.format import lit, local_time, one_line, progress_text, state_text
 from console.widgets.paged_table import PagedTable, PageSource
+from console.workers import db_work, deliver
 from domain import stats
 from domain.vocabulary import FAILED, SENT
 
@@ -101,6 +104,20 @@ class MailingTable(PagedTable):
         self._rebuild(entries)
         if key in self.records:
             self.move_cursor(row=self.get_row_index(key), animate=False)
+
+    @db_work(group="paged-table")
+    def _load(self, source, request):
+        """As PagedTable's, but counted before the rows are read, and shown with them: counting the
+        mailings (one GROUP BY over the state index, ~10 ms at 100,000) is cheap, and the status line
+        then never says another number than the rows show."""
+        size = self.page_size
+        total = self.total
+        if request.recount or total is None:
+            total = source.count()
+        last = max(1, math.ceil(total / size)) - 1
+        page = min(max(request.page, 0), last)
+        cursor = "bottom" if page < request.page else request.cursor  # past the end: the last page
+        deliver(self.app, self._show, source, page, total, source.rows(page * size, size), cursor)
 
     def _show(self, source, page, total, rows, cursor):
         """A page from the source: cells updated in place when it holds the same mailings as shown.
