@@ -43,6 +43,7 @@ class MailingsScreen(Screen):
 
     def on_mount(self):
         self.table = self.query_one(MailingTable)
+        self.table.after_show = self._status  # the status line changes with the rows, not a moment after
         self._ticks = 0
         self._resumed = False
         self.table.reload(page=0, cursor="top")
@@ -82,7 +83,6 @@ class MailingsScreen(Screen):
 
     @on(PagedTable.Loaded, "#mailings-table")
     def _loaded(self, event):
-        self._status()
         if self.table.source.audiences.wanted:
             self._count_audiences(self.table.source)
 

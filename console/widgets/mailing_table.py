@@ -80,6 +80,9 @@ class MailingTable(PagedTable):
         self.text_width = text_width
         self.placeholder = placeholder  # shown as a row while there is no mailing
         self._cells = {}  # row key -> the cells shown
+        # Called as soon as a page is shown, before Loaded is handled: what goes with the rows (a
+        # status line) is painted in the same frame as they are.
+        self.after_show = None
 
     def check_action(self, action, parameters):
         """Without a source (the dashboard's list) there are no pages: their keys are not offered."""
@@ -139,6 +142,11 @@ class MailingTable(PagedTable):
         super()._show(source, page, total, rows, cursor)
         self._cells = {str(key): tuple(cells) for key, cells, _ in rows}
         self._placeholder(rows)
+
+    def _post_loaded(self):
+        if self.after_show is not None:
+            self.after_show()
+        super()._post_loaded()
 
     def _update_in_place(self, entries):
         keys = [str(key) for key, _, _ in entries]
