@@ -221,7 +221,7 @@ def local_stamp(iso):
 
 
 def cmd_demo(args):
-    from ops import demo
+    from service import demo
     summary = demo.load_demo(args.clients)
     emit(args, summary, f"demo data: {summary['clients']} clients, mailings {summary['mailings']}")
 
@@ -280,8 +280,8 @@ def cmd_run(args):
             env=env, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
         print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "
               f"(nothing leaves this machine). Set PROBE_TOKEN to use the real gateway.", flush=True)
-    if args.demo and not models.Client.select().exists():
-        from ops import demo
+    from service import demo
+    if args.demo and demo.database_is_empty():
         demo.load_demo()
     consumer_log = open(data_dir / "consumer.log", "ab")
     children.append(subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
@@ -442,7 +442,9 @@ def build_parser():
     p.add_argument("--status", choices=MESSAGE_STATUSES)
     paging(p)
 
-    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=True)
+    p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=False)
+    # Always JSON; --json is still taken (scripts pass it to every command) but not offered.
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("id", type=ID, nargs="?")
     add(sub, "health", cmd_health, "is a consumer alive? (exit 0 if so)")
     p = add(sub, "logs", cmd_logs, "everything about one mailing, message or client (log file and journal)")

@@ -192,10 +192,10 @@ async def measure_console(idle):
         samples = []
         for page in range(1, 6):
             started = time.perf_counter()
-            await pilot.press("pagedown")
+            await pilot.press("ctrl+pagedown")
             await until(pilot, lambda: t.page == page and t.row_count > 0)
             samples.append(time.perf_counter() - started)
-        figures["mailings: `pagedown` -> next page shown (median of 5)"] = statistics.median(samples)
+        figures["mailings: `ctrl+pagedown` -> next page shown (median of 5)"] = statistics.median(samples)
         started = time.perf_counter()
         await pilot.press("ctrl+end")
         await until(pilot, lambda: t.page == t.pages - 1 and t.row_count > 0)
@@ -225,10 +225,10 @@ async def measure_console(idle):
         samples = []
         for page in range(1, 6):
             started = time.perf_counter()
-            await pilot.press("pagedown")
+            await pilot.press("ctrl+pagedown")
             await until(pilot, lambda: t.page == page and t.row_count > 0)
             samples.append(time.perf_counter() - started)
-        figures["clients: `pagedown` -> next page, for comparison (median of 5)"] = statistics.median(samples)
+        figures["clients: `ctrl+pagedown` -> next page, for comparison (median of 5)"] = statistics.median(samples)
     return figures, title, status, first_ids
 
 

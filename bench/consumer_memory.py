@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/consumer_memory.py [--clients 1000000] [--seconds 120] [--keep]
 
-Writes `--clients` demo clients to a CSV file and imports it (models.import_clients), starts the
+Writes `--clients` demo clients to a CSV file and imports it (service.import_clients), starts the
 gateway simulator (0 ms latency) and a consumer as separate processes, creates one mailing over all
 the clients starting now, then samples the consumer's RSS (VmRSS in /proc/PID/status) every 0.5 s
 until every message is sent or `--seconds` pass. Prints the peak RSS, the RSS at 10% / 50% / the end
@@ -54,13 +54,15 @@ def main():
     work = work_dir("mailer-bench-mem-")
     import models
     import tasks
-    from tasks.demo import demo_csv
+    import service
+    from service.demo import demo_csv
     models.open_database()
+    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
     csv_path = work / "clients.csv"
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
         shutil.copyfileobj(demo_csv(args.clients, seed=1), fh)
     t0 = time.perf_counter()
-    imported = models.import_clients(csv_path).imported
+    imported = service.import_clients(csv_path).imported
     import_s = time.perf_counter() - t0
 
     sim = consumer = None
@@ -80,7 +82,7 @@ def main():
         idle = status_mb(consumer.pid, "VmRSS")
 
         t0 = time.perf_counter()
-        mailing = tasks.create_mailing(text="memory benchmark", start="now", end="+1h")
+        mailing = service.create_mailing(text="memory benchmark", start="now", end="+1h")
         create_s = time.perf_counter() - t0
         sent_sql = "SELECT count(*) FROM message WHERE mailing_id = ? AND status = 'sent'"
         started = time.monotonic()

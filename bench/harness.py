@@ -2,7 +2,6 @@
 stopping processes within a bounded time."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,10 +22,10 @@ def work_dir(prefix="mailer-bench-"):
     return work
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The tests' own helpers (standard library only at import): one free_port for tests and benchmarks.
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+from support import free_port  # noqa: E402,F401
 
 
 def start_simulator(port, log, latency=0):

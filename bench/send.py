@@ -20,10 +20,6 @@ import requests
 from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
 
 
-
-
-
-
 def bare_loop(url, total, in_flight):
     """`total` POSTs with `in_flight` threads sharing one pooled session, like the dispatcher."""
     session = requests.Session()
@@ -62,10 +58,12 @@ def main():
 
     work = work_dir("mailer-bench-")
     import models
+    import service
     import tasks
-    from tasks import dispatcher
-    from tasks.demo import demo_csv
+    from domain import settings
+    from service.demo import demo_csv
     models.open_database()
+    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
     port = free_port()
     sim = start_simulator(port, work / "accepted.jsonl", args.latency)
     url = f"http://127.0.0.1:{port}/v1"
@@ -74,11 +72,11 @@ def main():
                                 stdout=open(work / "consumer.log", "w"), stderr=subprocess.STDOUT)
     try:
         t0 = time.perf_counter()
-        report = models.import_clients(demo_csv(args.clients, seed=1))
+        report = service.import_clients(demo_csv(args.clients, seed=1))
         import_s = time.perf_counter() - t0
         time.sleep(2)  # the consumer is up and idle
         t0 = time.perf_counter()
-        mailing = tasks.create_mailing(text="benchmark", start="now", end="+1h")
+        mailing = service.create_mailing(text="benchmark", start="now", end="+1h")
         create_s = time.perf_counter() - t0
         sent_sql = "SELECT count(*), min(sent_at), max(sent_at) FROM message WHERE status = 'sent'"
         deadline = time.monotonic() + 600
@@ -93,7 +91,7 @@ def main():
         created = models.Mailing.get_by_id(mailing.id).created_at
         pipeline_rate = count / span
         end_to_end = count / (last - created).total_seconds()
-        in_flight = tasks.DISPATCH_SLOTS * dispatcher.SETTINGS.concurrency
+        in_flight = settings.current().dispatchers * settings.current().concurrency
     finally:
         stop(consumer)
     bare_total = args.bare_requests or min(args.clients, 20_000)

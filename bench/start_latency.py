@@ -8,6 +8,11 @@ offset). For each mailing it takes the first send the simulator accepted (its `r
 simulator's msgId is the message id, mapped to its mailing through the message table) and measures
 the delay from the mailing's start time. Prints min / median / p99 / max in ms, and how many sends
 were accepted before their mailing's start (must be 0).
+
+The comparison, from the same run: mailings created with `--start now` (the dispatcher is woken at
+once, no scheduled start task), timed from their creation to their first accepted send. This is
+also the figure tests/test_engine.py's future-start test once held to "within a second" (goal p99
+< 1000 ms below); the test keeps the behaviour (nothing before the start; it does start).
 """
 import argparse
 import datetime as dt
@@ -20,13 +25,8 @@ import sys
 import time
 
 from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
+
 UTC = dt.timezone.utc
-
-
-
-
-
-
 
 
 def epoch(naive_utc):
@@ -42,10 +42,12 @@ def main():
 
     work = work_dir("mailer-bench-start-")
     import models
+    import service
     import tasks
-    from tasks.demo import demo_csv
+    from service.demo import demo_csv
     from simulator import read_log
     models.open_database()
+    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
     log = work / "accepted.jsonl"
     sim = consumer = None
     try:
@@ -55,22 +57,32 @@ def main():
                "PYTHONPATH": str(ROOT)}
         consumer = subprocess.Popen([sys.executable, "-m", "app", "consumer"], cwd=ROOT, env=env,
                                     stdout=open(work / "consumer.log", "w"), stderr=subprocess.STDOUT)
-        models.import_clients(demo_csv(args.clients, seed=1))
+        service.import_clients(demo_csv(args.clients, seed=1))
         deadline = time.monotonic() + 30
         while not models.Heartbeat.select().exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert models.Heartbeat.select().exists(), "the consumer did not start"
         time.sleep(2)  # the consumer is up and idle
 
+        # The comparison first: mailings starting now, a second apart, timed from their creation.
+        now_ids = []
+        for i in range(max(3, args.mailings // 4)):
+            created = time.time()
+            m = service.create_mailing(text=f"start now {i}", start="now", end="+1h")
+            assert m.state == "running", (m.id, m.state)
+            now_ids.append((m.id, created))
+            time.sleep(1)
+
         span = 22.0 / max(1, args.mailings - 1)
         ids = []
         for i in range(args.mailings):
             start = dt.datetime.now(UTC) + dt.timedelta(seconds=3 + i * span)
-            m = tasks.create_mailing(text=f"start latency {i}", start=start.isoformat(timespec="milliseconds"),
-                                     end="+1h")
-            assert m.state == models.SCHEDULED, (m.id, m.state)
+            m = service.create_mailing(text=f"start latency {i}", start=start.isoformat(timespec="milliseconds"),
+                                       end="+1h")
+            assert m.state == "scheduled", (m.id, m.state)
             ids.append(m.id)
         starts = {m.id: epoch(m.start_at) for m in models.Mailing.select().where(models.Mailing.id.in_(ids))}
+        starts.update(dict(now_ids))
 
         first, early, entries = {}, 0, []
         deadline = time.monotonic() + max(starts.values()) - time.time() + 30
@@ -93,14 +105,23 @@ def main():
         stop(consumer)
         stop(sim)
 
-    delays = sorted((first[mid] - starts[mid]) * 1000 for mid in first)
-    print(f"mailings: {len(starts)} x {args.clients} clients, starts staggered 3-25 s ahead")
+    immediate = {mid for mid, _ in now_ids}
+    delays = sorted((first[mid] - starts[mid]) * 1000 for mid in first if mid not in immediate)
+    baseline = sorted((first[mid] - starts[mid]) * 1000 for mid in first if mid in immediate)
+    print(f"mailings: {len(ids)} x {args.clients} clients, starts staggered 3-25 s ahead; "
+          f"{len(now_ids)} starting now")
     print(f"accepted sends: {len(entries)}; mailings with a first send: {len(first)} of {len(starts)}")
-    if delays:
-        p99 = delays[max(0, math.ceil(0.99 * len(delays)) - 1)]
-        print(f"start -> first accepted send: min {delays[0]:.0f} ms, median {statistics.median(delays):.0f} ms, "
-              f"p99 {p99:.0f} ms, max {delays[-1]:.0f} ms")
-    print("goal: p99 < 1000 ms")
+
+    def line(what, values):
+        if values:
+            p99 = values[max(0, math.ceil(0.99 * len(values)) - 1)]
+            print(f"{what}: min {values[0]:.0f} ms, median {statistics.median(values):.0f} ms, "
+                  f"p99 {p99:.0f} ms, max {values[-1]:.0f} ms")
+        return values[max(0, math.ceil(0.99 * len(values)) - 1)] if values else math.inf
+
+    p99 = line("scheduled start -> first accepted send", delays)
+    print(f"goal: p99 < 1000 ms ({'met' if p99 < 1000 else 'NOT met'})")
+    line("compare: created with --start now -> first accepted send", baseline)
     print(f"sends accepted before their mailing's start: {early} (must be 0)")
     if args.keep:
         print(f"work dir: {work}")

@@ -11,15 +11,16 @@ from textual.binding import Binding
 from console import keys
 from console.commands import MailerCommands
 from console.screens.clients import ClientsScreen
+from console.screens.confirm import ConfirmScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.help import HelpScreen
 from console.screens.log import LogScreen
 from console.screens.mailings import MailingsScreen
+from console.themes import DARK, LIGHT, ThemeToggle
 from console.workers import db_work, deliver, notify_literal
-from domain import settings
+from domain import mailings, settings, validation
 from service import demo
 
-DARK, LIGHT = "textual-dark", "textual-light"
 
 
 class MailerApp(App):
@@ -39,11 +40,10 @@ class MailerApp(App):
         # Textual adds this binding itself unless the app has one: ours has an id, so a keymap can move it.
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
                 tooltip="Command palette: screens, new client/mailing, import, demo data"),
-        Binding("D", "demo", "Demo data", show=False, tooltip="Load demo data (500 clients, 2 mailings)",
-                id="app.demo"),
         Binding("ctrl+t", "toggle_dark_light", "Theme", show=False, tooltip="Toggle dark/light theme",
                 id="app.theme"),
-        Binding("q", "quit", "Quit", tooltip="Quit the console", id="app.quit"),
+        Binding("q", "request_quit", "Quit", tooltip="Quit the console (asks while a mailing runs)",
+                id="app.quit"),
     ]
 
     def __init__(self, mode=None, **kwargs):
@@ -52,6 +52,7 @@ class MailerApp(App):
         self.theme = LIGHT if settings.current().theme == "light" else DARK
         self.user_keymap = {}  # binding id -> keys, from MAILER_KEYMAP (the help shows them)
         self._clashes_told = set()
+        self._theme_toggle = ThemeToggle()
 
     def on_mount(self):
         self.load_keymap(settings.current().keymap)
@@ -93,8 +94,37 @@ class MailerApp(App):
     def action_help(self):
         self.push_screen(HelpScreen(under=self.screen))
 
+    def action_request_quit(self):
+        self._check_running()
+
+    @db_work(group="quit")
+    def _check_running(self):
+        try:
+            running = mailings.running_mailing_ids()
+        except Exception:  # noqa: BLE001 - a broken database must not keep the operator in
+            running = None
+        deliver(self, self._confirm_quit, running)
+
+    def _confirm_quit(self, running):
+        """running: the running mailings' ids ([]: none, quit at once; None: the database failed)."""
+        if running == []:
+            self.exit()
+            return
+        if running is None:
+            what = "The database cannot say whether a mailing is running."
+        else:
+            ids = ", ".join(map(str, running[:10])) + (", …" if len(running) > 10 else "")
+            what = f"{len(running)} mailing(s) running ({ids})."
+
+        def answered(yes):
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen(f"{what} Quit the console? Sending goes on in the consumer: "
+                                       f"quitting here pauses nothing.", yes_label="Quit"), answered)
+
     def action_toggle_dark_light(self):
-        self.theme = LIGHT if self.theme == DARK else DARK
+        self.theme = self._theme_toggle.next(self.theme, self.available_themes)
 
     # -- actions offered in the palette -----------------------------------------------------------
 
@@ -116,7 +146,12 @@ class MailerApp(App):
 
     @db_work(group="demo")
     def _load_demo(self):
-        summary = demo.load_demo()
+        try:
+            summary = demo.load_demo()
+        except validation.ValidationError as exc:  # not an empty database: nothing was loaded
+            deliver(self, notify_literal, self, "; ".join(exc.errors.values()), title="Demo data",
+                    severity="warning", timeout=10)
+            return
         deliver(self, self._demo_loaded, summary)
 
     def _demo_loaded(self, summary):

@@ -160,10 +160,13 @@ def import_clients(source, all_or_nothing=False):
             total += 1
             rejected.append((reader.line_num, "", f"cannot be read as CSV: {exc}"))
             continue
-        if not fields or not any(fields) or not "".join(fields).strip():
-            continue
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank line (one at the end of a file is common): not a row
         total += 1
         line_no = reader.line_num
+        if not "".join(fields).strip():  # ",,,": a row with every value missing is counted, and refused
+            rejected.append((line_no, ",".join(fields), "is an empty row (no phone, no other value)"))
+            continue
         if len(fields) != width:
             rejected.append((line_no, ",".join(fields), f"has {len(fields)} fields, expected {width}"))
             continue

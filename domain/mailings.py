@@ -24,12 +24,24 @@ def audience_count(operator=None, tag=None):
     return Client.select().where(audience_filter(operator or None, tag or None)).count()
 
 
+def audience_zones(operator=None, tag=None):
+    """The distinct time zones of the clients a filter matches (a few, however many clients)."""
+    return [tz for (tz,) in Client.select(Client.tz).where(audience_filter(operator or None, tag or None))
+            .distinct().tuples()]
+
+
 def filter_values():
     """The operator codes and tags that exist, for pickers and for checking filters."""
     operators = [o for (o,) in Client.select(Client.operator).distinct().order_by(Client.operator).tuples()]
     tags = [t for (t,) in Client.select(Client.tag).where(Client.tag != "").distinct()
             .order_by(Client.tag).tuples()]
     return operators, tags
+
+
+def running_mailing_ids():
+    """The ids of the mailings running now (the console asks before it quits on them)."""
+    return [i for (i,) in Mailing.select(Mailing.id).where(Mailing.state == RUNNING)
+            .order_by(Mailing.id).tuples()]
 
 
 def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,

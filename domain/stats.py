@@ -228,6 +228,7 @@ class MessageRow:
     attempts: int
     sent_at: dt.datetime | None
     last_error: str | None
+    next_attempt_at: dt.datetime | None = None  # when a pending one is tried next
 
 
 def message_count(mailing_id, status=None):
@@ -238,7 +239,7 @@ def message_page(mailing_id, status=None, limit=100, offset=0):
     """One page of a mailing's messages (optionally of one status), in message_query's order."""
     query = message_query(mailing_id, status).limit(limit).offset(offset)
     return [MessageRow(id=m.id, phone=m.phone, status=m.status, attempts=m.attempts, sent_at=m.sent_at,
-                       last_error=m.last_error) for m in query]
+                       last_error=m.last_error, next_attempt_at=m.next_attempt_at) for m in query]
 
 
 def message_as_dict(m):

@@ -7,20 +7,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HOST = "127.0.0.1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+from support import HOST, free_port, wait_for
 
 
 def postgres_bin_dir():
@@ -40,19 +32,6 @@ def postgres_bin_dir():
 def redis_server_path():
     return shutil.which("redis-server") or (
         "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
-
-
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
 @dataclass
@@ -131,8 +110,8 @@ def start_postgres():
         server._run(bin_dir / "pg_ctl", "-D", server.data, "-l", base / "server.log", "-w", "-t", "60",
                     "-o", options, "start", timeout=90)
         import psycopg
-        _wait(lambda: psycopg.connect(server.url(), connect_timeout=3).close() or True, 30,
-              "PostgreSQL to accept connections")
+        wait_for(lambda: psycopg.connect(server.url(), connect_timeout=3).close() or True, timeout=30,
+                 message="PostgreSQL to accept connections", errors=(Exception,))  # errors: not up yet
     except BaseException:
         log = base / "server.log"
         detail = log.read_text()[-2000:] if log.exists() else ""
@@ -178,8 +157,8 @@ def start_redis():
     server = Redis(proc=proc, port=port, base=base)
     try:
         import redis
-        _wait(lambda: proc.poll() is None and redis.Redis.from_url(server.url(), socket_timeout=2).ping(),
-              20, "Redis to answer PING")
+        wait_for(lambda: proc.poll() is None and redis.Redis.from_url(server.url(), socket_timeout=2).ping(),
+                 timeout=20, message="Redis to answer PING", errors=(Exception,))
     except BaseException:
         detail = (base / "server.log").read_text()[-2000:]
         server.stop()

@@ -1,8 +1,11 @@
-"""Test helpers: one test's world (database, queue, environment, consumer processes) and the real
-`mailer` command line. Fixtures using them live in conftest.py."""
+"""Test helpers, the one copy of each: one test's world (database, queue, environment, consumer
+processes) and the real `mailer` command line, `wait_for`, `free_port`, a fresh database. Fixtures
+using them live in conftest.py; the benchmarks (bench/harness.py) import `free_port` from here too.
+Only the standard library is imported at the top: bench/ and servers.py load this module early."""
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,17 +15,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MAILER = [sys.executable, "-m", "app"]
 TOKEN = "test-token-0123456789"
+HOST = "127.0.0.1"
 
 
-def wait_for(predicate, timeout=20.0, interval=0.1, message="condition"):
-    """Poll until predicate() is truthy; bounded."""
+def wait_for(predicate, timeout=20.0, interval=0.1, message="condition", errors=()):
+    """Poll until predicate() is truthy and return its value; bounded by `timeout` seconds.
+    Exceptions of the types in `errors` count as "not yet" (a server still starting); the last one
+    is named in the failure."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
+    last = None
+    while True:
+        try:
+            value = predicate()
+        except errors as exc:
+            value, last = None, exc
         if value:
             return value
+        if time.monotonic() >= deadline:
+            break
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                         + (f" (last error: {last!r})" if last is not None else ""))
+
+
+def free_port(host=HOST):
+    """A TCP port nothing listens on now (for a server that must be told its port up front; one that
+    can bind port 0 itself should)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def open_database(directory, name="m.db"):
+    """Point this process's models at a fresh SQLite file in `directory` (schema migrated); returns
+    its URL. Close with models.db.close()."""
+    import models
+    url = f"sqlite:///{Path(directory) / name}"
+    models.open_database(url)
+    return url
 
 
 class Env:
@@ -54,6 +84,18 @@ class Env:
 
     def mailer_json(self, *args):
         return json.loads(self.mailer(*args, "--json").stdout)
+
+    def mailer_batch(self, commands):
+        """Several command lines run one after another by main() in one process (tests/cli_batch.py):
+        for long lists of refusals, where a process each would cost ~0.5 s apiece. Returns one
+        CompletedProcess per command."""
+        argvs = [[str(a) for a in args] for args in commands]
+        result = subprocess.run(self.prefix + [sys.executable, str(ROOT / "tests" / "cli_batch.py")],
+                                input=json.dumps(argvs), env=self.env, cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return [subprocess.CompletedProcess(argv, r["returncode"], r["stdout"], r["stderr"])
+                for argv, r in zip(argvs, json.loads(result.stdout))]
 
     root = ROOT
 

@@ -44,16 +44,14 @@ def check_guarantees(world, sim_logs, mailing, total):
             "unknown_not_accepted": len(unknown - accepted)}
 
 
-def test_mixed_faults_and_repeated_kills_keep_every_guarantee(world, simulator):
+def test_mixed_faults_and_repeated_kills_keep_every_guarantee(world, simulator, running_mailing):
     rng = random.Random(20261122)
     sim = simulator(latency=(0, 20), error_rate=0.1, garbage_rate=0.1, throttle_rate=0.05, retry_after=1,
                     timeout_rate=0.02, hang=3, seed=11)
     world.use_gateway(sim)
     world.env["MAILER_READ_TIMEOUT"] = "1"
     total = 2000
-    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
-    world.start_consumer()
-    mailing = world.mailer_json("mailings", "create", "--text", "chaos", "--start", "now", "--end", "+25s")
+    mailing, _ = running_mailing(total, end="+25s", text="chaos")
     kills = 0
     for _ in range(3):
         time.sleep(rng.uniform(1.5, 4.0))
@@ -111,13 +109,12 @@ def test_outage_survived_with_backoff_not_a_retry_storm(world, simulator):
     assert sim.stats()["faults"]["outage"] <= total * 12
 
 
-def test_retry_after_is_honoured(world, simulator):
+def test_retry_after_is_honoured(world, simulator, running_mailing):
     sim = simulator(throttle_rate=0.5, retry_after=2, seed=5)
     world.use_gateway(sim)
-    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(40)])
-    world.start_consumer()
-    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2m")
-    wait_for(lambda: world.statuses(mailing["id"]).get("sent") == 40, timeout=60, message="all sent")
+    # 20 messages: about half are throttled at each try, so the last goes through after ~5 tries.
+    mailing, _ = running_mailing(20)
+    wait_for(lambda: world.statuses(mailing["id"]).get("sent") == 20, timeout=60, message="all sent")
     rows = world.query("SELECT message_id, at, http_status FROM attempt ORDER BY message_id, id")
     gaps = []
     for (mid, at, status), (mid2, at2, _) in zip(rows, rows[1:]):
@@ -132,16 +129,17 @@ def expired_jwt():
     return f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'exp': int(time.time()) - 60, 'sub': 'x'})}.c2ln"
 
 
-def test_an_expired_token_pauses_sending_instead_of_burning_retries(world, simulator):
+def test_an_expired_token_pauses_sending_instead_of_burning_retries(world, simulator, running_mailing):
     token = expired_jwt()
     sim = simulator(token=token)
     world.use_gateway(sim)
     total = 500
-    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
-    world.start_consumer()
-    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+5m")
+    mailing, _ = running_mailing(total, end="+5m")
     wait_for(lambda: world.query("SELECT paused_until, reason FROM gateway_status"), message="the pause")
-    time.sleep(3)
+    # The witness that the consumer went on running through the pause (and sent nothing): three
+    # heartbeats after it (one every 2 s), its dispatcher woken every second meanwhile.
+    beats = world.query("SELECT seq FROM heartbeat")[0][0]
+    wait_for(lambda: world.query("SELECT seq FROM heartbeat")[0][0] >= beats + 3, message="three heartbeats")
     refused = world.query("SELECT count(*) FROM attempt WHERE http_status = 401")[0][0]
     assert 0 < refused <= 2 * 32, refused
     reason = world.query("SELECT reason FROM gateway_status")[0][0]
@@ -222,13 +220,11 @@ def test_a_locked_database_is_a_clear_error(world):
     assert world.query("SELECT count(*) FROM client") == [(1,)]
 
 
-def test_statuses_add_up(world, simulator):
+def test_statuses_add_up(world, simulator, running_mailing):
     """Guarantee 3 under a mixed fault load without kills, counted per status."""
     sim = simulator(error_rate=0.3, garbage_rate=0.2, seed=2)
     world.use_gateway(sim)
-    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(300)])
-    world.start_consumer()
-    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+6s")
+    mailing, _ = running_mailing(300, end="+6s")
     wait_for(final(world, mailing["id"], 300), timeout=30, message="all final")
     figures = check_guarantees(world, [sim.log_path], mailing, 300)
     assert Counter(figures["counts"]).total() == 300

@@ -13,6 +13,7 @@ import models
 from domain import clients, times, validation
 from domain.windows import format_window, in_window, next_window_open, parse_window
 from domain.validation import ValidationError
+from support import open_database
 
 ZONES = ["UTC", "Europe/Moscow", "Europe/Berlin", "Europe/London", "America/New_York", "America/Santiago",
          "Australia/Sydney", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham",
@@ -102,8 +103,7 @@ def test_in_window_matches_the_local_wall_clock(now, tz, window):
                           st.sampled_from(["", "UTC", "Europe/Moscow", "Nowhere/City"])), max_size=30))
 @settings(max_examples=60, deadline=None)
 def test_import_accounts_for_every_row(tmp_path_factory, rows):
-    path = tmp_path_factory.mktemp("db") / "m.db"
-    models.open_database(f"sqlite:///{path}")
+    open_database(tmp_path_factory.mktemp("db"))  # a fresh one for each example
     import csv
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -4,7 +4,6 @@ import datetime as dt
 import email
 import email.policy
 import shutil
-import socket
 import subprocess
 import time
 
@@ -15,12 +14,12 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 from huey import MemoryHuey, SqliteHuey  # noqa: E402
 
-import models  # noqa: E402
 from domain import settings, validation, vocabulary  # noqa: E402
 from models import Attempt, Client, Mailing, Message  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from ops import report as rep  # noqa: E402
 from ops import report_mail as mail  # noqa: E402
+from support import free_port  # noqa: E402
 
 TZ = "Europe/Moscow"  # UTC+3 all year
 DAY = dt.date(2026, 3, 10)  # local day: 2026-03-09 21:00 .. 2026-03-10 21:00 UTC
@@ -39,8 +38,7 @@ def utc(day_offset, hour, minute=0):
 
 
 @pytest.fixture
-def seeded(tmp_path):
-    models.open_database(f"sqlite:///{tmp_path / 'm.db'}")
+def seeded(database):
     clients = [Client.create(phone=f"7900000000{i}", operator="900", tag="", tz=TZ) for i in range(6)]
 
     def mailing(text, state, start, end, started=None, updated=None):
@@ -48,7 +46,7 @@ def seeded(tmp_path):
                               updated_at=updated or start)
 
     def messages(m, statuses):
-        return [Message.create(mailing=m, client=clients[i], phone=clients[i].phone, status=s)
+        return [Message.create(mailing=m, client_id=clients[i].id, phone=clients[i].phone, status=s)
                 for i, s in enumerate(statuses)]
 
     def attempts(msg, outcome, at, n=1, latency=20.0):
@@ -78,8 +76,9 @@ def seeded(tmp_path):
     d = mailing("cancelled early", vocabulary.CANCELLED, utc(5, 0), utc(6, 0), updated=utc(0, 15))
     # E: scheduled for later: not in the report.
     mailing("later", vocabulary.SCHEDULED, utc(5, 0), utc(6, 0))
-    yield {"a": a.id, "b": b.id, "c": c.id, "d": d.id}
-    models.db.close()
+    assert not Message.select().where(Message.client_id.is_null()).exists()  # as the service writes them
+    assert not Attempt.select().where(Attempt.client_id.is_null()).exists()
+    return {"a": a.id, "b": b.id, "c": c.id, "d": d.id}
 
 
 def test_build_report_counts_escaping_and_day_bounds(seeded):
@@ -133,12 +132,6 @@ def test_local_day_bounds_follow_dst():
 
 # ---------------------------------------------------------------------------------------------------
 # A real SMTP server on 127.0.0.1
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Collector:

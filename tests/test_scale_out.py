@@ -6,54 +6,21 @@ exactly once, and both consumers did part of the sending.
 Both servers are started here on 127.0.0.1 in temporary directories (see servers.py). In CI
 (CI=true) missing servers or drivers fail the test; elsewhere they skip it.
 """
-import os
 import signal
 import time
 from collections import Counter
 
 import pytest
 
-import servers
 from support import phones, wait_for
 from simulator import read_log
 
-pytestmark = pytest.mark.slow
+# Both cores busy for half a minute and more (20,000 sends, two consumers, PostgreSQL): in the xdist
+# group of the CPU-heavy tests (conftest.py), which also keeps both tests on the one worker that
+# started the servers (session fixtures are per worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("heavy")]
 
 TOTAL = 20_000
-
-
-def unavailable(what):
-    message = (f"{what}: the scale-out test needs it (`make system-deps` installs Debian's postgresql "
-               f"and redis-server; `pip install -e '.[test]'` the Python drivers)")
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"CI: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        unavailable("the psycopg package is not installed")
-    if servers.postgres_bin_dir() is None:
-        unavailable("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/initdb, pg_ctl) are missing")
-    server = servers.start_postgres()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        unavailable("the redis package is not installed")
-    if servers.redis_server_path() is None:
-        unavailable("redis-server is missing")
-    server = servers.start_redis()
-    yield server
-    server.stop()
 
 
 def owner_pid(owner):

@@ -11,18 +11,13 @@ import subprocess
 import sys
 import time
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from simulator import GatewaySimulator, build_parser, read_log
+from support import ROOT, TOKEN, wait_for
 
-from simulator import GatewaySimulator, build_parser, read_log  # noqa: E402
-
-TOKEN = "test-token-123"
 PHONE = 79001234567
 
 
@@ -34,21 +29,6 @@ def _no_proxy(monkeypatch):
         monkeypatch.delenv(var.lower(), raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def make_sim():
-    sims = []
-
-    def factory(**kw):
-        kw.setdefault("token", TOKEN)
-        sim = GatewaySimulator(**kw).start()
-        sims.append(sim)
-        return sim
-
-    yield factory
-    for sim in sims:
-        sim.stop()
 
 
 @pytest.fixture
@@ -92,9 +72,9 @@ def make_jwt(payload):
 
 # ------------------------------------------------------------------ success path
 
-def test_success_and_log(make_sim, session, tmp_path):
+def test_success_and_log(simulator, session, tmp_path):
     log = tmp_path / "accepted.jsonl"
-    sim = make_sim(log_path=log)
+    sim = simulator(log_path=log)
     assert sim.url == f"http://127.0.0.1:{sim.port}/v1" and sim.port > 0
     before = time.time()
     r = send(session, sim, 7, text="привет")
@@ -112,8 +92,8 @@ def test_success_and_log(make_sim, session, tmp_path):
     assert sim.accepted_ids() == [7]
 
 
-def test_bare_path_and_v1_path(make_sim, session):
-    sim = make_sim()
+def test_bare_path_and_v1_path(simulator, session):
+    sim = simulator()
     base = f"http://127.0.0.1:{sim.port}"
     r1 = session.post(f"{base}/send/1", json={"id": 1, "phone": PHONE, "text": "a"}, timeout=2)
     r2 = session.post(f"{base}/v1/send/2", json={"id": 2, "phone": PHONE, "text": "b"}, timeout=2)
@@ -121,8 +101,8 @@ def test_bare_path_and_v1_path(make_sim, session):
     assert sim.accepted_ids() == [1, 2]
 
 
-def test_unknown_paths_404_and_stats(make_sim, session):
-    sim = make_sim()
+def test_unknown_paths_404_and_stats(simulator, session):
+    sim = simulator()
     assert session.get(f"{sim.url}/nope", timeout=2).status_code == 404
     assert session.post(f"{sim.url}/sendx/1", json={}, timeout=2).status_code == 404
     assert session.get(f"{sim.url}/send/1", timeout=2).status_code == 405
@@ -139,8 +119,8 @@ def test_unknown_paths_404_and_stats(make_sim, session):
     assert session.get(f"{sim.url}/_sim/stats", timeout=2).json()["accepted"] == 3
 
 
-def test_keep_alive_reuses_one_connection(make_sim, session):
-    sim = make_sim()
+def test_keep_alive_reuses_one_connection(simulator, session):
+    sim = simulator()
     for i in range(20):
         assert send(session, sim, i).status_code == 200
     assert sim.stats()["connections"] == 1
@@ -148,8 +128,8 @@ def test_keep_alive_reuses_one_connection(make_sim, session):
 
 # ------------------------------------------------------------------ auth
 
-def test_401_missing_and_wrong_token(make_sim):
-    sim = make_sim()
+def test_401_missing_and_wrong_token(simulator):
+    sim = simulator()
     body = {"id": 1, "phone": PHONE, "text": "x"}
     url = f"{sim.url}/send/1"
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
@@ -160,9 +140,9 @@ def test_401_missing_and_wrong_token(make_sim):
     assert sim.accepted == []
 
 
-def test_401_expired_jwt_even_if_equal(make_sim):
+def test_401_expired_jwt_even_if_equal(simulator):
     expired = make_jwt({"sub": "x", "exp": int(time.time()) - 60})
-    sim = make_sim(token=expired)
+    sim = simulator(token=expired)
     r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
                       headers={"Authorization": f"Bearer {expired}"}, timeout=2)
     assert r.status_code == 401
@@ -170,9 +150,9 @@ def test_401_expired_jwt_even_if_equal(make_sim):
     assert sim.accepted == []
 
 
-def test_valid_jwt_accepted(make_sim):
+def test_valid_jwt_accepted(simulator):
     fresh = make_jwt({"sub": "x", "exp": int(time.time()) + 3600})
-    sim = make_sim(token=fresh)
+    sim = simulator(token=fresh)
     r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
                       headers={"Authorization": f"Bearer {fresh}"}, timeout=2)
     assert r.status_code == 200 and r.json()["code"] == 0
@@ -192,8 +172,8 @@ def test_valid_jwt_accepted(make_sim):
     (2, json.dumps([2, PHONE, "x"])),                                # not an object
     ("abc", json.dumps({"id": 2, "phone": PHONE, "text": "x"})),     # non-integer msgId
 ])
-def test_400_bad_requests(make_sim, session, path_id, raw):
-    sim = make_sim()
+def test_400_bad_requests(simulator, session, path_id, raw):
+    sim = simulator()
     r = session.post(f"{sim.url}/send/{path_id}", data=raw.encode("utf-8", "surrogateescape"),
                      headers={"Content-Type": "application/json"}, timeout=2)
     assert r.status_code == 400
@@ -201,24 +181,24 @@ def test_400_bad_requests(make_sim, session, path_id, raw):
     assert sim.accepted == []
 
 
-def test_auth_checked_before_body(make_sim):
-    sim = make_sim()
+def test_auth_checked_before_body(simulator):
+    sim = simulator()
     r = requests.post(f"{sim.url}/send/1", data=b"not json", timeout=2)
     assert r.status_code == 401
 
 
 # ------------------------------------------------------------------ faults
 
-def test_error_rate_one_gives_5xx(make_sim, session):
-    sim = make_sim(error_rate=1.0, seed=1)
+def test_error_rate_one_gives_5xx(simulator, session):
+    sim = simulator(error_rate=1.0, seed=1)
     codes = {send(session, sim, i).status_code for i in range(10)}
     assert codes <= {500, 503} and codes
     assert sim.accepted == []
     assert sim.stats()["faults"]["error"] == 10
 
 
-def test_garbage_rate_one_never_ok(make_sim, session):
-    sim = make_sim(garbage_rate=1.0, seed=2)
+def test_garbage_rate_one_never_ok(simulator, session):
+    sim = simulator(garbage_rate=1.0, seed=2)
     bodies = set()
     for i in range(9):
         r = send(session, sim, i)
@@ -234,8 +214,8 @@ def test_garbage_rate_one_never_ok(make_sim, session):
     assert sim.accepted == []
 
 
-def test_throttle_429_retry_after(make_sim, session):
-    sim = make_sim(throttle_rate=1.0, retry_after=3)
+def test_throttle_429_retry_after(simulator, session):
+    sim = simulator(throttle_rate=1.0, retry_after=3)
     r = send(session, sim, 1)
     assert r.status_code == 429
     assert r.headers["Retry-After"] == "3"
@@ -243,29 +223,25 @@ def test_throttle_429_retry_after(make_sim, session):
     assert sim.accepted == []
 
 
-def test_outage_window_then_recovery(make_sim, session):
-    sim = make_sim(outages=[(0, 0.4)])
+def test_outage_window_then_recovery(simulator, session):
+    sim = simulator(outages=[(0, 0.4)])
     r = send(session, sim, 1)
     assert r.status_code == 503
     assert sim.accepted == []
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        r = send(session, sim, 1)
-        if r.status_code == 200:
-            break
-        assert r.status_code == 503
-        time.sleep(0.05)
-    assert r.status_code == 200
+    codes = []
+    wait_for(lambda: codes.append(send(session, sim, 1).status_code) or codes[-1] == 200, timeout=10,
+             interval=0.05, message="the end of the outage")
+    assert set(codes[:-1]) <= {503}
     assert sim.accepted_ids() == [1]
 
 
-def test_outage_later_window(make_sim, session):
-    sim = make_sim(outages=[(30, 60)])
+def test_outage_later_window(simulator, session):
+    sim = simulator(outages=[(30, 60)])
     assert send(session, sim, 1).status_code == 200
 
 
-def test_reject_phone(make_sim, session):
-    sim = make_sim(reject_phones=[79990000000])
+def test_reject_phone(simulator, session):
+    sim = simulator(reject_phones=[79990000000])
     for _ in range(3):  # permanently
         r = send(session, sim, 1, phone=79990000000)
         assert r.status_code == 400
@@ -274,29 +250,31 @@ def test_reject_phone(make_sim, session):
     assert sim.accepted_ids() == [2]
 
 
-def test_timeout_rate_client_times_out(make_sim, session):
-    sim = make_sim(timeout_rate=1.0, hang=1.0)
+def test_timeout_rate_client_times_out(simulator, session):
+    # The simulator hangs for 30 s: the client's own 0.3 s timeout ends the wait, and stop() does not
+    # wait for the hanging handler. How soon each returns: bench/simulator_timing.py.
+    sim = simulator(timeout_rate=1.0, hang=30.0)
     t0 = time.monotonic()
     with pytest.raises(requests.exceptions.Timeout):
         send(session, sim, 1, timeout=0.3)
-    assert time.monotonic() - t0 < 0.9
+    assert time.monotonic() - t0 < 15
     assert sim.accepted == []
     t1 = time.monotonic()
     sim.stop()
-    assert time.monotonic() - t1 < 0.9
+    assert time.monotonic() - t1 < 15
 
 
-def test_timeout_closes_without_answer(make_sim):
-    sim = make_sim(timeout_rate=1.0, hang=0.1)
+def test_timeout_closes_without_answer(simulator):
+    sim = simulator(timeout_rate=1.0, hang=0.1)
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"},
                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
     assert sim.accepted == []
 
 
-def test_latency_and_received_at(make_sim, session, tmp_path):
+def test_latency_and_received_at(simulator, session, tmp_path):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(latency=(200, 200), log_path=log)
+    sim = simulator(latency=(200, 200), log_path=log)
     t0 = time.monotonic()
     assert send(session, sim, 1).status_code == 200
     assert time.monotonic() - t0 >= 0.19
@@ -304,9 +282,9 @@ def test_latency_and_received_at(make_sim, session, tmp_path):
     assert e["answered_at"] - e["received_at"] >= 0.19
 
 
-def test_seeded_faults_are_deterministic(make_sim, session):
+def test_seeded_faults_are_deterministic(simulator, session):
     def run(seed):
-        sim = make_sim(error_rate=0.3, throttle_rate=0.2, garbage_rate=0.2, seed=seed)
+        sim = simulator(error_rate=0.3, throttle_rate=0.2, garbage_rate=0.2, seed=seed)
         out = [(send(session, sim, i).status_code, send(session, sim, i).content) for i in range(15)]
         sim.stop()
         return out
@@ -315,9 +293,9 @@ def test_seeded_faults_are_deterministic(make_sim, session):
     assert len({code for code, _ in a}) > 1
 
 
-def test_trickle_sends_one_byte_at_a_time_after_logging(make_sim, tmp_path):
+def test_trickle_sends_one_byte_at_a_time_after_logging(simulator, tmp_path):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(trickle_rate=1.0, trickle_interval=0.2, log_path=log)
+    sim = simulator(trickle_rate=1.0, trickle_interval=0.2, log_path=log)
     before = time.time()
     with raw_send(sim, 4) as s:
         data, stamps = b"", []
@@ -335,12 +313,12 @@ def test_trickle_sends_one_byte_at_a_time_after_logging(make_sim, tmp_path):
         assert sim.accepted_ids() == [4]
         assert sim.stats()["faults"]["trickle"] == 1
         t0 = time.monotonic()
-        sim.stop()                                    # prompt, mid-trickle
-        assert time.monotonic() - t0 < 1.0
+        sim.stop()                                    # mid-trickle: the rest would take 20 s and more
+        assert time.monotonic() - t0 < 10             # how soon: bench/simulator_timing.py
 
 
-def test_trickle_outlasts_a_per_read_timeout(make_sim, session):
-    sim = make_sim(trickle_rate=1.0, trickle_interval=0.005)
+def test_trickle_outlasts_a_per_read_timeout(simulator, session):
+    sim = simulator(trickle_rate=1.0, trickle_interval=0.005)
     t0 = time.monotonic()
     r = send(session, sim, 1, timeout=(1.0, 0.25))    # each read gets a byte within 0.25 s
     elapsed = time.monotonic() - t0
@@ -351,9 +329,9 @@ def test_trickle_outlasts_a_per_read_timeout(make_sim, session):
 
 
 @pytest.mark.parametrize("status", [302, 307])
-def test_redirect_is_not_accepted(make_sim, session, tmp_path, status):
+def test_redirect_is_not_accepted(simulator, session, tmp_path, status):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(redirect_rate=1.0, redirect_status=status, log_path=log)
+    sim = simulator(redirect_rate=1.0, redirect_status=status, log_path=log)
     r = send(session, sim, 1, allow_redirects=False)
     assert r.status_code == status
     assert r.headers["Location"] == f"{sim.url}/elsewhere"
@@ -372,9 +350,9 @@ def test_redirect_is_not_accepted(make_sim, session, tmp_path, status):
     assert stats["elsewhere"] == 2                 # the GET and the followed redirect
 
 
-def test_reset_after_reading_the_request(make_sim, session, tmp_path):
+def test_reset_after_reading_the_request(simulator, session, tmp_path):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(reset_rate=1.0, log_path=log)
+    sim = simulator(reset_rate=1.0, log_path=log)
     with raw_send(sim, 1) as s:
         with pytest.raises(ConnectionResetError):
             s.recv(1024)                              # an RST, not an orderly end (b"")
@@ -388,9 +366,9 @@ def test_reset_after_reading_the_request(make_sim, session, tmp_path):
     assert stats["requests"] == 2
 
 
-def test_half_answer_after_accepting(make_sim, session, tmp_path):
+def test_half_answer_after_accepting(simulator, session, tmp_path):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(half_rate=1.0, log_path=log)
+    sim = simulator(half_rate=1.0, log_path=log)
     with raw_send(sim, 1) as s:
         data = read_until_eof(s)                      # the server closes: EOF within the timeout
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -404,9 +382,9 @@ def test_half_answer_after_accepting(make_sim, session, tmp_path):
     assert sim.stats()["faults"]["half"] == 2
 
 
-def test_huge_body_after_accepting(make_sim, session, tmp_path):
+def test_huge_body_after_accepting(simulator, session, tmp_path):
     log = tmp_path / "log.jsonl"
-    sim = make_sim(huge_rate=1.0, huge_bytes=256 * 1024, log_path=log)
+    sim = simulator(huge_rate=1.0, huge_bytes=256 * 1024, log_path=log)
     r = send(session, sim, 1)
     assert r.status_code == 200
     assert r.headers["Content-Length"] == str(256 * 1024) == str(len(r.content))
@@ -414,7 +392,7 @@ def test_huge_body_after_accepting(make_sim, session, tmp_path):
     assert [e["id"] for e in read_log(log)] == [1]
     assert sim.stats()["faults"]["huge"] == 1
     # the default size, read up to the headers only
-    big = make_sim(huge_rate=1.0)
+    big = simulator(huge_rate=1.0)
     assert big.huge_bytes == 4 * 1024 * 1024
     with raw_send(big, 1) as s:
         head = b""
@@ -426,8 +404,8 @@ def test_huge_body_after_accepting(make_sim, session, tmp_path):
     assert big.accepted_ids() == [1]
 
 
-def test_retry_after_as_http_date(make_sim, session):
-    sim = make_sim(throttle_rate=1.0, retry_after=30, retry_after_date=True)
+def test_retry_after_as_http_date(simulator, session):
+    sim = simulator(throttle_rate=1.0, retry_after=30, retry_after_date=True)
     r = send(session, sim, 1)
     assert r.status_code == 429
     when = parsedate_to_datetime(r.headers["Retry-After"])
@@ -435,25 +413,22 @@ def test_retry_after_as_http_date(make_sim, session):
     assert (when - server_now).total_seconds() == 30
     assert abs(when.timestamp() - (time.time() + 30)) < 5
     # every response carries a Date
-    ok = make_sim()
+    ok = simulator()
     for resp in (send(session, ok, 2), session.get(f"{ok.url}/nope", timeout=2)):
         assert abs(parsedate_to_datetime(resp.headers["Date"]).timestamp() - time.time()) < 5
 
 
-def test_begin_forces_a_fault_for_a_while(make_sim, session):
-    sim = make_sim(seed=3)
+def test_begin_forces_a_fault_for_a_while(simulator, session):
+    sim = simulator(seed=3)
     assert send(session, sim, 1).status_code == 200
     sim.begin("redirect", 30)
     assert send(session, sim, 2, allow_redirects=False).status_code == 302
     sim.begin("error", 0.3)                           # the latest begun wins while it lasts
     assert send(session, sim, 3).status_code in (500, 503)
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        r = send(session, sim, 3, allow_redirects=False)
-        if r.status_code != 500 and r.status_code != 503:
-            break
-        time.sleep(0.05)
-    assert r.status_code == 302                       # back to the longer window
+    codes = []
+    wait_for(lambda: codes.append(send(session, sim, 3, allow_redirects=False).status_code)
+             or codes[-1] not in (500, 503), timeout=10, interval=0.05, message="the end of the error window")
+    assert codes[-1] == 302                           # back to the longer window
     sim.begin_outage(30)                              # an outage wins over everything
     assert send(session, sim, 4).status_code == 503
     assert sim.accepted_ids() == [1]
@@ -465,10 +440,10 @@ def test_begin_forces_a_fault_for_a_while(make_sim, session):
         sim.begin("reset", -1)
 
 
-def test_new_faults_are_deterministic_per_seed(make_sim, session):
+def test_new_faults_are_deterministic_per_seed(simulator, session):
     def run(seed):
-        sim = make_sim(redirect_rate=0.2, reset_rate=0.2, half_rate=0.2, huge_rate=0.2,
-                       huge_bytes=1024, seed=seed)
+        sim = simulator(redirect_rate=0.2, reset_rate=0.2, half_rate=0.2, huge_rate=0.2,
+                        huge_bytes=1024, seed=seed)
         out = []
         for i in range(20):
             try:
@@ -486,16 +461,16 @@ def test_new_faults_are_deterministic_per_seed(make_sim, session):
     assert sum(faults.values()) < 20                  # some plain successes too
 
 
-def test_faults_apply_after_auth(make_sim):
-    sim = make_sim(error_rate=1.0, outages=[(0, 60)])
+def test_faults_apply_after_auth(simulator):
+    sim = simulator(error_rate=1.0, outages=[(0, 60)])
     r = requests.post(f"{sim.url}/send/1", json={"id": 1, "phone": PHONE, "text": "x"}, timeout=2)
     assert r.status_code == 401
 
 
 # ------------------------------------------------------------------ binding, log, CLI
 
-def test_binds_loopback_only(make_sim):
-    sim = make_sim()
+def test_binds_loopback_only(simulator):
+    sim = simulator()
     assert sim.bound_address == ("127.0.0.1", sim.port)
     # all of 127/8 is loopback, but a socket bound to 127.0.0.1 only refuses 127.0.0.2
     with socket.socket() as s:
@@ -569,8 +544,9 @@ def test_main_subprocess_sigterm(tmp_path):
         [sys.executable, "-m", "simulator", "--port", "0", "--token", "t", "--log", str(log)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 2.5)
-        assert ready, "no listening line within 2.5 s"
+        # How soon the line comes (a second or less): bench/simulator_timing.py.
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "no listening line within 30 s"
         line = proc.stdout.readline().decode("utf-8")
         m = re.fullmatch(r"gateway-sim listening on (http://127\.0\.0\.1:(\d+)/v1) token=t\u2026\n", line)
         assert m, line
@@ -579,7 +555,7 @@ def test_main_subprocess_sigterm(tmp_path):
         assert r.status_code == 200 and r.json()["code"] == 0
         assert [e["id"] for e in read_log(log)] == [9]
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=2) == 0
+        assert proc.wait(timeout=20) == 0
         assert proc.stdout.read() == b""  # exactly one line printed
     finally:
         if proc.poll() is None:
@@ -594,7 +570,7 @@ def test_the_simulator_stands_outside_the_product(tmp_path):
     writes nothing where it runs."""
     code = ("import sys, simulator; "
             "assert not {'huey', 'models', 'tasks', 'peewee'} & set(sys.modules), sorted(sys.modules)")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=30)
     subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=tmp_path, env=env, check=True,
                    capture_output=True, timeout=30)

@@ -133,5 +133,7 @@ def test_window_across_a_dst_change_with_a_real_consumer(world, simulator):
     sent = read_log(sim.log_path)
     assert [e["phone"] for e in sent] == [79000000001]
     fake_received = sent[0]["received_at"] + shift
-    assert jump.timestamp() <= fake_received < jump.timestamp() + 2.5
+    # At the jump, not an hour later (the winter offset kept): how soon after a message falls due it
+    # goes is bench/start_latency.py's figure, not this test's.
+    assert jump.timestamp() <= fake_received < jump.timestamp() + 60
     wait_for(lambda: world.statuses(mailing["id"]) == {"sent": 1, "pending": 1}, message="sent recorded")

@@ -40,8 +40,9 @@ class ClientForm(EditForm):
             yield Label(title, classes="dialog-title")
             yield Field("phone", "Phone", Input(r["phone"], placeholder="79001234567", id="phone"),
                         hint="7 followed by 10 digits")
+            # No max_length: it would silently cut what is typed; the domain refuses a wrong value.
             yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
-                                                     id="operator", max_length=3),
+                                                     id="operator"),
                         hint="3-digit code; empty: digits 2-4 of the phone")
             yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
             yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",

@@ -12,7 +12,7 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
-        Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
+        Binding("escape,q", "answer(False)", "Cancel", id="confirm.cancel"),
     ]
 
     def __init__(self, question, yes_label="Yes"):

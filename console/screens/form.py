@@ -5,7 +5,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Static, TextArea
 
 from domain import validation
 from console.widgets import Field
@@ -13,12 +13,29 @@ from console.workers import db_work, deliver
 
 
 class FormScreen(ModalScreen):
+    """A field's refusal goes away as soon as the field changes: it was about the value before."""
+
     HELP_TITLE = "Forms (client, mailing, import)"
     BINDINGS = [
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
                 id="form.previous"),
+        # Not a priority binding: typed into a field, q is a letter; elsewhere it goes back, as on
+        # every screen above a main one (on a main screen it quits).
+        Binding("q", "go_back", "Back", show=False, id="form.back"),
     ]
+
+    def action_go_back(self):
+        self.dismiss(None)
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    def _field_changed(self, event):
+        for field in event.control.ancestors:
+            if isinstance(field, Field):
+                if field.error:
+                    field.set_error(None)
+                break
 
 
 class EditForm(FormScreen):
@@ -47,6 +64,9 @@ class EditForm(FormScreen):
 
     def action_cancel(self):
         self.dismiss(None)
+
+    def action_go_back(self):
+        self.action_cancel()
 
     def save(self, fields):
         self.query_one("#save", Button).disabled = True

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
 from console import keys
+from console.commands import PALETTE
 
 KEY_NAMES = {"enter": "enter"}  # Textual shows ⏎, which reads poorly in a table of words
 
@@ -76,6 +77,11 @@ class HelpScreen(ModalScreen):
                 table.add_row(Text(title if i == 0 else ""), Text(key_label(app, key_list), style="bold cyan"),
                               what)
             table.add_row(Text(""), Text(""), Text(""))  # a blank line between sections
+        palette_key = key_label(app, getattr(app, "user_keymap", {}).get("app.palette") or "ctrl+p")
+        for i, (name, _method, _args, help_text) in enumerate(PALETTE):
+            table.add_row(Text("Command palette" if i == 0 else ""),
+                          Text(palette_key if i == 0 else "", style="bold cyan"),
+                          Text(f"{name}: {help_text}"))
         with Vertical(classes="dialog help-dialog"):
             yield Label("Keys (esc closes) · the mouse works too: click rows, buttons and footer keys",
                         classes="dialog-title")

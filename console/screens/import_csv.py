@@ -11,10 +11,11 @@ from domain import clients, validation
 import service
 from console.format import lit
 from console.screens.form import FormScreen
-from console.widgets import Field
+from console.widgets import Field, KeyedTable
 from console.workers import db_work, deliver
 
 SHOWN_REJECTED = 500  # rows of the report put in the table; the summary gives the full count
+WHY_WIDTH = 50  # of the dialog's 96 columns
 
 
 class ImportScreen(FormScreen):
@@ -41,13 +42,14 @@ class ImportScreen(FormScreen):
                 yield Button("Import (enter)", variant="primary", id="run")
                 yield Button("Close (esc)", id="close")
             yield Static("", id="import-summary")
-            yield DataTable(id="rejected", cursor_type="row", zebra_stripes=True)
+            yield KeyedTable(id="rejected", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
     def on_mount(self):
         table = self.query_one("#rejected", DataTable)
         table.add_column("Line", key="line")
-        table.add_column("Why", key="why")
+        # A reason is shown whole, wrapped in its column (a hint like "(did you mean ...?)" ends it).
+        table.add_column("Why", key="why", width=WHY_WIDTH)
         table.add_column("Row", key="row")
         table.display = False
         self.query_one("#path", Input).focus()
@@ -69,6 +71,9 @@ class ImportScreen(FormScreen):
 
     def action_close(self):
         self.dismiss(self.imported)
+
+    def action_go_back(self):
+        self.action_close()
 
     def action_run_import(self):
         path = self.query_one("#path", Input).value.strip()
@@ -112,5 +117,5 @@ class ImportScreen(FormScreen):
         table = self.query_one("#rejected", DataTable)
         table.clear()
         for line_no, raw, why in report.rejected[:SHOWN_REJECTED]:
-            table.add_row(lit(line_no), lit(why), lit(raw))
+            table.add_row(lit(line_no), Text(why), lit(raw), height=None)
         table.display = bool(report.rejected)

@@ -147,7 +147,8 @@ class LogScreen(Screen):
             notify_literal(self.app, exc, severity="warning")
             return
         self._set_filter(flt)
-        self.query_one("#journal", RichLog).focus()
+        if event.submitted:  # an escape that cleared the text stays in the input (a second one leaves)
+            self.query_one("#journal", RichLog).focus()
 
     def _set_filter(self, flt):
         self.flt = flt

@@ -1,4 +1,6 @@
-"""One mailing: its counts by status, its messages page by page, and each message's attempts."""
+"""One mailing: its counts by status, its messages page by page (a pending one with its next attempt,
+in the operator's zone), and each message's attempts; pause, resume, cancel, edit and resend from here,
+asking what the mailings screen asks."""
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
@@ -9,12 +11,17 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from domain import stats, times, validation, vocabulary
 import service
 from console.screens.confirm import ConfirmScreen
+from console.screens.mailing_actions import cancel_question, editable
+from console.screens.mailing_editor import MailingEditor
 from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
-from console.widgets import PagedTable, PageSource
+from console.widgets import KeyedTable, PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 
-MESSAGE_COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Status", "status"), ("Attempts", "attempts"),
-                   ("Sent at", "sent_at"), ("Last error", "last_error")]
+# "#" is a message id here as in the live log's filter (#17); an attempt's own id is labelled so.
+MESSAGE_COLUMNS = [("#", "id"), ("Phone", "phone"), ("Status", "status"), ("Attempts", "attempts"),
+                   ("Sent at", "sent_at"), ("Next attempt", "next_attempt"), ("Last error", "last_error")]
+ATTEMPT_COLUMNS = ("Attempt id", "At", "Outcome", "HTTP", "Latency", "Error")
+TIME = "%Y-%m-%d %H:%M:%S"
 ATTEMPTS_SHOWN = 500
 STATUS_FILTERS = (None,) + vocabulary.MESSAGE_STATUSES
 
@@ -28,7 +35,9 @@ class MessageSource(PageSource):
 
     def rows(self, offset, limit):
         return [(m.id, (lit(m.id), lit(m.phone), outcome_text(m.status), lit(m.attempts),
-                        lit(local_time(m.sent_at, fmt="%Y-%m-%d %H:%M:%S")), one_line(m.last_error, 80)), m)
+                        lit(local_time(m.sent_at, fmt=TIME)),
+                        lit(local_time(m.next_attempt_at, fmt=TIME) if m.status == vocabulary.PENDING else ""),
+                        one_line(m.last_error, 80)), m)
                 for m in stats.message_page(self.mailing_id, self.status, limit, offset)]
 
 
@@ -37,8 +46,12 @@ class MailingDetailScreen(Screen):
     HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),  # q: back, not quit
         Binding("s", "cycle_status", "Status filter", id="detail.status"),
+        Binding("e", "edit", "Edit", id="detail.edit"),
+        Binding("p", "pause", "Pause", id="detail.pause"),
+        Binding("r", "resume", "Resume", id="detail.resume"),
+        Binding("c", "cancel", "Cancel", id="detail.cancel"),
         Binding("R", "resend_in_doubt", "Resend in doubt", id="detail.resend"),
     ]
 
@@ -48,6 +61,7 @@ class MailingDetailScreen(Screen):
         self.status_filter = None
         self.message_id = None
         self.live = True
+        self.row = None  # the stats.MailingRow shown in the summary
 
     def compose(self):
         yield Header()
@@ -57,13 +71,13 @@ class MailingDetailScreen(Screen):
             yield Static("", id="messages-status", classes="status")
         yield PagedTable(MESSAGE_COLUMNS, source=MessageSource(self.mailing_id), id="messages")
         yield Label("Attempts (select a message)", id="attempts-title", classes="section-title")
-        yield DataTable(id="attempts", cursor_type="row", zebra_stripes=True)
+        yield KeyedTable(id="attempts", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
     def on_mount(self):
         self.sub_title = f"Mailing {self.mailing_id}"
         attempts = self.query_one("#attempts", DataTable)
-        for label in ("#", "At", "Outcome", "HTTP", "Latency", "Error"):
+        for label in ATTEMPT_COLUMNS:
             attempts.add_column(label)
         self.messages = self.query_one("#messages", PagedTable)
         self.messages.reload(page=0, cursor="top")
@@ -85,6 +99,7 @@ class MailingDetailScreen(Screen):
         deliver(self.app, self._show_summary, stats.mailing_row(self.mailing_id))
 
     def _show_summary(self, m):
+        self.row = m
         self.live = m.state in vocabulary.LIVE_STATES
         text = Text()
         text.append(f"Mailing {m.id}  ", style="bold")
@@ -106,7 +121,48 @@ class MailingDetailScreen(Screen):
         text.append(f"total {m.total}", style="bold")
         text.append("\ntext: ")
         text.append(m.text)
+        text.append(f"\ntimes in {times.operator_zone()}", style="dim")
         self.query_one("#detail-summary", Static).update(text)
+
+    # -- pause, resume, cancel, edit ------------------------------------------------------------------
+
+    def action_pause(self):
+        self._set_state(self.mailing_id, "pause")
+
+    def action_resume(self):
+        self._set_state(self.mailing_id, "resume")
+
+    def action_cancel(self):
+        def answered(yes):
+            if yes:
+                self._set_state(self.mailing_id, "cancel")
+
+        self.app.push_screen(cancel_question(self.mailing_id), answered)
+
+    @db_work(group="detail-state", exclusive=False)
+    def _set_state(self, mailing_id, action):
+        try:
+            mailing = service.set_mailing_state(mailing_id, action)
+        except validation.ValidationError as exc:
+            deliver(self.app, notify_literal, self.app, "; ".join(exc.errors.values()), severity="warning")
+            return
+        deliver(self.app, notify_literal, self.app, f"mailing {mailing.id} is {mailing.state}")
+        deliver(self.app, self._reload_all)
+
+    def action_edit(self):
+        if self.row is None or not editable(self.app, self.row):
+            return
+
+        def saved(mailing):
+            if mailing:
+                notify_literal(self.app, f"mailing {mailing.id} saved ({mailing.state})")
+                self._reload_all()
+
+        self.app.push_screen(MailingEditor(self.row), saved)
+
+    def _reload_all(self):
+        self._load_summary()
+        self.messages.reload(recount=True)
 
     # -- resend what is in doubt --------------------------------------------------------------------
 

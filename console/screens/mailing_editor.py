@@ -1,5 +1,6 @@
 """Create or edit a mailing. Times are read back as the instant they mean, the audience is counted
-as the filter changes, and whatever the domain refuses is shown next to its field."""
+as the filter changes, a window that never opens before the end (in the audience's zones) is
+pointed out, and whatever the domain refuses is shown next to its field."""
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
@@ -32,6 +33,8 @@ class MailingEditor(EditForm):
     ]
 
     _debounce = None
+    _window_debounce = None
+    _window_note = None  # (inputs, text, style) from the last check of the window against start/end/zones
     known = ([], [])
 
     def __init__(self, mailing=None):
@@ -62,8 +65,10 @@ class MailingEditor(EditForm):
                                                 placeholder="now, +10m, or 2026-12-01T09:00"))
             yield Field("end", "End", Input(v["end"], id="end", compact=True,
                                             placeholder="+1h, +1d, or 2026-12-01T21:00"))
+            # No max_length: it would silently cut what is typed (12 then 900 gave 129); the whole
+            # value is checked, and refused with a message, instead.
             yield Field("operator", "Operator", Input(v["operator"], id="operator", compact=True,
-                                                      max_length=3, placeholder="any operator"))
+                                                      placeholder="any operator"))
             yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
             yield Field("window", "Window", Input(v["window"], id="window", compact=True,
                                                   placeholder="optional, like 09:00-21:00"))
@@ -89,6 +94,7 @@ class MailingEditor(EditForm):
         self.query_one("#text", TextArea).focus()
         self._load_known()
         self._count_audience(*self._filter())
+        self._check_window(self._window_inputs())
 
     # -- live hints -------------------------------------------------------------------------------
 
@@ -105,12 +111,15 @@ class MailingEditor(EditForm):
         self._changed(event.input.id)
 
     def _changed(self, name):
-        self.query_one(f"#field-{name}", Field).set_error(None)
-        self._update_hint(name)
+        self._update_hint(name)  # (the form clears the field's error: FormScreen._field_changed)
         if name in ("operator", "tag"):
             if self._debounce is not None:
                 self._debounce.stop()
             self._debounce = self.set_timer(0.25, lambda: self._count_audience(*self._filter()))
+        if name != "text":
+            if self._window_debounce is not None:
+                self._window_debounce.stop()
+            self._window_debounce = self.set_timer(0.25, lambda: self._check_window(self._window_inputs()))
 
     def _update_hint(self, name):
         field = self.query_one(f"#field-{name}", Field)
@@ -125,15 +134,26 @@ class MailingEditor(EditForm):
                 when = times.parse_when(value, name)
                 field.set_hint(f"= {times.describe_time(when)}")
             except validation.ValidationError as exc:
-                field.set_hint(f"⚠ {exc.errors[name]}", style="yellow")
+                field.set_hint(f"⚠ {exc.errors[name]}", style="yellow", warning=True)
         elif name == "window":
             try:
                 window = windows.parse_window(value)
-                field.set_hint("any time of day" if window is None
-                               else f"only {windows.format_window(*window)} in each client's local time")
+                # the note of the last check, while it is about the fields as they are
+                note = self._window_note
+                if window is not None and note and note[0] == self._window_inputs():
+                    field.set_hint(note[1], style=note[2])
+                else:
+                    field.set_hint("any time of day" if window is None
+                                   else f"only {windows.format_window(*window)} in each client's local time")
             except validation.ValidationError as exc:
-                field.set_hint(f"⚠ {exc.errors['window']}", style="yellow")
+                field.set_hint(f"⚠ {exc.errors['window']}", style="yellow", warning=True)
         elif name in ("operator", "tag"):
+            if name == "operator" and value:
+                try:
+                    validation.validate_operator(value)
+                except validation.ValidationError as exc:
+                    field.set_hint(f"⚠ {exc.errors['operator']}", style="yellow", warning=True)
+                    return
             known = self.known[0 if name == "operator" else 1]
             shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
             field.set_hint(f"known: {shown}" if known else "no values yet")
@@ -166,6 +186,44 @@ class MailingEditor(EditForm):
         text = Text(f"{n:,} client(s) match ", style="bold" if n else "bold red")
         text.append(f"({who})", style="")
         self.query_one("#audience", Static).update(text)
+
+    def _window_inputs(self):
+        return tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag"))
+
+    @db_work(group="editor-window")
+    def _check_window(self, inputs):
+        start, end, window, operator, tag = inputs
+        try:
+            now = times.utcnow()
+            start_at, end_at = times.parse_when(start, "start", now=now), times.parse_when(end, "end", now=now)
+            span = windows.parse_window(window)
+        except validation.ValidationError:
+            deliver(self.app, self._show_window_note, inputs, None)  # the fields say what is wrong
+            return
+        zones = mailings.audience_zones(operator, tag)
+        if span is None or not zones or end_at <= start_at:
+            deliver(self.app, self._show_window_note, inputs, None)
+            return
+        open_in = windows.zones_where_open(start_at, end_at, span, zones)
+        shown = windows.format_window(*span)
+        if not open_in:
+            note = (f"⚠ {shown} never opens between the start and the end in the audience's zones "
+                    f"({', '.join(sorted(zones)[:6])}{', …' if len(zones) > 6 else ''}): nobody would get it",
+                    "bold yellow")
+        elif len(open_in) < len(zones):
+            never = sorted(set(zones) - set(open_in))
+            note = (f"⚠ {shown} opens before the end in {len(open_in)} of {len(zones)} client zones; "
+                    f"clients in {', '.join(never[:6])}{', …' if len(never) > 6 else ''} would never get it",
+                    "yellow")
+        else:
+            note = None
+        deliver(self.app, self._show_window_note, inputs, note)
+
+    def _show_window_note(self, inputs, note):
+        if inputs != self._window_inputs():
+            return  # the fields changed meanwhile: a newer check is on its way
+        self._window_note = (inputs, *note) if note else None
+        self._update_hint("window")
 
     # -- saving -----------------------------------------------------------------------------------
 

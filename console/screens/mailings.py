@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from domain import validation
 from domain.vocabulary import LIVE_STATES
 import service
-from console.screens.confirm import ConfirmScreen
+from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
 from console.widgets import MailingSource, MailingTable, PagedTable
@@ -136,8 +136,7 @@ class MailingsScreen(Screen):
         row = self.current()
         if row is None:
             return
-        if row.state not in LIVE_STATES:
-            notify_literal(self.app, f"mailing {row.id} is {row.state}; it cannot change", severity="warning")
+        if not editable(self.app, row):
             return
         self.app.push_screen(MailingEditor(row), self._saved)
 
@@ -163,8 +162,7 @@ class MailingsScreen(Screen):
             if yes:
                 self._set_state(row.id, "cancel")
 
-        self.app.push_screen(ConfirmScreen(f"Cancel mailing {row.id}? Its unsent messages will never "
-                                           f"be sent.", yes_label="Cancel it"), answered)
+        self.app.push_screen(cancel_question(row.id), answered)
 
     def _act(self, action):
         row = self.current()

@@ -1,7 +1,8 @@
 """Reusable widgets of the console; each carries its own styles (DEFAULT_CSS)."""
 from console.widgets.field import Field
 from console.widgets.filter_bar import FilterBar
+from console.widgets.keyed_table import KeyedTable
 from console.widgets.mailing_table import MailingSource, MailingTable
 from console.widgets.paged_table import PagedTable, PageSource
 
-__all__ = ["Field", "FilterBar", "MailingSource", "MailingTable", "PagedTable", "PageSource"]
+__all__ = ["Field", "FilterBar", "KeyedTable", "MailingSource", "MailingTable", "PagedTable", "PageSource"]

@@ -44,6 +44,10 @@ class Field(Vertical):
     Field.-invalid .field-error {
         display: block;
     }
+    /* A refusal says it better than the live warning it repeats: one message, not two. */
+    Field.-invalid .field-hint.-warning {
+        display: none;
+    }
     Field.-invalid Input, Field.-invalid TextArea {
         border-left: outer $error;
     }
@@ -63,8 +67,12 @@ class Field(Vertical):
         yield Static(Text(self._hint), classes="field-hint")
         yield Static("", classes="field-error")
 
-    def set_hint(self, text, style=""):
-        self.query_one(".field-hint", Static).update(Text(str(text), style=style))
+    def set_hint(self, text, style="", warning=False):
+        """The line under the input; a `warning` (a live "this will be refused") is hidden while the
+        field shows the refusal itself."""
+        hint = self.query_one(".field-hint", Static)
+        hint.update(Text(str(text), style=style))
+        hint.set_class(warning, "-warning")
 
     def set_error(self, message):
         error = self.query_one(".field-error", Static)

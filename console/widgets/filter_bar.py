@@ -62,9 +62,9 @@ class FilterBar(Horizontal):
         self.input.focus()
 
     def leave(self, focus_next):
-        """escape: out of the input to `focus_next`; when not in it, clear the filter.
-        Returns False when there was nothing to do."""
-        if self.input.has_focus:
+        """escape: in the input, first clear what is typed (and apply that), then go out of it to
+        `focus_next`; when not in it, clear the filter. Returns False when there was nothing to do."""
+        if self.input.has_focus and not self.input.value:
             focus_next.focus()
         elif self.input.value:
             self.input.value = ""

@@ -84,6 +84,18 @@ class MailingTable(PagedTable):
         # status line) is painted in the same frame as they are.
         self.after_show = None
 
+    def action_first_row(self):
+        if self.source is not None:
+            super().action_first_row()
+        elif self.row_count:  # the dashboard's list: one "page", no source to load from
+            self.move_cursor(row=0)
+
+    def action_last_row(self):
+        if self.source is not None:
+            super().action_last_row()
+        elif self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
     def check_action(self, action, parameters):
         """Without a source (the dashboard's list) there are no pages: their keys are not offered."""
         if self.source is None and action in ("next_page", "prev_page", "first_page", "last_page"):

@@ -1,8 +1,9 @@
 """A DataTable that holds one page of rows fetched from the database, never the whole table.
 
 The rows come from a `PageSource` (count() and rows(offset, limit), both run in a worker thread).
-pgdn/pgup change page, ctrl+home/ctrl+end jump to the first/last page, and moving the cursor past
-the last (or first) row of a page loads the next (or previous) one.
+pgdn/pgup move by the rows on screen, like any table, and past the end (or start) of a page load the
+next (or previous) one, as moving the cursor past its last (or first) row does; ctrl+pgdn/ctrl+pgup
+change page, and g/G, home/end, ctrl+home/ctrl+end jump to the first/last row of them all.
 """
 import abc
 import math
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
 
+from console.widgets.keyed_table import KeyedTable
 from console.workers import db_work, deliver
 
 
@@ -34,7 +35,7 @@ class _Request:
     recount: bool
 
 
-class PagedTable(DataTable):
+class PagedTable(KeyedTable):
     HELP_TITLE = "Paged tables (clients, messages)"
     DEFAULT_CSS = """
     PagedTable {
@@ -43,8 +44,10 @@ class PagedTable(DataTable):
     """
 
     BINDINGS = [
-        Binding("pagedown", "next_page", "Next pg", id="table.next_page"),
-        Binding("pageup", "prev_page", "Prev pg", id="table.prev_page"),
+        Binding("pagedown", "page_down", "Page down", id="table.page_down"),
+        Binding("pageup", "page_up", "Page up", id="table.page_up"),
+        Binding("ctrl+pagedown", "next_page", "Next page", show=False, id="table.next_page"),
+        Binding("ctrl+pageup", "prev_page", "Previous page", show=False, id="table.prev_page"),
         Binding("ctrl+home", "first_page", "First page", show=False, id="table.first_page"),
         Binding("ctrl+end", "last_page", "Last page", show=False, id="table.last_page"),
     ]
@@ -192,6 +195,27 @@ class PagedTable(DataTable):
     def action_last_page(self):
         if self.total is not None:
             self.reload(self.pages - 1, cursor="bottom", recount=False)
+
+    def action_first_row(self):
+        self.action_first_page()
+
+    def action_last_row(self):
+        if self.total is None:  # not counted yet: the last row loaded
+            super().action_last_row()
+        else:
+            self.action_last_page()
+
+    def action_page_down(self):
+        if self.row_count and self.cursor_row >= self.row_count - 1 and self.has_next(self._target):
+            self.reload(self._target + 1, cursor="top", recount=False)
+        else:
+            super().action_page_down()
+
+    def action_page_up(self):
+        if self.row_count and self.cursor_row <= 0 and self._target > 0:
+            self.reload(self._target - 1, cursor="bottom", recount=False)
+        else:
+            super().action_page_up()
 
     def action_cursor_down(self):
         if self.row_count and self.cursor_row >= self.row_count - 1 and self.has_next(self._target):

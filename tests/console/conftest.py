@@ -25,10 +25,7 @@ def env(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def sim():
-    """The gateway simulator, in-process on a free port."""
-    from simulator import GatewaySimulator
-
-    simulator = GatewaySimulator(port=0, token="t", reject_phones=["79005550000"]).start()
-    yield simulator
-    simulator.stop()
+def sim(simulator):
+    """The suite's gateway simulator (tests/conftest.py), with the token and the refused phone the
+    console tests expect."""
+    return simulator(token="t", reject_phones=["79005550000"], log_path=None)

@@ -122,10 +122,11 @@ async def test_theme_toggles_with_ctrl_t_and_the_palette():
         await wait_for(pilot, lambda: app.theme == "textual-light", what="theme from palette")
 
 
-async def test_load_demo_data_with_D():
+async def test_load_demo_data_from_the_palette():
+    # `D` no longer loads it (issue 11 item 2: one Shift away from `d`, delete): the palette does.
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("D")
+        await palette(pilot, "load demo")
         await wait_for(pilot, lambda: models.Mailing.select().count() == 2, timeout=15, what="demo data")
         assert models.Client.select().count() == 500
         rows = app.screen.query_one("#live-mailings")

@@ -12,7 +12,6 @@ import service
 import tasks
 from console.app import MailerApp
 from console.screens.log import LogScreen, parse_filter
-from simulator import GatewaySimulator
 
 from console_testkit import MARKUP, SIZE, plain, send_in_process, settle, type_text, wait_for
 
@@ -30,8 +29,7 @@ async def open_log(pilot):
     return pilot.app.screen
 
 
-async def test_live_log_shows_a_send_made_by_a_real_consumer(env):
-    sim = GatewaySimulator(port=0, token="t").start()
+async def test_live_log_shows_a_send_made_by_a_real_consumer(env, sim):
     consumer_env = dict(os.environ, MAILER_DB_URL=env.url, MAILER_QUEUE_URL=env.queue_url,
                         PROBE_URL=sim.url, PROBE_TOKEN="t", MAILER_TZ="Europe/Moscow")
     log_path = env.tmp / "consumer.log"
@@ -67,7 +65,6 @@ async def test_live_log_shows_a_send_made_by_a_real_consumer(env):
             except subprocess.TimeoutExpired:
                 consumer.kill()
                 consumer.wait(timeout=5)
-        sim.stop()
 
 
 async def test_log_filter_pause_and_literal_errors(sim):

@@ -210,7 +210,7 @@ async def test_detail_shows_counts_messages_and_every_attempt(sim):
         await wait_for(pilot, lambda: messages.row_count == 2, what="messages")
         rows = table_rows(messages)
         assert [r[2] for r in rows] == ["sent", "failed"]
-        assert rows[1][5].startswith("HTTP 4")
+        assert rows[1][-1].startswith("HTTP 4")  # the last error, last (after the next attempt)
         attempts = detail.query_one("#attempts")
         await wait_for(pilot, lambda: attempts.row_count == 1, what="attempts of message 1")
         assert table_rows(attempts)[0][2:4] == ["sent", "200"]

@@ -1,6 +1,7 @@
 """The engine tier: the dispatcher run in this process against the gateway simulator, on SQLite and
 on PostgreSQL. MAILER_TEST_DB picks the backends (`sqlite`, `postgres`, or both, comma-separated;
-default both), as peewee's own test base picks its database from the environment."""
+default both), as peewee's own test base picks its database from the environment. The simulator and
+the PostgreSQL server are the suite's shared fixtures (tests/conftest.py)."""
 import os
 import uuid
 
@@ -8,30 +9,16 @@ import pytest
 
 import models
 import service
-import servers
 from domain import settings
-from simulator import GatewaySimulator
 
 BACKENDS = [b.strip() for b in os.environ.get("MAILER_TEST_DB", "sqlite,postgres").split(",") if b.strip()]
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    if servers.postgres_bin_dir() is None:
-        message = "PostgreSQL's server binaries are missing (make system-deps)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    server = servers.start_postgres()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=BACKENDS)
-def database(request, tmp_path):
+def backend(request, tmp_path):
     """A fresh, migrated database on the backend under test, the models bound to it."""
     if request.param == "postgres":
-        server = request.getfixturevalue("postgres_server")
+        server = request.getfixturevalue("postgres")
         name = f"engine_{uuid.uuid4().hex[:10]}"
         server.create_database(name)
         url = server.url(name)
@@ -44,18 +31,3 @@ def database(request, tmp_path):
     yield request.param
     database.close()
     service.use_waker(previous)
-
-
-@pytest.fixture
-def gateway_sim(tmp_path):
-    sims = []
-
-    def start(**options):
-        sim = GatewaySimulator(token="engine-token", log_path=str(tmp_path / f"sim-{len(sims)}.jsonl"),
-                               **options).start()
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()

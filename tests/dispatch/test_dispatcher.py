@@ -14,7 +14,8 @@ from engine import dispatcher, gateway as gateway_client, liveness
 from models import Attempt, Mailing, Message
 from simulator import read_log
 
-pytestmark = pytest.mark.engine
+# One worker runs them all, so one PostgreSQL server serves the tier (session fixtures are per worker).
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("engine")]
 
 
 def clients(n, first=79000000000):
@@ -48,8 +49,8 @@ def send_all(sim, timeout=30.0):
     raise AssertionError(f"messages still due after {timeout} s")
 
 
-def test_each_message_is_posted_once_and_recorded_as_the_gateway_received_it(database, gateway_sim):
-    sim = gateway_sim()
+def test_each_message_is_posted_once_and_recorded_as_the_gateway_received_it(backend, simulator):
+    sim = simulator()
     clients(120)
     mailing = running_mailing("hello from the engine tier")
     send_all(sim)
@@ -63,18 +64,20 @@ def test_each_message_is_posted_once_and_recorded_as_the_gateway_received_it(dat
     assert statuses(mailing.id)[SENT] == 120
 
 
-def test_server_errors_are_retried_until_accepted(database, gateway_sim):
-    sim = gateway_sim(error_rate=0.5, seed=3)
+def test_server_errors_are_retried_until_accepted(backend, simulator):
+    sim = simulator(error_rate=0.5, seed=3)
     clients(40)
     mailing = running_mailing()
     send_all(sim)
     assert statuses(mailing.id)[SENT] == 40
     assert len({e["id"] for e in read_log(sim.log_path)}) == 40
     assert Attempt.select().where(Attempt.outcome == "retry").count() > 0
+    # Every POST is one journal row and one count on its message: the figures agree everywhere.
+    assert sum(m.attempts for m in Message.select()) == Attempt.select().count()
 
 
-def test_a_mailing_cancelled_after_the_claim_posts_nothing(database, gateway_sim):
-    sim = gateway_sim()
+def test_a_mailing_cancelled_after_the_claim_posts_nothing(backend, simulator):
+    sim = simulator()
     clients(30)
     mailing = running_mailing()
     claimed = dispatcher.claim(100)
@@ -86,8 +89,8 @@ def test_a_mailing_cancelled_after_the_claim_posts_nothing(database, gateway_sim
     assert statuses(mailing.id)[CANCELLED] == 30
 
 
-def test_nothing_is_posted_within_the_end_guard(database, gateway_sim):
-    sim = gateway_sim()
+def test_nothing_is_posted_within_the_end_guard(backend, simulator):
+    sim = simulator()
     clients(20)
     mailing = running_mailing(end="+30s")
     claimed = dispatcher.claim(100)
@@ -98,9 +101,11 @@ def test_nothing_is_posted_within_the_end_guard(database, gateway_sim):
         dispatcher.send_batch(claimed, gateway_client.Gateway(sim.url, sim.token), pool)
     assert read_log(sim.log_path) == []
     assert statuses(mailing.id)[EXPIRED] == 20
+    # Nothing was posted: no attempt counted, no journal row (a decision is not an attempt).
+    assert sum(m.attempts for m in Message.select()) == 0 and Attempt.select().count() == 0
 
 
-def test_a_dead_consumers_claims_are_released_and_its_wire_held_in_doubt(database):
+def test_a_dead_consumers_claims_are_released_and_its_wire_held_in_doubt(backend):
     clients(10)
     mailing = running_mailing()
     ids = [m.id for m in Message.select(Message.id).order_by(Message.id)]
