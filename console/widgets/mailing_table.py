@@ -6,6 +6,7 @@ the dashboard gives its bounded list with `show`. A refresh with the same mailin
 updates only the cells that changed, in place, so the cursor and the scroll position stay where the
 operator left them and an unchanged table is not drawn again.
 """
+import dataclasses
 import math
 
 from rich.text import Text
@@ -80,6 +81,10 @@ class MailingTable(PagedTable):
         self.text_width = text_width
         self.placeholder = placeholder  # shown as a row while there is no mailing
         self._cells = {}  # row key -> the cells shown
+        if source is None:  # the dashboard's list: its page keys scroll, as any table's, unannounced
+            for key in ("pagedown", "pageup"):
+                self._bindings.key_to_bindings[key] = [
+                    dataclasses.replace(b, show=False) for b in self._bindings.key_to_bindings.get(key, [])]
         # Called as soon as a page is shown, before Loaded is handled: what goes with the rows (a
         # status line) is painted in the same frame as they are.
         self.after_show = None
