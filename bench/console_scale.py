@@ -200,10 +200,14 @@ async def measure_console(idle):
         await pilot.press("ctrl+end")
         await until(pilot, lambda: t.page == t.pages - 1 and t.row_count > 0)
         figures["mailings: ctrl+end -> last page (offset ~100,000)"] = time.perf_counter() - started
+        # q asks first while a mailing runs (1,000 do): the key is answered when the question shows
         started = time.perf_counter()
         await pilot.press("q")
-        await until(pilot, lambda: not app.is_running, timeout=120)
-        figures["mailings: key `q` -> app stopped"] = time.perf_counter() - started
+        await until(pilot, lambda: not app.is_running or app.screen.is_modal, timeout=120)
+        figures["mailings: key `q` -> the question (or the app stopped)"] = time.perf_counter() - started
+        if app.is_running:
+            await pilot.press("y")
+            await until(pilot, lambda: not app.is_running, timeout=120)
 
     # 2. the comparison: the clients screen (a million rows, paged, no timer), reached the same ways
     started = time.perf_counter()
