@@ -5,6 +5,8 @@ Counts by status come from one GROUP BY over the (mailing, status, ...) index; n
 message rows one at a time.
 """
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass, field
 
 import peewee as pw
@@ -44,7 +46,8 @@ class MailingRow:
     end_at: dt.datetime
     started_at: dt.datetime | None
     counts: dict = field(default_factory=dict)  # status -> messages
-    total: int = 0  # how many should go: the materialized audience, or the audience it would have now
+    total: int | None = 0  # how many should go: the materialized audience, or the audience it would
+    # have now (None while that is not counted yet: AudienceCache)
 
     @property
     def started(self):
@@ -85,14 +88,14 @@ def status_counts(mailing_ids=None):
     return counts
 
 
-def _row(m, counts):
+def _row(m, counts, audiences):
     counts = {s: counts.get(s, 0) for s in MESSAGE_STATUSES}
     # How many should go: those materialized once it started; before, those it would reach now;
     # none for a mailing that ended or was cancelled before it could start.
     if m.started_at:
         total = sum(counts.values())
     elif m.state == SCHEDULED:
-        total = audience_count(m.operator, m.tag)
+        total = audiences[(m.operator or None, m.tag or None)]  # None: not counted yet
     else:
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
@@ -100,11 +103,74 @@ def _row(m, counts):
                       started_at=m.started_at, counts=counts, total=total)
 
 
-def mailing_rows(query):
-    """MailingRows for a query of mailings, their counts read in one statement."""
+def audience_counts(filters, cache=None):
+    """{(operator, tag): clients it reaches now}: one COUNT per distinct filter, not per mailing.
+    `cache` (an AudienceCache) lets a screen that refreshes every second count them less often."""
+    filters = set(filters)
+    if cache is not None:
+        return cache.counts(filters)
+    return {f: audience_count(*f) for f in filters}
+
+
+class AudienceCache:
+    """Audience counts for a screen that refreshes every second. A scheduled mailing's total is the
+    audience it would have now: a COUNT over the clients, tens to hundreds of ms at a million (an
+    operator and a tag together read the table rows), which a refresh must not wait for. `counts`
+    answers from what was counted (None for a filter never counted: its total shows as unknown) and
+    notes what is missing or older than `max_age`; `fill` counts those, off the refresh's path."""
+
+    def __init__(self, max_age=120.0, clock=time.monotonic):
+        self.max_age = max_age
+        self.clock = clock
+        self._counts = {}  # filter -> (count, read at)
+        self._wanted = set()  # filters to count (again)
+        self._lock = threading.Lock()  # a page's worker notes what `fill`'s worker counts
+
+    def counts(self, filters, budget=0.05):
+        """{filter: count or None}. Filters never counted are counted here while less than `budget`
+        seconds have gone by (all of them on a small directory); the rest, and the stale ones, are
+        left for `fill`."""
+        started = time.perf_counter()
+        result = {}
+        for f in sorted(set(filters), key=lambda f: (f[0] or "", f[1] or "")):
+            count, at = self._counts.get(f, (None, None))
+            if at is None and time.perf_counter() - started < budget:
+                count = audience_count(*f)
+                at = self.clock()
+                self._counts[f] = (count, at)
+            result[f] = count
+            if at is None or self.clock() - at >= self.max_age:
+                with self._lock:
+                    self._wanted.add(f)
+        return result
+
+    @property
+    def wanted(self):
+        return bool(self._wanted)
+
+    def fill(self):
+        """Count the filters asked for and missing or stale; True when a count changed."""
+        with self._lock:
+            wanted, self._wanted = self._wanted, set()
+        changed = False
+        for f in wanted:
+            count = audience_count(*f)
+            changed |= self._counts.get(f, (None,))[0] != count
+            self._counts[f] = (count, self.clock())
+        return changed
+
+    def clear(self):
+        self._counts.clear()
+
+
+def mailing_rows(query, audiences=None):
+    """MailingRows for a query of mailings, their counts read in one statement and the audiences of
+    the unstarted ones in one COUNT per distinct filter (`audiences`: an AudienceCache, optional)."""
     mailings = list(query)
     counts = status_counts([m.id for m in mailings])
-    return [_row(m, counts.get(m.id, {})) for m in mailings]
+    totals = audience_counts(((m.operator or None, m.tag or None) for m in mailings
+                              if m.started_at is None and m.state == SCHEDULED), audiences)
+    return [_row(m, counts.get(m.id, {}), totals) for m in mailings]
 
 
 def mailing_row(mailing_id):
@@ -117,10 +183,24 @@ def all_mailings():
     return mailing_rows(Mailing.select().order_by(Mailing.id))
 
 
-def mailing_page(limit=50, offset=0):
+def mailing_page(limit=50, offset=0, audiences=None):
     """A page of mailings, newest first, with their counts; and how many there are."""
+    return mailing_page_rows(limit, offset, audiences), mailing_count()
+
+
+def mailing_page_rows(limit=50, offset=0, audiences=None):
+    """A page of mailings, newest first (by id, the primary key: no sort), with their counts."""
     query = Mailing.select().order_by(Mailing.id.desc()).limit(limit).offset(offset)
-    return mailing_rows(query), Mailing.select().count()
+    return mailing_rows(query, audiences)
+
+
+def mailing_count():
+    return Mailing.select().count()
+
+
+def mailings_by_state():
+    """{state: mailings} in one GROUP BY over the state index."""
+    return dict(Mailing.select(Mailing.state, pw.fn.COUNT(pw.SQL("*"))).group_by(Mailing.state).tuples())
 
 
 def mailing_stats(mailing_id=None):
@@ -231,23 +311,35 @@ def live_consumers(now=None):
 # The dashboard
 
 
+LIVE_SHOWN = 50  # the dashboard's live mailings: the newest this many
+
+
 @dataclass(frozen=True)
 class Dashboard:
     now: dt.datetime
     series: list  # sends per second over the last RATE_WINDOW seconds, oldest first
     outcomes: dict  # attempt outcome -> count over the last RATE_WINDOW seconds
     beats: list  # every heartbeat row, the newest first
-    live: list  # MailingRows of the mailings that may still send
-    failed_total: int
+    live: list  # MailingRows of the newest LIVE_SHOWN mailings that may still send, newest first
+    failed_total: int | None  # None when not read this time (see dashboard's with_totals)
     gateway_pause: tuple | None  # (until, reason)
+    live_total: int = 0  # how many mailings may still send in all (live shows at most LIVE_SHOWN)
 
     @property
     def alive(self):
         return alive(self.beats, self.now)
 
 
-def dashboard(now=None):
-    """Everything the dashboard shows, read in one go."""
+def failed_total():
+    """Messages failed in all: a scan of the message table (no index leads with the status), so the
+    dashboard reads it now and then, not every second."""
+    return Message.select().where(Message.status == FAILED).count()
+
+
+def dashboard(now=None, limit=LIVE_SHOWN, with_totals=True, audiences=None):
+    """Everything the dashboard shows, read in one go; every query bounded (the last RATE_WINDOW
+    seconds of the journal through its `at` index, at most `limit` mailings) but the failed total,
+    read only with_totals."""
     now = now or utcnow()
     since = now - dt.timedelta(seconds=RATE_WINDOW)
     # 'YYYY-MM-DD HH:MM:SS' on both engines (SQLite stores the text; PostgreSQL has a timestamp). The
@@ -260,11 +352,16 @@ def dashboard(now=None):
               for i in range(RATE_WINDOW, 0, -1)]
     outcomes = dict(Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id)).where(Attempt.at >= since)
                     .group_by(Attempt.outcome).tuples())
+    # The newest `limit` of each live state, read in the order of the state index (state, then id:
+    # no sort of every live mailing), then the newest `limit` of those.
+    newest = sorted((m for state in LIVE_STATES for m in Mailing.select().where(Mailing.state == state)
+                     .order_by(Mailing.id.desc()).limit(limit)), key=lambda m: -m.id)[:limit]
     return Dashboard(
         now=now, series=series, outcomes=outcomes,
         beats=list(Heartbeat.select().order_by(Heartbeat.beat_at.desc())),
-        live=mailing_rows(Mailing.select().where(Mailing.state.in_(LIVE_STATES)).order_by(Mailing.id)),
-        failed_total=Message.select().where(Message.status == FAILED).count(),
+        live=mailing_rows(newest, audiences),
+        live_total=Mailing.select().where(Mailing.state.in_(LIVE_STATES)).count(),
+        failed_total=failed_total() if with_totals else None,
         gateway_pause=gateway_pause(now))
 
 

@@ -1,18 +1,26 @@
-"""Mailings with their state and progress, refreshed every second while anything is live."""
+"""Mailings with their state and progress, a page at a time (newest first).
+
+Only the page on screen is read: its mailings and, in one GROUP BY, their counts. It is read again
+every second while a mailing on it may still send, else every few seconds (to notice new mailings
+and a new count), and only the cells that changed are drawn again.
+"""
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from domain import stats, validation
+from domain import validation
 from domain.vocabulary import LIVE_STATES
 import service
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
-from console.widgets import MailingTable
+from console.widgets import MailingSource, MailingTable, PagedTable
 from console.workers import db_work, deliver, notify_literal
+
+RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (and of the count)
+PAGE_SIZE = 50  # mailings per page: a screenful or so (each row has a progress bar to draw)
 
 
 class MailingsScreen(Screen):
@@ -29,58 +37,89 @@ class MailingsScreen(Screen):
 
     def compose(self):
         yield Header()
-        yield MailingTable(id="mailings-table")
+        yield MailingTable(source=MailingSource(), page_size=PAGE_SIZE, id="mailings-table")
         yield Static("loading…", id="mailings-status", classes="status")
         yield Footer(compact=True)
 
     def on_mount(self):
         self.table = self.query_one(MailingTable)
-        self.rows = []
-        self._live = False
+        self.table.after_show = self._status  # the status line changes with the rows, not a moment after
         self._ticks = 0
-        self._pending_cursor = None
-        self.reload()
+        self._resumed = False
+        self.table.reload(page=0, cursor="top")
         self.set_interval(1.0, self._tick)
+
+    @property
+    def rows(self):
+        """The MailingRows of the page on screen."""
+        return list(self.table.records.values())
+
+    def _live(self):
+        return any(r.state in LIVE_STATES for r in self.table.records.values())
 
     def _tick(self):
         self._ticks += 1
-        # every second while something is live, else every 5 s (another process may add one)
-        if self.is_current and (self._live or self._ticks % 5 == 0):
+        if not self.is_current:
+            return
+        # every second while a mailing on the page is live, else every few seconds (another process
+        # may add one); the count and the states now and then
+        if self._ticks % RECOUNT_EVERY == 0:
             self.reload()
+        elif self._live():
+            self.table.reload(cursor=self._cursor(), recount=False)
 
     def on_screen_resume(self):
-        self.reload()
+        if self._resumed:  # back from another screen: clients may have changed, and audiences with them
+            self.table.source.audiences.clear()
+            self.reload()
+        self._resumed = True
 
-    def reload(self):
-        self._load()
+    def _cursor(self):
+        """Where a refresh puts the cursor: on the same mailing (a new one may push the rows down)."""
+        return "same"
 
-    @db_work(group="mailings")
-    def _load(self):
-        deliver(self.app, self._show, list(reversed(stats.all_mailings())))  # newest first
+    def reload(self, cursor=None, page=None):
+        self.table.reload(page=page, cursor=cursor or self._cursor(), recount=True)
 
-    def _show(self, rows):
-        self.rows = rows
-        self._live = any(r.state in LIVE_STATES for r in rows)
-        cursor, self._pending_cursor = self._pending_cursor, None
-        self.table.show(rows, cursor=cursor)
-        self._status()
+    @on(PagedTable.Loaded, "#mailings-table")
+    def _loaded(self, event):
+        if self.table.source.audiences.wanted:
+            self._count_audiences(self.table.source)
+
+    @db_work(group="mailings-audiences")
+    def _count_audiences(self, source):
+        """The audiences of scheduled mailings on the page not counted yet (or a while ago): the page
+        was shown without waiting for them; it is read again once they are."""
+        if source.audiences.fill():
+            deliver(self.app, self._audiences_counted, source)
+
+    def _audiences_counted(self, source):
+        if source is self.table.source:
+            self.table.reload(cursor=self._cursor(), recount=False)
 
     def _status(self):
-        counts = {}
-        for r in self.rows:
-            counts[r.state] = counts.get(r.state, 0) + 1
-        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no mailings yet: n creates one"
-        text = Text(f"{len(self.rows)} mailing(s): {summary}")
-        current = self.table.current_row()
+        table = self.table
+        by_state = table.source.by_state
+        if table.total is None or by_state is None:
+            text = Text("counting mailings…")
+        elif not table.total:
+            text = Text("0 mailing(s): no mailings yet: n creates one")
+        else:
+            summary = ", ".join(f"{n:,} {state}" for state, n in sorted(by_state.items()))
+            text = Text(f"{table.total:,} mailing(s): {summary}")
+            if table.total > table.page_size:
+                text.append(f" · page {table.page + 1:,} of {table.pages:,}")
+        current = table.current_row()
         if current and current.reason:  # e.g. why it paused itself
             text.append(f" · mailing {current.id} {current.state}: ", style="bold")
             text.append(current.reason)
-        self.query_one("#mailings-status", Static).update(text)
+        if text != getattr(self, "_status_text", None):  # unchanged: not drawn again
+            self._status_text = text
+            self.query_one("#mailings-status", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#mailings-table")
     def _highlighted(self, event):
-        if self.rows:
-            self._status()
+        self._status()
 
     def current(self):
         row = self.table.current_row()
@@ -104,8 +143,9 @@ class MailingsScreen(Screen):
     def _saved(self, mailing):
         if mailing:
             notify_literal(self.app, f"mailing {mailing.id} saved ({mailing.state})")
-            self._pending_cursor = mailing.id  # rebuild, then put the cursor on it
-            self.reload()
+            # an edited mailing stays on its page; a new one is the newest: first page
+            key = str(mailing.id)
+            self.reload(cursor=key, page=None if key in self.table.records else 0)
 
     def action_pause(self):
         self._act("pause")
@@ -138,7 +178,7 @@ class MailingsScreen(Screen):
                     severity="warning")
             return
         deliver(self.app, notify_literal, self.app, f"mailing {mailing.id} is {mailing.state}")
-        deliver(self.app, self.reload)
+        deliver(self.app, self.reload, str(mailing.id))
 
     def action_open(self):
         row = self.current()

@@ -2,7 +2,7 @@
 from console.widgets.field import Field
 from console.widgets.filter_bar import FilterBar
 from console.widgets.keyed_table import KeyedTable
-from console.widgets.mailing_table import MailingTable
+from console.widgets.mailing_table import MailingSource, MailingTable
 from console.widgets.paged_table import PagedTable, PageSource
 
-__all__ = ["Field", "FilterBar", "KeyedTable", "MailingTable", "PagedTable", "PageSource"]
+__all__ = ["Field", "FilterBar", "KeyedTable", "MailingSource", "MailingTable", "PagedTable", "PageSource"]

@@ -1,13 +1,20 @@
 """Mailings as rows of a table: the dashboard's live ones and the mailings screen's every one.
 
 Both show the same columns from `stats.MailingRow`; a screen picks which and how wide the text is.
-A refresh with the same mailings in the same order updates cells in place, so the cursor and the
-scroll position stay where the operator left them.
+The mailings screen pages them (a `MailingSource`: one page of mailings and its counts at a time);
+the dashboard gives its bounded list with `show`. A refresh with the same mailings in the same order
+updates only the cells that changed, in place, so the cursor and the scroll position stay where the
+operator left them and an unchanged table is not drawn again.
 """
+import dataclasses
+import math
+
 from rich.text import Text
 
-from console.widgets.keyed_table import KeyedTable
 from console.format import lit, local_time, one_line, progress_text, state_text
+from console.widgets.paged_table import PagedTable, PageSource
+from console.workers import db_work, deliver
+from domain import stats
 from domain.vocabulary import FAILED, SENT
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
@@ -27,63 +34,169 @@ def row_cells(row, text_width=28):
     failed = row.count(FAILED)
     return {
         "id": lit(row.id), "state": state_text(row.state),
-        "progress": progress_text(row.count(SENT), row.done, row.total, width=12),
+        "progress": (progress_text(row.count(SENT), row.done, row.total, width=12) if row.total is not None
+                     else Text("░" * 12 + f"   …  {row.count(SENT)}/…", style="dim", no_wrap=True)),
         "failed": Text(str(failed), style="red" if failed else ""),
         "start": lit(local_time(row.start_at)), "end": lit(local_time(row.end_at)),
         "filter": one_line(audience_filter(row), 24), "text": one_line(row.text, text_width),
     }
 
 
-class MailingTable(KeyedTable):
+class MailingSource(PageSource):
+    """Every mailing, newest first, a page at a time; the count also reads how many are in each state
+    (one GROUP BY over the state index), for the status line."""
+
+    def __init__(self, text_width=28):
+        self.text_width = text_width
+        self.by_state = None  # {state: mailings}, once counted
+        # A scheduled mailing's total is the audience it would have now: see stats.AudienceCache.
+        self.audiences = stats.AudienceCache()
+
+    def count(self):
+        self.by_state = stats.mailings_by_state()
+        return sum(self.by_state.values())
+
+    def rows(self, offset, limit):
+        return [(r.id, cells_of(r, ALL_COLUMNS, self.text_width), r)
+                for r in stats.mailing_page_rows(limit, offset, self.audiences)]
+
+
+def cells_of(row, columns, text_width):
+    cells = row_cells(row, text_width)
+    return tuple(cells[c] for c in columns)
+
+
+class MailingTable(PagedTable):
     DEFAULT_CSS = """
     MailingTable {
         height: 1fr;
     }
     """
 
-    def __init__(self, columns=ALL_COLUMNS, text_width=28, placeholder=None, **kwargs):
-        kwargs.setdefault("cursor_type", "row")
-        kwargs.setdefault("zebra_stripes", True)
-        super().__init__(**kwargs)
+    def __init__(self, columns=ALL_COLUMNS, text_width=28, placeholder=None, source=None,
+                 page_size=100, **kwargs):
+        super().__init__([(LABELS[key], key) for key in columns], source=source, page_size=page_size,
+                         **kwargs)
         self.column_keys = tuple(columns)
         self.text_width = text_width
         self.placeholder = placeholder  # shown as a row while there is no mailing
-        self.rows_by_key = {}  # row key -> MailingRow
-        self._order = None
+        self._cells = {}  # row key -> the cells shown
+        if source is None:  # the dashboard's list: its page keys scroll, as any table's, unannounced
+            for key in ("pagedown", "pageup"):
+                self._bindings.key_to_bindings[key] = [
+                    dataclasses.replace(b, show=False) for b in self._bindings.key_to_bindings.get(key, [])]
+        # Called as soon as a page is shown, before Loaded is handled: what goes with the rows (a
+        # status line) is painted in the same frame as they are.
+        self.after_show = None
 
-    def on_mount(self):
-        for key in self.column_keys:
-            self.add_column(LABELS[key], key=key)
+    def action_first_row(self):
+        if self.source is not None:
+            super().action_first_row()
+        elif self.row_count:  # the dashboard's list: one "page", no source to load from
+            self.move_cursor(row=0)
+
+    def action_last_row(self):
+        if self.source is not None:
+            super().action_last_row()
+        elif self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+    def check_action(self, action, parameters):
+        """Without a source (the dashboard's list) there are no pages: their keys are not offered."""
+        if self.source is None and action in ("next_page", "prev_page", "first_page", "last_page"):
+            return False
+        return super().check_action(action, parameters)
+
+    @property
+    def rows_by_key(self):
+        """row key -> MailingRow of the rows shown."""
+        return self.records
 
     def show(self, rows, cursor=None):
-        """Show these MailingRows (in this order); `cursor`: a mailing id to put the cursor on."""
-        order = [str(r.id) for r in rows]
-        self.rows_by_key = {str(r.id): r for r in rows}
-        if order == self._order and order and cursor is None:
-            for r in rows:
-                cells = row_cells(r, self.text_width)
-                for column in self.column_keys:
-                    self.update_cell(str(r.id), column, cells[column], update_width=True)
+        """Show these MailingRows (in this order), not paged; `cursor`: a mailing id to put the
+        cursor on."""
+        entries = [(r.id, cells_of(r, self.column_keys, self.text_width), r) for r in rows]
+        if cursor is None and self._update_in_place(entries):
+            return
+        if not entries and self._shown_empty:  # still nothing: not drawn again
             return
         key = str(cursor) if cursor is not None else self.current_key()
-        self.clear()
-        for r in rows:
-            cells = row_cells(r, self.text_width)
-            self.add_row(*(cells[c] for c in self.column_keys), key=str(r.id))
-        self._order = order
-        if not rows and self.placeholder:
-            self.add_row(Text("-"), Text(self.placeholder, style="dim"), key="none")
-        if key in self.rows_by_key:
+        self._rebuild(entries)
+        if key in self.records:
             self.move_cursor(row=self.get_row_index(key), animate=False)
 
-    def current_key(self):
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - the cursor is past the rows: nothing is highlighted
-            return None
+    @db_work(group="paged-table")
+    def _load(self, source, request):
+        """As PagedTable's, but counted before the rows are read, and shown with them: counting the
+        mailings (one GROUP BY over the state index, ~10 ms at 100,000) is cheap, and the status line
+        then never says another number than the rows show."""
+        size = self.page_size
+        total = self.total
+        if request.recount or total is None:
+            total = source.count()
+        last = max(1, math.ceil(total / size)) - 1
+        page = min(max(request.page, 0), last)
+        cursor = "bottom" if page < request.page else request.cursor  # past the end: the last page
+        deliver(self.app, self._show, source, page, total, source.rows(page * size, size), cursor)
+
+    def _show(self, source, page, total, rows, cursor):
+        """A page from the source: cells updated in place when it holds the same mailings as shown.
+        `cursor` may also be "same": on the mailing under the cursor when the page arrives (a refresh
+        must not move it back if the operator moved it meanwhile)."""
+        if source is not self.source or not self.is_attached:
+            return
+        if cursor == "same":  # a refresh: the cursor stays on the mailing it is on now, if still shown
+            key = self.current_key()
+            cursor = key if key is not None and key in {str(k) for k, _, _ in rows} else "keep"
+        if page == self.page and cursor not in ("top", "bottom") and self._update_in_place(rows):
+            if total is not None:
+                self.total = total
+            key = None if cursor == "keep" else str(cursor)
+            if key in self.records and key != self.current_key():
+                self.move_cursor(row=self.get_row_index(key), animate=False)
+            self._post_loaded()
+            return
+        super()._show(source, page, total, rows, cursor)
+        self._cells = {str(key): tuple(cells) for key, cells, _ in rows}
+        self._placeholder(rows)
+
+    def _post_loaded(self):
+        if self.after_show is not None:
+            self.after_show()
+        super()._post_loaded()
+
+    def _update_in_place(self, entries):
+        keys = [str(key) for key, _, _ in entries]
+        if not keys or keys != list(self._cells):
+            return False
+        for key, cells, record in entries:
+            key = str(key)
+            old = self._cells[key]
+            for column, cell, before in zip(self.column_keys, cells, old):
+                if cell != before:
+                    self.update_cell(key, column, cell, update_width=True)
+            self._cells[key] = tuple(cells)
+            self.records[key] = record
+        return True
+
+    def _rebuild(self, entries):
+        self.clear()
+        self.records = {}
+        self._cells = {}
+        for key, cells, record in entries:
+            self.add_row(*cells, key=str(key))
+            self.records[str(key)] = record
+            self._cells[str(key)] = tuple(cells)
+        self._placeholder(entries)
+
+    @property
+    def _shown_empty(self):
+        return not self._cells and self.row_count == (1 if self.placeholder else 0)
+
+    def _placeholder(self, entries):
+        if not entries and self.placeholder:
+            self.add_row(Text("-"), Text(self.placeholder, style="dim"), key="none")
 
     def current_row(self):
         """The MailingRow under the cursor (None on the placeholder or an empty table)."""
-        return self.rows_by_key.get(self.current_key())
+        return self.current_record()
