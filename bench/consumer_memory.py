@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
+from harness import ROOT, TOKEN, free_port, open_service, start_simulator, stop, work_dir
 
 
 
@@ -53,11 +53,9 @@ def main():
 
     work = work_dir("mailer-bench-mem-")
     import models
-    import tasks
     import service
     from service.demo import demo_csv
-    models.open_database()
-    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
+    open_service()
     csv_path = work / "clients.csv"
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
         shutil.copyfileobj(demo_csv(args.clients, seed=1), fh)

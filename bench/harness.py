@@ -22,6 +22,16 @@ def work_dir(prefix="mailer-bench-"):
     return work
 
 
+def open_service():
+    """The database of work_dir() opened in this process, the service telling consumers through the
+    queue as the command line does (app.py)."""
+    import models
+    import service
+    import tasks
+    models.open_database()
+    service.use_waker(tasks.QueueWaker())
+
+
 # The tests' own helpers (standard library only at import): one free_port for tests and benchmarks.
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))

@@ -17,7 +17,7 @@ import time
 
 import requests
 
-from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
+from harness import ROOT, TOKEN, free_port, open_service, start_simulator, stop, work_dir
 
 
 def bare_loop(url, total, in_flight):
@@ -59,11 +59,9 @@ def main():
     work = work_dir("mailer-bench-")
     import models
     import service
-    import tasks
     from domain import settings
     from service.demo import demo_csv
-    models.open_database()
-    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
+    open_service()
     port = free_port()
     sim = start_simulator(port, work / "accepted.jsonl", args.latency)
     url = f"http://127.0.0.1:{port}/v1"

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from harness import ROOT, TOKEN, free_port, start_simulator, stop, work_dir
+from harness import ROOT, TOKEN, free_port, open_service, start_simulator, stop, work_dir
 
 UTC = dt.timezone.utc
 
@@ -43,11 +43,9 @@ def main():
     work = work_dir("mailer-bench-start-")
     import models
     import service
-    import tasks
     from service.demo import demo_csv
     from simulator import read_log
-    models.open_database()
-    service.use_waker(tasks.QueueWaker())  # as the command line tells the consumers
+    open_service()
     log = work / "accepted.jsonl"
     sim = consumer = None
     try:
