@@ -190,13 +190,7 @@ async def measure_console(idle):
         first_ids = [r.id for r in t.records.values()][:3]
         figures["mailings idle CPU (fraction of a core)"] = await idle_cpu(pilot, idle)
         figures["mailings: key `down` -> cursor moved (median of 10)"] = await keys_down(pilot, t)
-        samples = []
-        for page in range(1, 6):
-            started = time.perf_counter()
-            await pilot.press("ctrl+pagedown")
-            await until(pilot, lambda: t.page == page and t.row_count > 0)
-            samples.append(time.perf_counter() - started)
-        figures["mailings: `ctrl+pagedown` -> next page shown (median of 5)"] = statistics.median(samples)
+        figures["mailings: `ctrl+pagedown` -> next page shown (median of 5)"] = await next_pages(pilot, t)
         started = time.perf_counter()
         await pilot.press("ctrl+end")
         await until(pilot, lambda: t.page == t.pages - 1 and t.row_count > 0)
@@ -228,14 +222,19 @@ async def measure_console(idle):
         figures["clients first paint (key 2 on the dashboard), for comparison"] = time.perf_counter() - started
         t = table(app, ClientsScreen, "#clients-table")
         figures["clients: key `down` -> cursor moved, for comparison"] = await keys_down(pilot, t)
-        samples = []
-        for page in range(1, 6):
-            started = time.perf_counter()
-            await pilot.press("ctrl+pagedown")
-            await until(pilot, lambda: t.page == page and t.row_count > 0)
-            samples.append(time.perf_counter() - started)
-        figures["clients: `ctrl+pagedown` -> next page, for comparison (median of 5)"] = statistics.median(samples)
+        figures["clients: `ctrl+pagedown` -> next page, for comparison (median of 5)"] = await next_pages(pilot, t)
     return figures, title, status, first_ids
+
+
+async def next_pages(pilot, t, pages=5):
+    """Median seconds from ctrl+pagedown to the next page shown, over `pages` pages."""
+    samples = []
+    for page in range(1, pages + 1):
+        started = time.perf_counter()
+        await pilot.press("ctrl+pagedown")
+        await until(pilot, lambda: t.page == page and t.row_count > 0)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 async def keys_down(pilot, t, count=10):
