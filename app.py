@@ -475,9 +475,15 @@ READS_ONLY = {("clients", "list"), ("clients", "export"), ("mailings", "list"), 
               ("stats", None), ("logs", None), ("report", None)}
 
 
+def database_exists(settings):
+    """False only for a SQLite file that is not there (a server database is taken to exist)."""
+    path = models.sqlite_path(settings.db_url)
+    return not path or path == ":memory:" or Path(path).exists()
+
+
 def refuse_a_missing_database(settings):
     path = models.sqlite_path(settings.db_url)
-    if path and path != ":memory:" and not Path(path).exists():
+    if not database_exists(settings):
         raise ValidationError({"database": f"there is none at {Path(path).resolve()} (MAILER_DB_URL="
                                            f"{settings.db_url}; a relative path is from the current folder)"})
 
@@ -500,6 +506,10 @@ def main(argv=None):
         settings = _settings.current()  # a bad variable is an `error: MAILER_...: why`, exit 2
         if (args.command, getattr(args, "action", None)) in READS_ONLY:
             refuse_a_missing_database(settings)
+        if args.command == "health" and not database_exists(settings):
+            # The container's health probe: no database yet means no consumer yet; it makes none.
+            emit(args, {"alive": 0, "consumers": []}, "no consumer has ever run (there is no database yet)")
+            return 1
         models.open_database()
         from ops import logs
         logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))

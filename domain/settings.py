@@ -6,22 +6,39 @@ install it with `use()`. The README's variable tables are checked against VARIAB
 (tests/unit/test_settings.py): a variable is documented where it is defined.
 """
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field
 
-from domain.validation import ValidationError
+from domain.validation import ValidationError, validate_tz
 from domain.vocabulary import HOLD, IN_DOUBT_POLICIES
 
 DEFAULT_GATEWAY_URL = "https://probe.fbrq.cloud/v1"
 
 
-def _number(kind, low=None):
+def _number(kind, low=None, high=None):
     def parse(text):
         value = kind(text)
+        if not math.isfinite(value):  # nan and inf read as floats, and break every sum later
+            raise ValueError(f"must be a finite number (got {text.strip()!r})")
         if low is not None and value < low:
             raise ValueError(f"must be at least {low}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {high}")
         return value
     return parse
+
+
+def _zone(text):
+    return validate_tz(text, "MAILER_TZ") if text.strip() else ""
+
+
+def _http_url(text):
+    url = text.strip()
+    if not re.match(r"https?://[^/\s]+", url, flags=re.I):
+        raise ValueError(f"must be an http:// or https:// URL (got {url!r})")
+    return url.rstrip("/")
 
 
 def _choice(*allowed):
@@ -57,11 +74,11 @@ class Settings:
     db_timeout: float = var("MAILER_DB_TIMEOUT", 30.0, _number(float, 0))
     queue_url: str = var("MAILER_QUEUE_URL", "")  # empty: derived from db_url (tasks.queue_url)
     # The operator
-    tz: str = var("MAILER_TZ", "")  # empty: this machine's zone (times.operator_zone)
+    tz: str = var("MAILER_TZ", "", _zone)  # empty: this machine's zone (times.operator_zone)
     theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
     keymap: str = var("MAILER_KEYMAP", "")  # a file rebinding the console's keys by binding id
     # The gateway
-    gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL)
+    gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL, _http_url)
     token: str = var("PROBE_TOKEN", "", secret=True)
     connect_timeout: float = var("MAILER_CONNECT_TIMEOUT", 3.05, _number(float, 0.01))
     read_timeout: float = var("MAILER_READ_TIMEOUT", 10.0, _number(float, 0.01))
@@ -80,7 +97,7 @@ class Settings:
     auth_pause: float = var("MAILER_AUTH_PAUSE", 60.0, _number(float, 0))
     # A mailing pauses itself when this share of its last attempts failed for good, counted over
     # fail_pause_window attempts, once at least fail_pause_min failed.
-    fail_pause_ratio: float = var("MAILER_FAIL_PAUSE_RATIO", 0.5, _number(float, 0))
+    fail_pause_ratio: float = var("MAILER_FAIL_PAUSE_RATIO", 0.5, _number(float, 0, 1))
     fail_pause_min: int = var("MAILER_FAIL_PAUSE_MIN", 20, _number(int, 1))
     fail_pause_window: int = 100
     # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
@@ -114,6 +131,8 @@ class Settings:
                 continue
             try:
                 values[f.name] = f.metadata["parse"](text)
+            except ValidationError as exc:
+                errors.update(exc.errors)
             except ValueError as exc:
                 why = str(exc) if str(exc).startswith("must") else f"must be a number (got {text.strip()!r})"
                 errors[name] = why

@@ -73,3 +73,25 @@ def test_logs_refuse_an_unknown_mailing_and_name_their_zone(world):
     assert result.returncode == 2 and "error: id: no mailing with id 999" in result.stderr
     line = world.mailer("logs", "--client", "1").stdout.splitlines()[0]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} Europe/Moscow ", line), line
+
+
+def test_the_health_probe_makes_no_database(world):
+    result = world.mailer("health", check=False)
+    assert result.returncode == 1 and "no consumer has ever run" in result.stdout
+    assert not world.db_path.exists()
+
+
+def test_settings_that_cannot_work_are_refused_at_start(world):
+    for var, value, says in (("MAILER_READ_TIMEOUT", "nan", "must be a finite number"),
+                             ("MAILER_READ_TIMEOUT", "inf", "must be a finite number"),
+                             ("MAILER_TZ", "Mars/Base", "unknown time zone 'Mars/Base'"),
+                             ("PROBE_URL", "ftp://x", "must be an http:// or https:// URL"),
+                             ("MAILER_FAIL_PAUSE_RATIO", "2", "must be at most 1")):
+        world.env[var] = value
+        for command in (("consumer",), ("clients", "list")):
+            result = world.mailer(*command, check=False)
+            assert result.returncode == 2, (var, command, result.stdout, result.stderr)
+            assert result.stderr.startswith(f"error: {var}: ") and says in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+        del world.env[var]
+    assert not world.db_path.exists()
