@@ -216,8 +216,9 @@ def local_stamp(iso):
         when = dt.datetime.fromisoformat(iso)
     except (TypeError, ValueError):
         return str(iso or "")
-    local = when.astimezone(zoneinfo.ZoneInfo(operator_zone()))
-    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {operator_zone()}"
+    zone = operator_zone()
+    local = when.astimezone(zoneinfo.ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {zone}"
 
 
 def cmd_demo(args):

@@ -16,7 +16,7 @@ import time
 from domain import settings as _settings
 from domain import states
 from domain.audit import event
-from domain.stats import HEARTBEAT_EVERY, HEARTBEAT_STALE  # noqa: F401  (the consumer beats at this pace)
+from domain.stats import HEARTBEAT_STALE
 from domain.times import utcnow
 from domain.vocabulary import HOLD, PENDING, RETRY, UNKNOWN
 from engine import OWNER

@@ -7,7 +7,7 @@ import threading
 import models
 import tasks
 from domain import settings as _settings
-from domain import states
+from domain import states, stats
 from domain.times import utcnow
 from engine import OWNER, dispatcher, gateway as gateway_client, liveness
 from engine.storage import STORAGE_ERRORS
@@ -36,7 +36,7 @@ def _heartbeat(stop):
     another consumer's row locks, say) may make it look dead."""
     description = gateway().describe()
     failing = False
-    while not stop.wait(liveness.HEARTBEAT_EVERY):
+    while not stop.wait(stats.HEARTBEAT_EVERY):
         try:
             liveness.beat(description)
         except Exception as exc:  # a locked database or a full disk must not kill the heartbeat
