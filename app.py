@@ -253,6 +253,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+class QueueWakerOnFirstUse:
+    """tasks.QueueWaker, imported when first told something: huey and its redis client take longer to
+    import (~170 ms) than a read such as `mailer mailings list` takes to answer."""
+    _waker = None
+
+    def _queue(self):
+        if self._waker is None:
+            import tasks
+            self._waker = tasks.QueueWaker()
+        return self._waker
+
+    def mailing_changed(self, mailing):
+        self._queue().mailing_changed(mailing)
+
+    def work_due(self):
+        self._queue().work_due()
+
+
 def _die_with_parent():
     """In a child: receive SIGTERM when `mailer run` goes away, however it goes (Linux)."""
     try:
@@ -516,8 +534,7 @@ def main(argv=None):
         logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))
         if args.command not in ("consumer", "gateway-sim"):
             # The command line and the console tell the consumers through the queue.
-            import tasks
-            service.use_waker(tasks.QueueWaker())
+            service.use_waker(QueueWakerOnFirstUse())
         return args.func(args) or 0
     except ValidationError as exc:
         for field, message in exc.errors.items():

@@ -56,10 +56,14 @@ class BaseModel(pw.Model):
 
 class Client(BaseModel):
     phone = pw.CharField(max_length=11, unique=True)
-    operator = pw.CharField(max_length=3, index=True)
+    operator = pw.CharField(max_length=3)
     tag = pw.CharField(max_length=MAX_TAG, default="", index=True)
     tz = pw.CharField(max_length=64)
     created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        # Audiences are counted by operator and tag together (migration 0005).
+        indexes = ((("operator", "tag"), False),)
 
 
 class Mailing(BaseModel):
