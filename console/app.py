@@ -42,8 +42,8 @@ class MailerApp(App):
                 tooltip="Command palette: screens, new client/mailing, import, demo data"),
         Binding("ctrl+t", "toggle_dark_light", "Theme", show=False, tooltip="Toggle dark/light theme",
                 id="app.theme"),
-        Binding("q", "request_quit", "Quit", tooltip="Quit the console (asks while a mailing runs)",
-                id="app.quit"),
+        Binding("q", "request_quit", "Quit", id="app.quit",
+                tooltip="Quit the console (under `mailer run`, asks while a mailing runs)"),
     ]
 
     def __init__(self, mode=None, owns_consumer=False, **kwargs):
@@ -98,7 +98,12 @@ class MailerApp(App):
         self.push_screen(HelpScreen(under=self.screen))
 
     def action_request_quit(self):
-        self._check_running()
+        # Only quitting `mailer run` stops sending (its consumer is this console's child): that asks
+        # while a mailing runs. A console of its own quits at once; its consumer sends on.
+        if self.owns_consumer:
+            self._check_running()
+        else:
+            self.exit()
 
     @db_work(group="quit")
     def _check_running(self):
@@ -123,11 +128,8 @@ class MailerApp(App):
             if yes:
                 self.exit()
 
-        if self.owns_consumer:
-            after = ("Quitting also stops the consumer `mailer run` started: nothing is sent until a "
-                     "consumer runs again (nothing is lost).")
-        else:
-            after = "Sending goes on in the consumer: quitting here pauses nothing."
+        after = ("Quitting also stops the consumer `mailer run` started: nothing is sent until a "
+                 "consumer runs again (nothing is lost).")
         self.push_screen(ConfirmScreen(f"{what} Quit the console? {after}", yes_label="Quit"), answered)
 
     def action_toggle_dark_light(self):

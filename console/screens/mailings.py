@@ -45,7 +45,7 @@ class MailingsScreen(Screen):
         self.table = self.query_one(MailingTable)
         self.table.after_show = self._status  # the status line changes with the rows, not a moment after
         self._ticks = 0
-        self._resumed = False
+        self._reload_on_resume = False
         self.table.reload(page=0, cursor="top")
         self.set_interval(1.0, self._tick)
 
@@ -68,11 +68,17 @@ class MailingsScreen(Screen):
         elif self._live():
             self.table.reload(cursor=self._cursor(), recount=False)
 
+    def on_screen_suspend(self):
+        # Left for another screen: clients may change meanwhile, and audiences with them. (Textual
+        # also resumes a screen it has just mounted, sometimes twice: only a suspension counts.)
+        # Under a dialog: the dialog's callback reloads what it changed.
+        self._reload_on_resume = not self.app.screen.is_modal
+
     def on_screen_resume(self):
-        if self._resumed:  # back from another screen: clients may have changed, and audiences with them
+        if self._reload_on_resume:
             self.table.source.audiences.clear()
             self.reload()
-        self._resumed = True
+        self._reload_on_resume = False
 
     def _cursor(self):
         """Where a refresh puts the cursor: on the same mailing (a new one may push the rows down)."""
