@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, mailings, stats
+from domain import clients, mailings, segments, stats
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -113,12 +113,31 @@ def mailing_fields(args):
 
 
 def cmd_mailings_create(args):
-    mailing = service.create_mailing(**mailing_fields(args))
+    if args.dry_run:
+        return preview_mailing(args)
+    mailing = service.create_mailing(**mailing_fields(args), confirm_parts=args.confirm_parts)
     emit(args, stats.mailing_as_dict(mailing), str(mailing.id))
 
 
+def preview_mailing(args):
+    row, estimate = mailings.preview_mailing(**mailing_fields(args))
+    window = f"{row['window_start']}-{row['window_end']}" if row["window_start"] else "-"
+    too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
+    emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
+                "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
+                **estimate.as_dict(), "needs_confirmation": bool(too_long)}, "\n".join([
+        "dry run: nothing was written",
+        f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
+        f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
+        f"text: {estimate.segments.describe()}",
+        f"recipients now: {estimate.recipients:,}",
+        f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
+                                                else " (MAILER_SEGMENT_PRICE unset: no cost)"),
+    ] + ([f"needs --confirm-parts: {too_long}"] if too_long else [])))
+
+
 def cmd_mailings_edit(args):
-    mailing = service.edit_mailing(args.id, **mailing_fields(args))
+    mailing = service.edit_mailing(args.id, **mailing_fields(args), confirm_parts=args.confirm_parts)
     emit(args, stats.mailing_as_dict(mailing), f"mailing {mailing.id} saved ({mailing.state})")
 
 
@@ -444,6 +463,11 @@ def build_parser():
         p.add_argument("--operator", type=utf8_text, help="only clients of this operator code")
         p.add_argument("--tag", type=utf8_text, help="only clients with this tag")
         p.add_argument("--window", type=utf8_text, help="HH:MM-HH:MM in each client's local time")
+        p.add_argument("--confirm-parts", action="store_true",
+                       help="save a text of more SMS parts than MAILER_MAX_PARTS")
+        if name == "create":
+            p.add_argument("--dry-run", action="store_true",
+                           help="write nothing: show the audience, the SMS parts and the cost")
     for action in ("pause", "resume", "cancel"):
         p = add(mailings, action, cmd_mailings_state, f"{action} a mailing")
         p.add_argument("id", type=ID)

@@ -4,6 +4,7 @@ import datetime as dt
 
 import peewee as pw
 
+from domain import segments, settings
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
@@ -45,8 +46,9 @@ def running_mailing_ids():
 
 
 def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
-                  require_future_end=True):
-    """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns."""
+                  require_future_end=True, max_parts=None):
+    """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns.
+    `max_parts`: a text of more SMS parts is refused (the operator has not confirmed it)."""
     now = now or utcnow()
     errors, row = {}, {}
 
@@ -57,6 +59,8 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
             errors.update(exc.errors)
 
     check("text", lambda: validate_text(text))
+    if "text" in row and max_parts is not None and segments.too_many_parts(row["text"], max_parts):
+        errors["text"] = segments.too_many_parts(row["text"], max_parts)
     check("start_at", lambda: to_naive_utc(start) if isinstance(start, dt.datetime)
           else parse_when(start, "start", tz, now))
     check("end_at", lambda: to_naive_utc(end) if isinstance(end, dt.datetime)
@@ -83,10 +87,22 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
     return row
 
 
-def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
+def _max_parts(confirm_parts):
+    return None if confirm_parts else settings.current().max_parts
+
+
+def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False):
     """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come)."""
-    row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
+    row = clean_mailing(text, start, end, operator, tag, window, tz=tz, max_parts=_max_parts(confirm_parts))
     return Mailing.create(**row)
+
+
+def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
+    """What creating this mailing would do, writing nothing: its columns and what its text costs
+    over the audience it would have now (a segments.Estimate)."""
+    row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
+    recipients = audience_count(row["operator"], row["tag"])
+    return row, segments.estimate(row["text"], recipients, settings.current().segment_price)
 
 
 def get_mailing(mailing_id, lock=False):
@@ -109,7 +125,7 @@ EDITABLE_WHILE_RUNNING = {"text", "end"}
 
 
 def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
-                 tz=None):
+                 tz=None, confirm_parts=False):
     """A scheduled mailing can change anything; a running or paused one its text and end (for what
     is still unsent). Pass "" to clear the filter or the window."""
     mailing = get_mailing(mailing_id)
@@ -126,7 +142,9 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
         end if end is not None else mailing.end_at,
         operator if operator is not None else mailing.operator,
         tag if tag is not None else mailing.tag,
-        window if window is not None else mailing.window, tz=tz)
+        window if window is not None else mailing.window, tz=tz,
+        # a text saved long before, confirmed then, is not asked about again while it stays
+        max_parts=_max_parts(confirm_parts or text is None or text == mailing.text))
     if mailing.state != SCHEDULED:
         row = {"text": row["text"], "end_at": row["end_at"]}
     row["updated_at"] = utcnow()

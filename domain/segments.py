@@ -63,3 +63,43 @@ def count(text):
                 parts, room = parts + 1, split
             room -= size
     return Segments(encoding, len(text), units, parts, forced_by)
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What a mailing's text costs over its recipients (`price`: a settings.Price, or None)."""
+    segments: Segments  # of one message
+    recipients: int
+    price: object = None
+
+    @property
+    def parts(self):
+        return self.segments.parts * self.recipients
+
+    @property
+    def cost(self):
+        return self.price.of(self.parts) if self.price is not None else None
+
+    def as_dict(self):
+        return {"encoding": self.segments.encoding, "characters": self.segments.characters,
+                "parts_per_message": self.segments.parts, "forced_by": self.segments.forced_by,
+                "recipients": self.recipients, "parts": self.parts,
+                "cost": None if self.cost is None else str(self.cost.amount),
+                "currency": None if self.price is None else self.price.currency}
+
+    def describe(self):
+        """'70 character(s), UCS-2 (because of «Ж»), 1 part; × 133 recipients = 133 parts, 46.55 RUB'."""
+        text = f"{self.segments.describe()}; × {self.recipients:,} recipient(s) = {self.parts:,} parts"
+        return text + (f", {self.cost}" if self.cost is not None else "")
+
+
+def estimate(text, recipients, price=None):
+    return Estimate(count(text), recipients, price)
+
+
+def too_many_parts(text, max_parts):
+    """Why `text` needs the operator's confirmation (more parts than `max_parts`), or None."""
+    counted = count(text)
+    if counted.parts <= max_parts:
+        return None
+    return f"{counted.describe()}: more than MAILER_MAX_PARTS ({max_parts}); confirm to save it"

@@ -6,6 +6,7 @@ install it with `use()`. The README's variable tables are checked against VARIAB
 (tests/unit/test_settings.py): a variable is documented where it is defined.
 """
 import dataclasses
+import decimal
 import math
 import os
 import re
@@ -52,6 +53,29 @@ def _choice(*allowed):
 
 def _text(text):
     return text.strip()
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one SMS part costs: an exact amount and its currency ('' when not said)."""
+    amount: decimal.Decimal
+    currency: str = ""
+
+    def of(self, parts):
+        return Price(self.amount * parts, self.currency)
+
+    def __str__(self):
+        return f"{self.amount:,.2f}" + (f" {self.currency}" if self.currency else "")
+
+
+def _price(text):
+    """'0.35 RUB', '0.35' or 'RUB 0.35'."""
+    words = text.split()
+    number = [w for w in words if re.fullmatch(r"\d+(\.\d+)?", w)]
+    other = [w for w in words if w not in number]
+    if len(number) != 1 or len(other) > 1 or (other and not re.fullmatch(r"[A-Za-z]{3}|[^\w\s]", other[0])):
+        raise ValueError(f"must be a price per part such as 0.35 RUB (got {text.strip()!r})")
+    return Price(decimal.Decimal(number[0]), other[0].upper() if other else "")
 
 
 def _raw(text):
@@ -102,6 +126,10 @@ class Settings:
     fail_pause_window: int = 100
     # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
     in_doubt: str = var("MAILER_IN_DOUBT", HOLD, _choice(*IN_DOUBT_POLICIES))
+
+    # What a text costs (domain.segments)
+    segment_price: Price | None = var("MAILER_SEGMENT_PRICE", None, _price)
+    max_parts: int = var("MAILER_MAX_PARTS", 6, _number(int, 1))
     # Logs and metrics
     log_file: str = var("MAILER_LOG_FILE", "")  # empty: mailer.log beside the SQLite database
     log_format: str = var("MAILER_LOG_FORMAT", "json", _choice("json", "text"))

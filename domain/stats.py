@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import peewee as pw
 
 from domain import clients as client_directory
+from domain import segments, settings
 from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
@@ -65,11 +66,22 @@ class MailingRow:
     def count(self, status):
         return self.counts.get(status, 0)
 
-    def as_dict(self):
+    def cost(self, price=None):
+        """What its text costs in SMS parts: per message, sent so far and for everyone it should
+        reach (segments.Estimate of the text as it is now: an edited text counts as its last version)."""
+        return segments.estimate(self.text, self.total or 0, price)
+
+    def as_dict(self, price=None):
+        cost = self.cost(price)
+        sent_parts = cost.segments.parts * self.count(SENT)
         return {"id": self.id, "state": self.state, "started": self.started, "total": self.total,
                 "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
                 "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
-                "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason}
+                "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason,
+                "encoding": cost.segments.encoding, "parts_per_message": cost.segments.parts,
+                "parts_sent": sent_parts, "parts_total": cost.parts,
+                **({"cost_sent": str(price.of(sent_parts).amount), "cost_total": str(cost.cost.amount),
+                    "currency": price.currency} if price is not None else {})}
 
 
 def status_counts(mailing_ids=None):
@@ -204,10 +216,12 @@ def mailings_by_state():
 
 
 def mailing_stats(mailing_id=None):
-    """The command line's statistics: one dict per mailing (all of them, or one)."""
+    """The command line's statistics: one dict per mailing (all of them, or one), with what they
+    cost when MAILER_SEGMENT_PRICE is set."""
+    price = settings.current().segment_price
     if mailing_id is not None:
-        return [mailing_row(mailing_id).as_dict()]
-    return [r.as_dict() for r in all_mailings()]
+        return [mailing_row(mailing_id).as_dict(price)]
+    return [r.as_dict(price) for r in all_mailings()]
 
 
 def message_query(mailing_id, status=None):

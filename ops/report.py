@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from domain import stats
+from domain import segments, settings, stats
 from domain.times import UTC, describe_time, operator_zone, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_tz
 from domain.vocabulary import ATTEMPT_OUTCOMES, CANCELLED, MESSAGE_STATUSES, status_label
@@ -111,8 +111,9 @@ def build_report(day=None, tz=None, now=None):
             "start": describe_time(m.start_at, tz), "end": describe_time(m.end_at, tz),
             "total": sum(by_status.values()), **by_status,
             "day_attempts": sum(day_row.values()), "day_sent": day_row.get("sent", 0),
+            "parts_sent": segments.count(m.text).parts * by_status["sent"],
         })
-    totals = {key: sum(r[key] for r in rows) for key in ("total", *MESSAGE_STATUSES, "day_attempts", "day_sent")}
+    totals = totals_of(rows, settings.current().segment_price)
     subject = (f"[mailer] Daily report {day.isoformat()} ({tz}): {len(rows)} mailing(s), "
                f"{attempts.get('sent', 0)} sent, {attempts.get('failed', 0)} failed that day")
     return Report(day=day, tz=tz, subject=subject, text=_render_text(day, tz, rows, totals, attempts),
@@ -120,9 +121,19 @@ def build_report(day=None, tz=None, now=None):
                   mailings=rows, attempts=attempts)
 
 
+def totals_of(rows, price=None):
+    """The report's last row: every count summed, and what the parts sent cost at `price`."""
+    totals = {key: sum(r[key] for r in rows)
+              for key in ("total", *MESSAGE_STATUSES, "day_attempts", "day_sent", "parts_sent")}
+    if price is not None:
+        totals["cost_sent"] = str(price.of(totals["parts_sent"]))
+    return totals
+
+
 COLUMNS = (("id", "id"), ("state", "state"), ("total", "total"),
            *((s, status_label(s)) for s in MESSAGE_STATUSES),
-           ("day_sent", "sent that day"), ("day_attempts", "attempts that day"))
+           ("day_sent", "sent that day"), ("day_attempts", "attempts that day"),
+           ("parts_sent", "SMS parts sent"))
 
 
 def _one_line(text, limit=TEXT_PREVIEW):
@@ -154,6 +165,8 @@ def _render_text(day, tz, rows, totals, attempts):
     lines.extend(fmt(b) for b in body[:-1])
     lines.append(fmt(["-" * w for w in widths]))
     lines.append(fmt(body[-1]))
+    if "cost_sent" in totals:
+        lines += ["", f"Cost of the SMS parts sent: {totals['cost_sent']}"]
     lines += ["", "Mailings:"]
     for r in rows:
         lines.append(f"  #{r['id']} {r['state']}, {r['start']} -> {r['end']}: {_one_line(r['text'])}")
@@ -183,6 +196,8 @@ def _render_html(day, tz, rows, totals, attempts, subject):
         out.append("</tbody><tfoot><tr>" + f"<th {cell} colspan=\"5\">all</th>"
                    + "".join(f"<th {cell}>{e(totals[k])}</th>" for k, _ in COLUMNS[2:]) + "</tr></tfoot>")
         out.append("</table>")
+        if "cost_sent" in totals:
+            out.append(f"<p>Cost of the SMS parts sent: {e(totals['cost_sent'])}</p>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 
 from domain.vocabulary import ATTEMPT_OUTCOMES, MESSAGE_STATUSES
-from ops.report import TEXT_PREVIEW, _render_html, _render_text, parse_day
+from domain.settings import Price
+from ops.report import TEXT_PREVIEW, _render_html, _render_text, parse_day, totals_of
 
 pytestmark = pytest.mark.unit
 
@@ -19,12 +20,12 @@ def mailing(id, text, state="running", **statuses):
     return {"id": id, "state": state, "text": text, "start": "2026-03-10 09:00:00 Europe/Moscow",
             "end": "2026-03-10 12:00:00 Europe/Moscow", "total": sum(counts.values()), **counts,
             "day_attempts": statuses.get("sent", 0) + statuses.get("failed", 0),
-            "day_sent": statuses.get("sent", 0)}
+            "day_sent": statuses.get("sent", 0), "parts_sent": 2 * statuses.get("sent", 0)}
 
 
-def render(rows, attempts=None, subject="[mailer] report"):
+def render(rows, attempts=None, subject="[mailer] report", price=None):
     attempts = attempts or {o: 0 for o in ATTEMPT_OUTCOMES}
-    totals = {k: sum(r[k] for r in rows) for k in ("total", *MESSAGE_STATUSES, "day_attempts", "day_sent")}
+    totals = totals_of(rows, price)
     return (_render_text(DAY, TZ, rows, totals, attempts),
             _render_html(DAY, TZ, rows, totals, attempts, subject))
 
@@ -67,6 +68,16 @@ def test_the_table_has_a_row_per_mailing_and_a_totals_row():
     totals = next(l for l in lines if l.lstrip().startswith("all")).split()
     assert totals[:4] == ["all", "7", "0", "5"]  # total, pending, sent
     assert html.count("<tr>") == 1 + 2 + 1 and "<th style=\"border: 1px solid #999; padding: 2px 6px\" colspan=\"5\">all</th>" in html
+
+
+def test_the_parts_sent_are_summed_and_priced_only_when_a_price_is_set():
+    rows = [mailing(1, "a", sent=3), mailing(2, "b", sent=2)]
+    text, html = render(rows, price=Price(__import__("decimal").Decimal("0.35"), "RUB"))
+    assert "SMS parts sent" in text.splitlines()[4]
+    totals = next(line for line in text.splitlines() if line.startswith("all"))
+    assert totals.split()[-1] == "10"  # 2 parts x 5 sent
+    assert "Cost of the SMS parts sent: 3.50 RUB" in text and "Cost of the SMS parts sent: 3.50 RUB" in html
+    assert "Cost" not in render(rows)[0]
 
 
 def test_the_attempts_that_day_are_summed_and_listed():
