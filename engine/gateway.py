@@ -30,6 +30,7 @@ from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionErr
                                 SSLError)
 
 from domain.settings import DEFAULT_GATEWAY_URL
+from domain.stats import GatewayHealth, gateway_answered
 from domain.validation import ValidationError
 from domain.vocabulary import DOUBT, FAILED, RETRY, SENT
 
@@ -249,8 +250,28 @@ def _pool_manager(url, pool_size):
     return manager
 
 
+class Health:
+    """The gateway's health as this process's attempts find it (domain.stats.GatewayHealth): folded
+    from every verdict by the sending threads, read by the heartbeat, which writes it with each beat.
+    Nothing more goes to the database per message, and nothing is sent to find out."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._health = GatewayHealth()
+
+    def note(self, verdict):
+        answered = gateway_answered(verdict.outcome, verdict.http_status)
+        at = dt.datetime.fromtimestamp(verdict.at or time.time(), dt.timezone.utc).replace(tzinfo=None)
+        with self._lock:
+            self._health = self._health.noted(answered, at, "" if answered else verdict.error)
+
+    def current(self):
+        return self._health
+
+
 class Gateway:
-    """POST {url}/send/{msgId} with a bearer token; classify whatever comes back."""
+    """POST {url}/send/{msgId} with a bearer token; classify whatever comes back. `health` is what
+    the answers say of the gateway as a whole."""
 
     def __init__(self, url, token, connect_timeout=3.05, read_timeout=10.0, pool_size=64):
         self.url = url.rstrip("/")
@@ -262,6 +283,7 @@ class Gateway:
         self.pools = _pool_manager(self.url, pool_size)
         self.headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
                         "Accept": "application/json", "User-Agent": "mailer"}
+        self.health = Health()
 
     @property
     def masked_token(self):
@@ -274,6 +296,12 @@ class Gateway:
     def send(self, msg_id, phone, text, send_by=None):
         """POST one message; None if it could not leave before `send_by` (monotonic): then nothing
         was written."""
+        verdict = self._post(msg_id, phone, text, send_by)
+        if verdict is not None:
+            self.health.note(verdict)
+        return verdict
+
+    def _post(self, msg_id, phone, text, send_by):
         started = time.monotonic()
         body = json.dumps({"id": int(msg_id), "phone": int(phone), "text": text},
                           ensure_ascii=False).encode("utf-8")
