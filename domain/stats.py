@@ -324,7 +324,8 @@ class GatewayHealth:
     """What one consumer's attempts say of the gateway, from evidence only: when an attempt last got
     an answer, and since when attempts get none, with the last one's cause in full. A consumer that
     sends nothing learns nothing: its health stays what its last attempts found. Folded from each
-    answer in the sending threads (`noted`), written with the heartbeat every HEARTBEAT_EVERY."""
+    answer in the sending threads (`noted`), written with the heartbeat every HEARTBEAT_EVERY. The
+    rule needs only times that order: the engine folds epoch seconds, the rows hold naive UTC."""
     ok_at: dt.datetime | None = None  # the last attempt that got an answer
     failing_since: dt.datetime | None = None  # the first attempt without one since then (None: fine)
     failed_at: dt.datetime | None = None  # the last attempt without an answer

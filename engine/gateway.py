@@ -253,20 +253,41 @@ def _pool_manager(url, pool_size):
 class Health:
     """The gateway's health as this process's attempts find it (domain.stats.GatewayHealth): folded
     from every verdict by the sending threads, read by the heartbeat, which writes it with each beat.
-    Nothing more goes to the database per message, and nothing is sent to find out."""
+    Nothing more goes to the database per message, and nothing is sent to find out.
+
+    Kept on the verdicts' own epoch seconds; an answer while all is well only moves the last answer
+    forward (about a microsecond: the send path is CPU-bound), folded in when next needed."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._health = GatewayHealth()
+        self._ok_at = None  # the last answer not yet folded in (only while not failing)
 
     def note(self, verdict):
+        at = verdict.at or time.time()
         answered = gateway_answered(verdict.outcome, verdict.http_status)
-        at = dt.datetime.fromtimestamp(verdict.at or time.time(), dt.timezone.utc).replace(tzinfo=None)
         with self._lock:
-            self._health = self._health.noted(answered, at, "" if answered else verdict.error)
+            if answered and not self._health.failing:
+                if self._ok_at is None or at > self._ok_at:
+                    self._ok_at = at
+                return
+            self._health = self._folded().noted(answered, at, "" if answered else verdict.error)
+
+    def _folded(self):
+        if self._ok_at is not None:
+            self._health, self._ok_at = self._health.noted(True, self._ok_at), None
+        return self._health
 
     def current(self):
-        return self._health
+        """The health now, its times as naive UTC datetimes."""
+        with self._lock:
+            health = self._folded()
+        return GatewayHealth(*(_utc(t) for t in (health.ok_at, health.failing_since, health.failed_at)),
+                             health.cause)
+
+
+def _utc(epoch):
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
 
 
 class Gateway:
