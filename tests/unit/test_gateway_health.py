@@ -75,3 +75,25 @@ def test_several_consumers_fail_when_any_does_with_the_latest_cause():
     assert (combined.ok_at, combined.failing_since, combined.failed_at, combined.cause) == (at(10), at(4), at(8), REFUSED)
     assert combined_health([fine, GatewayHealth()]) == GatewayHealth(ok_at=at(10))
     assert combined_health([]) == GatewayHealth()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_engines_tracker_folds_verdicts_as_the_rule_does(seed):
+    """engine.gateway.Health defers answers while all is well (the send path's fast path): whatever
+    the order verdicts come in, it ends where folding each by the rule ends."""
+    import random
+
+    from engine.gateway import Health, Verdict, _utc
+
+    rng = random.Random(seed)
+    base = 1_800_000_000.0
+    verdicts = [Verdict(*rng.choice([(SENT, 200), (RETRY, 503), (RETRY, None), (DOUBT, None), (DOUBT, 200)]),
+                        error=f"cause {i}", at=base + rng.uniform(0, 60)) for i in range(40)]
+    tracker, rule = Health(), GatewayHealth()
+    for i, verdict in enumerate(verdicts):
+        tracker.note(verdict)
+        answered = gateway_answered(verdict.outcome, verdict.http_status)
+        rule = rule.noted(answered, _utc(verdict.at), "" if answered else verdict.error)
+        if i % 7 == 6:  # read now and then, as the heartbeat does: runs of answers stay deferred
+            assert tracker.current() == rule
+    assert tracker.current() == rule
