@@ -2,6 +2,7 @@
 answering, with its cause whole; under `mailer run`, a simulator or consumer that exited, and a
 consumer still starting. Real parts: a consumer process, the gateway simulator as a process that is
 SIGKILLed, a SQLite write lock held by another connection; judged on the screen and in the database."""
+import datetime as dt
 import signal
 import socket
 import sqlite3
@@ -67,7 +68,7 @@ def heartbeat(world, pid):
 
 
 def naive(text):
-    import datetime as dt
+    """A naive-UTC time as SQLite stores it."""
     return dt.datetime.fromisoformat(text) if text else None
 
 
