@@ -307,45 +307,48 @@ def cmd_run(args):
     env = dict(os.environ)
     data_dir = Path(models.sqlite_path(settings.db_url) or "data/mailer.db").parent
     data_dir.mkdir(parents=True, exist_ok=True)
-    children = []
+    children = []  # (role, process, log), for the console to watch
     if not env.get("PROBE_TOKEN"):
         port, token = _free_port(), "sim-" + secrets.token_hex(12)
         env.update(PROBE_URL=f"http://127.0.0.1:{port}/v1", PROBE_TOKEN=token)
         sim_log = open(data_dir / "gateway-sim.log", "ab")
-        children.append(subprocess.Popen(
+        children.append(("simulator", subprocess.Popen(
             [sys.executable, "-m", "simulator", "--port", str(port), "--token", token,
              "--latency", "20-80", "--log", str(data_dir / "gateway-sim-accepted.jsonl")],
-            env=env, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
+            env=env, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent),
+            str(data_dir / "gateway-sim.log")))
         print(f"PROBE_TOKEN is not set: sending to the local gateway simulator at {env['PROBE_URL']} "
               f"(nothing leaves this machine). Set PROBE_TOKEN to use the real gateway.", flush=True)
     from service import demo
     if args.demo and demo.database_is_empty():
         demo.load_demo()
     consumer_log = open(data_dir / "consumer.log", "ab")
-    children.append(subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
-                                     stdout=consumer_log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent))
+    children.append(("consumer", subprocess.Popen([sys.executable, "-m", "app", "consumer"], env=env,
+                                                  stdout=consumer_log, stderr=subprocess.STDOUT,
+                                                  preexec_fn=_die_with_parent),
+                     str(data_dir / "consumer.log")))
     print(f"consumer started (log: {data_dir / 'consumer.log'})", flush=True)
     for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops the children too
         signal.signal(signum, lambda *_: sys.exit(0))
     try:
         if args.headless:
             print("running headless; Ctrl+C stops", flush=True)
-            while all(c.poll() is None for c in children):
+            while all(c.poll() is None for _, c, _ in children):
                 time.sleep(0.5)
         else:
             # The console shows the gateway the consumer sends to (the simulator's, when it started one).
             os.environ.update({k: env[k] for k in ("PROBE_URL", "PROBE_TOKEN") if k in env})
             _settings.reload()
-            from console.app import run_console
-            run_console(owns_consumer=True)
+            from console.app import Child, run_console
+            # The dashboard watches them: a simulator or consumer that exits is said, not hidden.
+            run_console(owns_consumer=True, children=[Child(*c) for c in children])
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
+        for _, child, _ in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in children:
+        for _, child, _ in children:
             try:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -135,7 +135,8 @@ class Attempt(BaseModel):
 class Heartbeat(BaseModel):
     """One row per live consumer, rewritten every few seconds. Others judge it alive by seeing `seq`
     move, never by comparing `beat_at` (its clock) with theirs; `node` names the kernel and PID
-    namespace, so that `pid` is only checked by a process that shares them (migration 0004)."""
+    namespace, so that `pid` is only checked by a process that shares them (migration 0004). It
+    also carries the gateway's health as this consumer's attempts find it (migration 0005)."""
     owner = pw.CharField(unique=True)
     host = pw.CharField()
     pid = pw.IntegerField()
@@ -145,6 +146,13 @@ class Heartbeat(BaseModel):
     gateway = pw.CharField(default="")
     started_at = UTCDateTimeField(default=utcnow)
     beat_at = UTCDateTimeField(default=utcnow)
+    # The gateway's health as this consumer's attempts found it (domain.stats.GatewayHealth), written
+    # with each beat (migration 0005): the last attempt answered, since when attempts get no answer
+    # (None: they do), the last that got none, and why.
+    gateway_ok_at = UTCDateTimeField(null=True)
+    gateway_failing_since = UTCDateTimeField(null=True)
+    gateway_failed_at = UTCDateTimeField(null=True)
+    gateway_error = pw.TextField(default="")
 
 
 class GatewayStatus(BaseModel):

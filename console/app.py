@@ -5,6 +5,8 @@ views of k9s or lazygit. Database work happens in thread workers (console.worker
 turn any error into a notification; no key press waits on a query.
 """
 
+from typing import NamedTuple
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -21,6 +23,13 @@ from console.workers import db_work, deliver, notify_literal
 from domain import mailings, settings, validation
 from service import demo
 
+
+class Child(NamedTuple):
+    """A process `mailer run` started beside the console, which the dashboard watches (Popen.poll()
+    in its interval, no SQL): what it is ("simulator" or "consumer"), the process, and its log."""
+    role: str
+    process: object  # .pid and .poll(), as subprocess.Popen
+    log: str
 
 
 class MailerApp(App):
@@ -46,12 +55,14 @@ class MailerApp(App):
                 tooltip="Quit the console (under `mailer run`, asks while a mailing runs)"),
     ]
 
-    def __init__(self, mode=None, owns_consumer=False, **kwargs):
+    def __init__(self, mode=None, owns_consumer=False, children=(), **kwargs):
         super().__init__(**kwargs)
         self.start_mode = mode
         # Under `mailer run` the consumer is this console's child and goes with it; under
         # `mailer console` it runs on its own.
         self.owns_consumer = owns_consumer
+        # What `mailer run` started (Child), watched by the dashboard (not `children`: Textual's own).
+        self.child_processes = tuple(children)
         self.theme = LIGHT if settings.current().theme == "light" else DARK
         self.user_keymap = {}  # binding id -> keys, from MAILER_KEYMAP (the help shows them)
         self._clashes_told = set()
@@ -171,6 +182,7 @@ class MailerApp(App):
             reload()
 
 
-def run_console(owns_consumer=False):
-    """Run the console on the database models.open_database() connected."""
-    MailerApp(owns_consumer=owns_consumer).run()
+def run_console(owns_consumer=False, children=()):
+    """Run the console on the database models.open_database() connected; `children`: the processes
+    `mailer run` started beside it (Child)."""
+    MailerApp(owns_consumer=owns_consumer, children=children).run()

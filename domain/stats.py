@@ -7,7 +7,7 @@ message rows one at a time.
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import peewee as pw
 
@@ -16,7 +16,8 @@ from domain import segments, settings
 from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
-from domain.vocabulary import FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED, SENT
+from domain.vocabulary import (DOUBT, FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED,
+                               SENT)
 from models import Attempt, Heartbeat, Mailing, Message
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
@@ -322,6 +323,74 @@ def live_consumers(now=None):
 
 
 # ---------------------------------------------------------------------------------------------------
+# The gateway's health, as a consumer's own attempts found it
+
+
+def gateway_answered(outcome, http_status):
+    """Whether an attempt got an answer from the gateway: an HTTP answer read whole, whatever its
+    status (a 503 or a 401 is the gateway answering). Refused, reset and timed-out connections, and
+    answers that could not be read (garbage, cut off, only an interim 1xx) are no answer."""
+    return http_status is not None and outcome != DOUBT
+
+
+@dataclass(frozen=True)
+class GatewayHealth:
+    """What one consumer's attempts say of the gateway, from evidence only: when an attempt last got
+    an answer, and since when attempts get none, with the last one's cause in full. A consumer that
+    sends nothing learns nothing: its health stays what its last attempts found. Folded from each
+    answer in the sending threads (`noted`), written with the heartbeat every HEARTBEAT_EVERY. The
+    rule needs only times that order: the engine folds epoch seconds, the rows hold naive UTC."""
+    ok_at: dt.datetime | None = None  # the last attempt that got an answer
+    failing_since: dt.datetime | None = None  # the first attempt without one since then (None: fine)
+    failed_at: dt.datetime | None = None  # the last attempt without an answer
+    cause: str = ""  # why that one got none
+
+    @property
+    def failing(self):
+        return self.failing_since is not None
+
+    def noted(self, answered, at, cause=""):
+        """This health after one more attempt, answered or not at `at`. Answers come back out of
+        order from many threads: an answer clears a failure only if it came after the last attempt
+        that failed, and a failure older than the last answer is remembered but is not a failure
+        now."""
+        if answered:
+            ok_at = at if self.ok_at is None else max(self.ok_at, at)
+            if self.failing and self.failed_at is not None and at < self.failed_at:
+                return replace(self, ok_at=ok_at)
+            return replace(self, ok_at=ok_at, failing_since=None)
+        newest = self.failed_at is None or at >= self.failed_at
+        failed_at = at if newest else self.failed_at
+        cause = cause if newest else self.cause
+        since = self.failing_since
+        if since is not None:
+            since = min(since, at)
+        elif self.ok_at is None or at > self.ok_at:
+            since = at
+        return GatewayHealth(self.ok_at, since, failed_at, cause)
+
+    @classmethod
+    def of(cls, beat):
+        """The health a heartbeat row carries."""
+        return cls(beat.gateway_ok_at, beat.gateway_failing_since, beat.gateway_failed_at,
+                   beat.gateway_error or "")
+
+
+def combined_health(healths):
+    """One health for the gateway from several consumers' own: failing when any of them is (the
+    earliest since, the latest cause: a consumer cut off from the gateway is worth knowing of even
+    while another reaches it); the last answer any of them got."""
+    healths = list(healths)
+    oks = [h.ok_at for h in healths if h.ok_at is not None]
+    ok_at = max(oks) if oks else None
+    failing = [h for h in healths if h.failing]
+    if not failing:
+        return GatewayHealth(ok_at=ok_at)
+    latest = max(failing, key=lambda h: h.failed_at or h.failing_since)
+    return GatewayHealth(ok_at, min(h.failing_since for h in failing), latest.failed_at, latest.cause)
+
+
+# ---------------------------------------------------------------------------------------------------
 # The dashboard
 
 
@@ -342,6 +411,10 @@ class Dashboard:
     @property
     def alive(self):
         return alive(self.beats, self.now)
+
+    def gateway_health(self, beats=None):
+        """The gateway's health as the consumers shown alive (or `beats`) found it."""
+        return combined_health(GatewayHealth.of(b) for b in (self.alive if beats is None else beats))
 
 
 def failed_total():

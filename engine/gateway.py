@@ -30,6 +30,7 @@ from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionErr
                                 SSLError)
 
 from domain.settings import DEFAULT_GATEWAY_URL
+from domain.stats import GatewayHealth, gateway_answered
 from domain.validation import ValidationError
 from domain.vocabulary import DOUBT, FAILED, RETRY, SENT
 
@@ -249,8 +250,49 @@ def _pool_manager(url, pool_size):
     return manager
 
 
+class Health:
+    """The gateway's health as this process's attempts find it (domain.stats.GatewayHealth): folded
+    from every verdict by the sending threads, read by the heartbeat, which writes it with each beat.
+    Nothing more goes to the database per message, and nothing is sent to find out.
+
+    Kept on the verdicts' own epoch seconds; an answer while all is well only moves the last answer
+    forward (about a microsecond: the send path is CPU-bound), folded in when next needed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._health = GatewayHealth()
+        self._ok_at = None  # the last answer not yet folded in (only while not failing)
+
+    def note(self, verdict):
+        at = verdict.at or time.time()
+        answered = gateway_answered(verdict.outcome, verdict.http_status)
+        with self._lock:
+            if answered and not self._health.failing:
+                if self._ok_at is None or at > self._ok_at:
+                    self._ok_at = at
+                return
+            self._health = self._folded().noted(answered, at, "" if answered else verdict.error)
+
+    def _folded(self):
+        if self._ok_at is not None:
+            self._health, self._ok_at = self._health.noted(True, self._ok_at), None
+        return self._health
+
+    def current(self):
+        """The health now, its times as naive UTC datetimes."""
+        with self._lock:
+            health = self._folded()
+        return GatewayHealth(*(_utc(t) for t in (health.ok_at, health.failing_since, health.failed_at)),
+                             health.cause)
+
+
+def _utc(epoch):
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
+
+
 class Gateway:
-    """POST {url}/send/{msgId} with a bearer token; classify whatever comes back."""
+    """POST {url}/send/{msgId} with a bearer token; classify whatever comes back. `health` is what
+    the answers say of the gateway as a whole."""
 
     def __init__(self, url, token, connect_timeout=3.05, read_timeout=10.0, pool_size=64):
         self.url = url.rstrip("/")
@@ -262,6 +304,7 @@ class Gateway:
         self.pools = _pool_manager(self.url, pool_size)
         self.headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
                         "Accept": "application/json", "User-Agent": "mailer"}
+        self.health = Health()
 
     @property
     def masked_token(self):
@@ -274,6 +317,12 @@ class Gateway:
     def send(self, msg_id, phone, text, send_by=None):
         """POST one message; None if it could not leave before `send_by` (monotonic): then nothing
         was written."""
+        verdict = self._post(msg_id, phone, text, send_by)
+        if verdict is not None:
+            self.health.note(verdict)
+        return verdict
+
+    def _post(self, msg_id, phone, text, send_by):
         started = time.monotonic()
         body = json.dumps({"id": int(msg_id), "phone": int(phone), "text": text},
                           ensure_ascii=False).encode("utf-8")

@@ -58,11 +58,18 @@ PROC_START = _proc_start(os.getpid())
 _beaten = [False]
 
 
-def beat(gateway_description=""):
-    """Count a heartbeat. Its row gone means others took this consumer for dead (it could not beat
-    for a while) and took over its claims: say so, and come back."""
+def beat(gateway_description="", health=None):
+    """Count a heartbeat, with the gateway's health as this consumer found it (a GatewayHealth; None
+    leaves what the row says). Its row gone means others took this consumer for dead (it could not
+    beat for a while) and took over its claims: say so, and come back."""
     now = utcnow()
-    updated = (Heartbeat.update(seq=Heartbeat.seq + 1, beat_at=now, gateway=gateway_description)
+    fields = {Heartbeat.beat_at: now, Heartbeat.gateway: gateway_description}
+    if health is not None:
+        fields.update({Heartbeat.gateway_ok_at: health.ok_at,
+                       Heartbeat.gateway_failing_since: health.failing_since,
+                       Heartbeat.gateway_failed_at: health.failed_at,
+                       Heartbeat.gateway_error: health.cause})
+    updated = (Heartbeat.update({Heartbeat.seq: Heartbeat.seq + 1, **fields})
                .where(Heartbeat.owner == OWNER).execute())
     if updated:
         _beaten[0] = True
@@ -70,11 +77,11 @@ def beat(gateway_description=""):
     if _beaten[0]:
         log.warning("this consumer was taken for dead while it could not beat; what it held was "
                     "taken over (its late answers still settle what it had on the wire)")
-    (Heartbeat.insert(owner=OWNER, host=socket.gethostname(), pid=os.getpid(), node=NODE,
-                      proc_start=PROC_START, seq=1, gateway=gateway_description, started_at=now,
-                      beat_at=now)
-     .on_conflict(conflict_target=[Heartbeat.owner],
-                  update={Heartbeat.beat_at: now, Heartbeat.gateway: gateway_description})
+    (Heartbeat.insert({Heartbeat.owner: OWNER, Heartbeat.host: socket.gethostname(),
+                       Heartbeat.pid: os.getpid(), Heartbeat.node: NODE,
+                       Heartbeat.proc_start: PROC_START, Heartbeat.seq: 1,
+                       Heartbeat.started_at: now, **fields})
+     .on_conflict(conflict_target=[Heartbeat.owner], update=fields)
      .execute())
     _beaten[0] = True
 

@@ -36,9 +36,20 @@ def _heartbeat(stop):
     another consumer's row locks, say) may make it look dead."""
     description = gateway().describe()
     failing = False
+    unanswered = False
     while not stop.wait(stats.HEARTBEAT_EVERY):
+        health = gateway().health.current()
+        if health.failing != unanswered:
+            unanswered = health.failing
+            if unanswered:
+                log.warning("the gateway is not answering since %sZ: %s", health.failing_since.isoformat(),
+                            health.cause)
+            else:
+                log.warning("the gateway answers again")
         try:
-            liveness.beat(description)
+            # The gateway's health rides on the beat: what the sending threads' answers found,
+            # written every HEARTBEAT_EVERY at no cost to the send path.
+            liveness.beat(description, health)
         except Exception as exc:  # a locked database or a full disk must not kill the heartbeat
             failing = True
             log.warning("heartbeat failed: %s", exc)
@@ -109,7 +120,7 @@ def run_consumer(workers=None):
         # An idle consumer polls the queue at least every 0.25 s, so new work starts within a second.
         initial_delay=0.05, backoff=1.15, max_delay=0.25, scheduler_interval=1,
         graceful_signal="TERM")
-    liveness.beat(gateway().describe())
+    liveness.beat(gateway().describe(), gateway().health.current())
     if states.gateway_pause():
         # A consumer starts with the token it was given now: let it try.
         states.set_gateway_pause(None, "")

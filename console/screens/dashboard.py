@@ -1,9 +1,15 @@
-"""What is happening now: live mailings, sends per second, failures, the consumer and its gateway."""
+"""What is happening now: live mailings, sends per second, failures, the consumer and its gateway.
+
+Under `mailer run` the simulator and the consumer are the console's children (app.child_processes):
+the dashboard polls them in its interval (no SQL) and says when one exited, and that the consumer is
+starting until its first heartbeat."""
 import dataclasses
+import signal
+import socket
 
 from rich.text import Text
 from textual import on
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static
 
@@ -20,6 +26,17 @@ COLUMNS = ("id", "state", "progress", "failed", "start", "end", "text")
 WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
 TOTALS_EVERY = 15  # seconds between reads of the failed total (a scan of the messages)
 MAILINGS_TITLE = "Mailings running and scheduled"
+CHILD_NAMES = {"simulator": "the local simulator", "consumer": "the consumer `mailer run` started"}
+
+
+def exit_status(code):
+    """'code 1', or 'code -9: killed by SIGKILL' for a process a signal ended."""
+    if code is not None and code < 0:
+        try:
+            return f"code {code}: killed by {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    return f"code {code}"
 
 
 class DashboardScreen(Screen):
@@ -29,7 +46,8 @@ class DashboardScreen(Screen):
     def compose(self):
         yield Header()
         with Horizontal(id="dash-top"):
-            with Vertical(classes="panel", id="consumer-panel"):
+            # Scrolls rather than cuts: what is wrong comes first, wrapped, and the rest stays reachable.
+            with VerticalScroll(classes="panel", id="consumer-panel"):
                 yield Label("Consumer", classes="panel-title")
                 yield Static("…", id="consumer")
             with Vertical(classes="panel", id="rate-panel"):
@@ -47,6 +65,7 @@ class DashboardScreen(Screen):
 
     def on_mount(self):
         self._ticks = 0
+        self._beaten = set()  # pids on this host seen in a heartbeat: a child consumer past its start
         self._failed_total = None
         self._audiences = stats.AudienceCache()
         self._refresh(True)
@@ -81,34 +100,68 @@ class DashboardScreen(Screen):
             shown[selector] = text
             self.query_one(selector, Static).update(text)
 
-    def show(self, snap):
+    def consumer_text(self, snap):
+        """The consumer panel: what is wrong first (a gateway pause, a child that exited, a gateway
+        not answering, in red, its cause whole), then the consumers and the gateway they send to."""
         now = snap.now
-        alive = snap.alive
-        consumer = Text()
+        here = socket.gethostname()
+        children = [(child, child.process.poll()) for child in getattr(self.app, "child_processes", ())]
+        self._beaten |= {b.pid for b in snap.beats if b.host == here}
+        gone = {child.process.pid for child, code in children if code is not None and child.role == "consumer"}
+        # A child seen to exit is not alive, however fresh the heartbeat it left.
+        alive = [b for b in snap.alive if not (b.host == here and b.pid in gone)]
+        starting = [child for child, code in children if child.role == "consumer" and code is None
+                    and child.process.pid not in self._beaten]
+        text = Text()
         if snap.gateway_pause:
             until, reason = snap.gateway_pause
-            consumer.append(f"⏸ sending paused until {local_time(until, fmt='%H:%M:%S')}: ", style="bold red")
-            consumer.append(reason or "no reason given")
-            consumer.append("\n")
+            text.append(f"⏸ sending paused until {local_time(until, fmt='%H:%M:%S')}: ", style="bold red")
+            text.append(reason or "no reason given", style="red")
+            text.append("\n")
+        for child, code in children:
+            if code is not None:
+                text.append(f"✖ {CHILD_NAMES.get(child.role, child.role)} exited ({exit_status(code)}); "
+                            f"see {child.log}\n", style="bold red")
+        health = snap.gateway_health(alive)
+        if alive and health.failing:
+            text.append(f"✖ gateway not answering since {local_time(health.failing_since, fmt='%H:%M:%S')}",
+                        style="bold red")
+            if health.failed_at is not None and health.failed_at > health.failing_since:
+                text.append(f" (last try {local_time(health.failed_at, fmt='%H:%M:%S')})", style="bold red")
+            text.append(": ", style="bold red")
+            text.append(health.cause or "no cause given", style="red")
+            text.append("\n")
         if alive:
-            consumer.append(f"● {len(alive)} consumer(s) alive\n", style="bold green")
+            text.append(f"● {len(alive)} consumer(s) alive\n", style="bold green")
             for b in alive:
-                consumer.append(f"{b.host} pid {b.pid}, beat {(now - b.beat_at).total_seconds():.0f} s ago\n")
-            gateways = sorted({b.gateway for b in alive})
-            for g in gateways:
+                text.append(f"{b.host} pid {b.pid}, beat {(now - b.beat_at).total_seconds():.0f} s ago\n")
+        for child in starting:
+            text.append(f"◌ consumer starting… (pid {child.process.pid}, started by `mailer run`; "
+                        f"log {child.log})\n", style="bold yellow")
+        if alive:
+            for g in sorted({b.gateway for b in alive}):
                 simulated = g.startswith("local simulator")
-                consumer.append("local simulator: nothing leaves this machine\n" if simulated
-                                else "REAL gateway: messages are delivered\n",
-                                style="yellow" if simulated else "bold red")
-                consumer.append(g + "\n")
-        else:
-            consumer.append("○ no consumer alive", style="bold red")
-            consumer.append("\nnothing is being sent; start one with `mailer consumer` (or `mailer run`)")
+                text.append("local simulator: nothing leaves this machine\n" if simulated
+                            else "REAL gateway: messages are delivered\n",
+                            style="yellow" if simulated else "bold red")
+                text.append(g + "\n")
+            if not health.failing:
+                if health.ok_at is not None:
+                    text.append(f"✔ gateway answering: last answer {local_time(health.ok_at, fmt='%H:%M:%S')}",
+                                style="green")
+                else:
+                    text.append("gateway not tried yet: nothing sent since the consumer started", style="dim")
+        elif not starting:
+            text.append("○ no consumer alive", style="bold red")
+            text.append("\nnothing is being sent; start one with `mailer consumer` (or `mailer run`)")
             if snap.beats:
                 last = snap.beats[0]
-                consumer.append(f"\nlast heartbeat {local_time(last.beat_at, fmt='%Y-%m-%d %H:%M:%S')} "
-                                f"from {last.host} pid {last.pid}")
-        self._put("#consumer", consumer)
+                text.append(f"\nlast heartbeat {local_time(last.beat_at, fmt='%Y-%m-%d %H:%M:%S')} "
+                            f"from {last.host} pid {last.pid}")
+        return text
+
+    def show(self, snap):
+        self._put("#consumer", self.consumer_text(snap))
 
         series = snap.series
         sparkline = self.query_one("#rate", Sparkline)

@@ -133,3 +133,33 @@ class _clocked:
 
     def dead(self, owners, beats):
         return self.watch.dead(owners, beats, clock=lambda: self.clock[0])
+
+
+def test_the_heartbeat_carries_the_gateways_health_as_the_attempts_found_it(backend, simulator):
+    """A gateway that answers, then is gone: the sending threads' verdicts say so, and the next beat
+    writes it where the console reads it (the columns of migration 0005, on both backends)."""
+    from domain import stats
+
+    sim = simulator()
+    client = gateway_client.Gateway(sim.url, sim.token)
+    clients(5)
+    running_mailing("while the gateway answers")
+    assert dispatcher.dispatch(client, budget=2.0) == 5
+    liveness.beat(client.describe(), client.health.current())
+    shown = stats.dashboard().gateway_health()
+    assert not shown.failing and shown.ok_at is not None
+    answered = shown.ok_at
+    sim.stop()  # its port now refuses connections
+    clients(3, first=79100000000)
+    running_mailing("after the gateway went away")
+    assert dispatcher.dispatch(client, budget=1.0) >= 8  # a retry each (the mailing reaches all 8)
+    health = client.health.current()
+    assert health.failing and "Connection refused" in health.cause
+    liveness.beat(client.describe(), health)
+    row = liveness.Heartbeat.get()
+    assert row.gateway_failing_since is not None and row.gateway_failing_since >= answered
+    assert row.gateway_error == health.cause
+    shown = stats.dashboard().gateway_health()
+    assert shown.failing and shown.cause == health.cause and shown.ok_at == answered
+    # The journal says the same of the attempts: retries, not sent, refused.
+    assert {a.error for a in Attempt.select().where(Attempt.outcome == "retry")} == {health.cause}
