@@ -136,7 +136,7 @@ class Heartbeat(BaseModel):
     """One row per live consumer, rewritten every few seconds. Others judge it alive by seeing `seq`
     move, never by comparing `beat_at` (its clock) with theirs; `node` names the kernel and PID
     namespace, so that `pid` is only checked by a process that shares them (migration 0004). It
-    also carries the gateway's health as this consumer's attempts find it (migration 0005)."""
+    also carries the gateway's health as this consumer's attempts find it (migration 0006)."""
     owner = pw.CharField(unique=True)
     host = pw.CharField()
     pid = pw.IntegerField()
@@ -147,7 +147,7 @@ class Heartbeat(BaseModel):
     started_at = UTCDateTimeField(default=utcnow)
     beat_at = UTCDateTimeField(default=utcnow)
     # The gateway's health as this consumer's attempts found it (domain.stats.GatewayHealth), written
-    # with each beat (migration 0005): the last attempt answered, since when attempts get no answer
+    # with each beat (migration 0006): the last attempt answered, since when attempts get no answer
     # (None: they do), the last that got none, and why.
     gateway_ok_at = UTCDateTimeField(null=True)
     gateway_failing_since = UTCDateTimeField(null=True)

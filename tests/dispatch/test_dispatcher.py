@@ -137,7 +137,7 @@ class _clocked:
 
 def test_the_heartbeat_carries_the_gateways_health_as_the_attempts_found_it(backend, simulator):
     """A gateway that answers, then is gone: the sending threads' verdicts say so, and the next beat
-    writes it where the console reads it (the columns of migration 0005, on both backends)."""
+    writes it where the console reads it (the columns of migration 0006, on both backends)."""
     from domain import stats
 
     sim = simulator()
