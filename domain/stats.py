@@ -16,7 +16,7 @@ from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
 from domain.vocabulary import FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED, SENT
-from models import Attempt, Heartbeat, Mailing, Message
+from models import Attempt, Client, Heartbeat, Mailing, Message
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
 HEARTBEAT_EVERY = 2.0
@@ -235,11 +235,14 @@ def message_count(mailing_id, status=None):
     return message_query(mailing_id, status).order_by().count()
 
 
+def _message_row(m):
+    return MessageRow(id=m.id, phone=m.phone, status=m.status, attempts=m.attempts, sent_at=m.sent_at,
+                      last_error=m.last_error, next_attempt_at=m.next_attempt_at)
+
+
 def message_page(mailing_id, status=None, limit=100, offset=0):
     """One page of a mailing's messages (optionally of one status), in message_query's order."""
-    query = message_query(mailing_id, status).limit(limit).offset(offset)
-    return [MessageRow(id=m.id, phone=m.phone, status=m.status, attempts=m.attempts, sent_at=m.sent_at,
-                       last_error=m.last_error, next_attempt_at=m.next_attempt_at) for m in query]
+    return [_message_row(m) for m in message_query(mailing_id, status).limit(limit).offset(offset)]
 
 
 def message_as_dict(m):
@@ -408,3 +411,89 @@ def due_now(now=None):
             .where((Message.status == PENDING) & (Message.next_attempt_at <= now)
                    & Message.lease_owner.is_null() & (Mailing.state == RUNNING) & (Mailing.end_at > now))
             .scalar()) or 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Whole views, a page at a time (the console's CSV export)
+#
+# Each yields lists of at most `size` rows, in the order its screen shows them, reading each page with
+# one keyed query (after the last key seen, not OFFSET): the millionth row costs what the first does,
+# and only one page is held at a time.
+
+EXPORT_PAGE = 5000
+
+
+def _keyed_pages(query, key, after, size, row):
+    """Pages of `row(record)` for `query` (ordered by `key`, unique), each the next `size` records
+    past the last one's key; `after(key field, value)` is the condition "past value"."""
+    last = None
+    while True:
+        page = query if last is None else query.where(after(key, last))
+        records = list(page.limit(size))
+        if records:
+            yield [row(r) for r in records]
+        if len(records) < size:
+            return
+        last = getattr(records[-1], key.name)
+
+
+def _below(field, value):
+    return field < value
+
+
+def _above(field, value):
+    return field > value
+
+
+def client_pages(search="", size=EXPORT_PAGE):
+    """Every client matching the directory's filter, newest first (client_page's order)."""
+    return _keyed_pages(client_directory.client_query(search), Client.id, _below, size, ClientRow.of)
+
+
+class _AudienceMemo:
+    """Audience counts for one pass over every mailing: each distinct filter counted once."""
+
+    def __init__(self):
+        self._counts = {}
+
+    def counts(self, filters):
+        for f in filters:
+            if f not in self._counts:
+                self._counts[f] = audience_count(*f)
+        return {f: self._counts[f] for f in filters}
+
+
+def mailing_pages(size=EXPORT_PAGE):
+    """Every mailing with its counts, newest first (mailing_page_rows' order); each page's counts in
+    one GROUP BY."""
+    memo = _AudienceMemo()
+    query = Mailing.select().order_by(Mailing.id.desc())
+    for page in _keyed_pages(query, Mailing.id, _below, size, lambda m: m):
+        yield mailing_rows(page, memo)
+
+
+def message_pages(mailing_id, status=None, size=EXPORT_PAGE):
+    """Every message of a mailing (optionally of one status), in message_query's order: by client,
+    the messages of deleted clients (no client any more) where the database sorts a NULL (first on
+    SQLite, last on PostgreSQL), among themselves by id. A client has one message per mailing, so
+    the client id keys the others."""
+    query = message_query(mailing_id, status)
+    orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), Message.id,
+                           _above, size, _message_row)
+    clients = _keyed_pages(query.where(Message.client_id.is_null(False)), Message.client_id, _above,
+                           size, _message_row)
+    nulls_last = isinstance(Message._meta.database.obj, pw.PostgresqlDatabase)
+    for pages in ((clients, orphans) if nulls_last else (orphans, clients)):
+        yield from pages
+
+
+def journal_pages(mailing=None, client=None, message=None, size=EXPORT_PAGE):
+    """Every journal row matching the live log's filter, oldest first (as the log shows them)."""
+    after = 0
+    while True:
+        rows = journal_page(after, mailing=mailing, client=client, message=message, limit=size)
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        after = rows[-1].id
