@@ -13,6 +13,7 @@ spreadsheets read as a date), the zone named in the column's header.
 import csv
 import datetime as dt
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -55,8 +56,7 @@ def cell(value, zone=None):
 def tsv_line(values, zone=None):
     """One row as tab-separated text (to paste): each value as typed, its own tabs and line breaks
     made spaces so the row stays one line of cells."""
-    return "\t".join(" ".join(text(v, zone).replace("\r\n", "\n").split("\n")).replace("\t", " ")
-                     for v in values)
+    return "\t".join(re.sub(r"[\t\r\n]+", " ", text(v, zone)) for v in values)
 
 
 def new_file(directory, view, now=None):

@@ -423,18 +423,31 @@ def due_now(now=None):
 EXPORT_PAGE = 5000
 
 
-def _keyed_pages(query, key, after, size, row):
-    """Pages of `row(record)` for `query` (ordered by `key`, unique), each the next `size` records
-    past the last one's key; `after(key field, value)` is the condition "past value"."""
+def _keyed_pages(query, fields, key, after, size, key_at=0):
+    """Pages of `fields` of `query`'s rows, as tuples (ordered by `key`, unique among them): each the
+    next `size` rows past the last one's key (at `key_at` in the row); `after(key, value)` is the
+    condition "past value". Rows are read from the cursor as they are, without peewee building a row
+    for each (four times faster at a million); only times are converted."""
+    query = query.select(*fields)
+    times_at = [(i, f.python_value) for i, f in enumerate(fields) if isinstance(f, pw.DateTimeField)]
+    database = query.model._meta.database
     last = None
     while True:
-        page = query if last is None else query.where(after(key, last))
-        records = list(page.limit(size))
-        if records:
-            yield [row(r) for r in records]
-        if len(records) < size:
+        page = database.execute((query if last is None else query.where(after(key, last))).limit(size)).fetchall()
+        if times_at:
+            page = [_converted(row, times_at) for row in page]
+        if page:
+            yield page
+        if len(page) < size:
             return
-        last = getattr(records[-1], key.name)
+        last = page[-1][key_at]
+
+
+def _converted(row, converters):
+    row = list(row)
+    for i, convert in converters:
+        row[i] = convert(row[i])
+    return row
 
 
 def _below(field, value):
@@ -447,7 +460,9 @@ def _above(field, value):
 
 def client_pages(search="", size=EXPORT_PAGE):
     """Every client matching the directory's filter, newest first (client_page's order)."""
-    return _keyed_pages(client_directory.client_query(search), Client.id, _below, size, ClientRow.of)
+    fields = (Client.id, Client.phone, Client.operator, Client.tag, Client.tz)
+    for page in _keyed_pages(client_directory.client_query(search), fields, Client.id, _below, size):
+        yield [ClientRow(*row) for row in page]
 
 
 class _AudienceMemo:
@@ -467,9 +482,14 @@ def mailing_pages(size=EXPORT_PAGE):
     """Every mailing with its counts, newest first (mailing_page_rows' order); each page's counts in
     one GROUP BY."""
     memo = _AudienceMemo()
-    query = Mailing.select().order_by(Mailing.id.desc())
-    for page in _keyed_pages(query, Mailing.id, _below, size, lambda m: m):
-        yield mailing_rows(page, memo)
+    for page in _keyed_pages(Mailing.select().order_by(Mailing.id.desc()), (Mailing.id,), Mailing.id,
+                             _below, size):
+        ids = [row[0] for row in page]
+        yield mailing_rows(Mailing.select().where(Mailing.id.in_(ids)).order_by(Mailing.id.desc()), memo)
+
+
+MESSAGE_ROW_FIELDS = (Message.id, Message.phone, Message.status, Message.attempts, Message.sent_at,
+                      Message.last_error, Message.next_attempt_at, Message.client_id)
 
 
 def message_pages(mailing_id, status=None, size=EXPORT_PAGE):
@@ -477,23 +497,39 @@ def message_pages(mailing_id, status=None, size=EXPORT_PAGE):
     the messages of deleted clients (no client any more) where the database sorts a NULL (first on
     SQLite, last on PostgreSQL), among themselves by id. A client has one message per mailing, so
     the client id keys the others."""
-    query = message_query(mailing_id, status)
-    orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), Message.id,
-                           _above, size, _message_row)
-    clients = _keyed_pages(query.where(Message.client_id.is_null(False)), Message.client_id, _above,
-                           size, _message_row)
+    query, fields = message_query(mailing_id, status), MESSAGE_ROW_FIELDS
+    orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), fields,
+                           Message.id, _above, size)
+    clients = _keyed_pages(query.where(Message.client_id.is_null(False)), fields, Message.client_id,
+                           _above, size, key_at=-1)
     nulls_last = isinstance(Message._meta.database.obj, pw.PostgresqlDatabase)
     for pages in ((clients, orphans) if nulls_last else (orphans, clients)):
-        yield from pages
+        for page in pages:
+            yield [MessageRow(*row[:-1]) for row in page]
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal row as an export writes it."""
+    id: int
+    at: dt.datetime
+    message_id: int
+    mailing_id: int
+    client_id: int | None
+    outcome: str
+    http_status: int | None
+    latency_ms: float | None
+    error: str
+    owner: str | None
 
 
 def journal_pages(mailing=None, client=None, message=None, size=EXPORT_PAGE):
     """Every journal row matching the live log's filter, oldest first (as the log shows them)."""
-    after = 0
-    while True:
-        rows = journal_page(after, mailing=mailing, client=client, message=message, limit=size)
-        if rows:
-            yield rows
-        if len(rows) < size:
-            return
-        after = rows[-1].id
+    query = Attempt.select().order_by(Attempt.id)
+    for column, value in ((Attempt.mailing_id, mailing), (Attempt.client_id, client), (Attempt.message, message)):
+        if value is not None:
+            query = query.where(column == value)
+    fields = (Attempt.id, Attempt.at, Attempt.message, Attempt.mailing_id, Attempt.client_id, Attempt.outcome,
+              Attempt.http_status, Attempt.latency_ms, Attempt.error, Attempt.owner)
+    for page in _keyed_pages(query, fields, Attempt.id, _above, size):
+        yield [JournalRow(*row) for row in page]

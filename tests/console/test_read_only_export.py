@@ -17,7 +17,7 @@ from console.screens.clients import ClientsScreen
 from console.screens.log import LogScreen
 from console.screens.mailing_detail import STATUS_FILTERS, MailingDetailScreen
 from console.screens.mailings import MailingsScreen
-from domain import settings, stats, validation
+from domain import export, settings, stats, validation
 
 from console_testkit import SIZE, bulk_clients, plain, settle, type_text, wait_for
 from test_app import palette
@@ -207,6 +207,8 @@ async def test_a_mailings_messages_export_keeps_the_status_filter(env, exports):
     conn = sqlite3.connect(env.path)  # the outcomes a consumer would have written
     conn.execute("UPDATE message SET status = 'failed', attempts = 1, last_error = '-refused by ' || phone "
                  "WHERE mailing_id = ? AND id % 2 = 0", (mailing.id,))
+    # three whose clients were deleted since: no client id any more (listed first, as on screen)
+    conn.execute("UPDATE message SET client_id = NULL WHERE mailing_id = ? AND id IN (2, 4, 6000)", (mailing.id,))
     conn.commit()
     conn.close()
     app = MailerApp()
@@ -227,7 +229,15 @@ async def test_a_mailings_messages_export_keeps_the_status_filter(env, exports):
     expected = query(env.path, "SELECT id, phone, 'failed', attempts, '', '', '''' || last_error FROM message "
                                "WHERE mailing_id = ? AND status = 'failed' ORDER BY client_id, id", mailing.id)
     assert rows[1:] == [[str(v) for v in row] for row in expected]
+    assert [row[0] for row in rows[1:4]] == ["2", "4", "6000"]
     assert rows[1][6].startswith("'-refused by 79")
+
+
+def test_a_cell_that_a_spreadsheet_would_run_is_written_as_text():
+    assert [export.cell(v) for v in ("=1+2", "+79001234567", "-x", "@SUM(A1)", "\t=1", "a=b", "", None)] == [
+        "'=1+2", "'+79001234567", "'-x", "'@SUM(A1)", "'\t=1", "a=b", "", ""]
+    assert [export.cell(v) for v in (-5, 0, 12.5, 79001234567)] == [-5, 0, 12.5, 79001234567]  # numbers stay
+    assert export.tsv_line((1, "=a\tb", "two\r\nlines", None)) == "1\t=a b\ttwo lines\t"
 
 
 async def test_the_log_and_mailings_export_their_whole_view(env, exports):
