@@ -78,8 +78,9 @@ def new_file(directory, view, now=None):
 
 def write_csv(path, header, pages, values, zone=None, stop=lambda: False):
     """Write `header`, then `values(record)` of every record of `pages` (lists of records) to `path`,
-    a page at a time; returns the number of rows. The rows go to `path.part` first, renamed at the
-    end: a file with the final name is complete. `stop()` is asked between pages: when it is true the
+    a page at a time; returns the number of rows. The rows go to `path.part` first, renamed over
+    `path` (empty until then: new_file reserved the name) at the end, so the final name never holds
+    half an export. `stop()` is asked between pages: when it is true the
     export is abandoned (both files removed) and None returned."""
     path = Path(path)
     part = path.with_name(path.name + ".part")
