@@ -258,7 +258,7 @@ def cmd_consumer(args):
 
 def cmd_console(args):
     from console.app import run_console
-    run_console()
+    run_console(read_only=args.read_only)
 
 
 def cmd_gateway_sim(args):
@@ -505,7 +505,10 @@ def build_parser():
     p.add_argument("--clients", type=whole_number(0, 10_000_000), default=500)
     p = add(sub, "consumer", cmd_consumer, "run the huey consumer that sends", json_flag=False)
     p.add_argument("--workers", type=whole_number(1, 1024))
-    add(sub, "console", cmd_console, "the operator console", json_flag=False)
+    p = add(sub, "console", cmd_console, "the operator console", json_flag=False)
+    p.add_argument("--read-only", action="store_true",
+                   help="look without touching: every change is refused, the database opened read-only "
+                        "(exports to CSV still work)")
     p = add(sub, "run", cmd_run, "console with a consumer beside it (the default)", json_flag=False)
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
     p.add_argument("--headless", action="store_true", help="no console: consumer (and simulator) only")
@@ -550,13 +553,14 @@ def main(argv=None):
         return args.func(args) or 0
     try:
         settings = _settings.current()  # a bad variable is an `error: MAILER_...: why`, exit 2
-        if (args.command, getattr(args, "action", None)) in READS_ONLY:
+        read_only = getattr(args, "read_only", False)
+        if (args.command, getattr(args, "action", None)) in READS_ONLY or read_only:
             refuse_a_missing_database(settings)
         if args.command == "health" and not database_exists(settings):
             # The container's health probe: no database yet means no consumer yet; it makes none.
             emit(args, {"alive": 0, "consumers": []}, "no consumer has ever run (there is no database yet)")
             return 1
-        models.open_database()
+        models.open_database(read_only=read_only)
         from ops import logs
         logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))
         if args.command not in ("consumer", "gateway-sim"):

@@ -11,7 +11,7 @@ from playhouse.db_url import connect
 
 from domain import settings as _settings
 from domain.times import to_naive_utc, utcnow
-from domain.validation import MAX_TAG
+from domain.validation import MAX_TAG, ValidationError
 from domain.vocabulary import PENDING, SCHEDULED
 from domain.windows import format_window
 
@@ -170,19 +170,23 @@ MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus)
 GATEWAY = "probe"  # the GatewayStatus row of the one gateway
 
 
-def open_database(url=None, migrate=True, settings=None):
-    """Connect the models to the database at `url` (default MAILER_DB_URL) and apply migrations."""
+def open_database(url=None, migrate=True, settings=None, read_only=False):
+    """Connect the models to the database at `url` (default MAILER_DB_URL) and apply migrations.
+
+    read_only: every connection refuses to write (SQLite's query_only, PostgreSQL's read-only
+    transactions), and no migration is applied: one not applied yet is a ValidationError."""
     settings = settings or _settings.current()
     url = url or settings.db_url
     path = sqlite_path(url)
     if path is not None:
-        if path != ":memory:":
+        if path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         timeout = settings.db_timeout  # seconds to wait for a lock
         database = pw.SqliteDatabase(
             path, timeout=timeout, lock_type="IMMEDIATE",
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
-                     "cache_size": -32000, "busy_timeout": int(timeout * 1000)})
+                     "cache_size": -32000, "busy_timeout": int(timeout * 1000),
+                     **({"query_only": 1} if read_only else {})})
     else:
         options = {}
         if is_postgres_url(url):
@@ -191,11 +195,24 @@ def open_database(url=None, migrate=True, settings=None):
                 options["prefer_psycopg3"] = True  # psycopg 3 even when psycopg2 is installed too
             except ImportError:
                 pass  # peewee falls back to psycopg2, or says that no driver was found
+        if read_only:
+            options["options"] = "-c default_transaction_read_only=on"
         database = connect(url, unquote_password=True, unquote_user=True, **options)
     db.initialize(database)
-    if migrate:
+    if read_only:
+        refuse_pending_migrations(database)
+    elif migrate:
         migrate_database(database)
     return database
+
+
+def refuse_pending_migrations(database):
+    """A read-only process cannot migrate: say so rather than read a schema it does not know."""
+    from playhouse.migrations import Runner
+    pending = [m.name for m in Runner(database, directory=str(MIGRATIONS_DIR)).status() if not m.applied]
+    if pending:
+        raise ValidationError({"database": f"{len(pending)} migration(s) not applied yet ({', '.join(pending)}); "
+                                           "any mailer command without --read-only applies them"})
 
 
 def redact_url(url):

@@ -12,6 +12,7 @@ from textual.binding import Binding
 
 from console import keys
 from console.commands import MailerCommands
+from console.read_only import writes
 from console.screens.clients import ClientsScreen
 from console.screens.confirm import ConfirmScreen
 from console.screens.dashboard import DashboardScreen
@@ -55,9 +56,13 @@ class MailerApp(App):
                 tooltip="Quit the console (under `mailer run`, asks while a mailing runs)"),
     ]
 
-    def __init__(self, mode=None, owns_consumer=False, children=(), **kwargs):
+    def __init__(self, mode=None, owns_consumer=False, children=(), read_only=False, **kwargs):
         super().__init__(**kwargs)
         self.start_mode = mode
+        # `mailer console --read-only`: every action tagged console.read_only.writes refuses.
+        self.read_only = read_only
+        if read_only:
+            self.title = f"{self.TITLE} · READ-ONLY"
         # Under `mailer run` the consumer is this console's child and goes with it; under
         # `mailer console` it runs on its own.
         self.owns_consumer = owns_consumer
@@ -148,18 +153,22 @@ class MailerApp(App):
 
     # -- actions offered in the palette -----------------------------------------------------------
 
+    @writes("adding a client")
     def action_new_client(self):
         self.action_goto("clients")
         self.screen.action_add()
 
+    @writes("creating a mailing")
     def action_new_mailing(self):
         self.action_goto("mailings")
         self.screen.action_new()
 
+    @writes("importing clients")
     def action_import_csv(self):
         self.action_goto("clients")
         self.screen.action_import()
 
+    @writes("loading demo data")
     def action_demo(self):
         notify_literal(self, "loading demo data…")
         self._load_demo()
@@ -182,7 +191,7 @@ class MailerApp(App):
             reload()
 
 
-def run_console(owns_consumer=False, children=()):
-    """Run the console on the database models.open_database() connected; `children`: the processes
-    `mailer run` started beside it (Child)."""
-    MailerApp(owns_consumer=owns_consumer, children=children).run()
+def run_console(owns_consumer=False, children=(), read_only=False):
+    """Run the console on the database models.open_database() connected (read_only: opened so);
+    `children`: the processes `mailer run` started beside it (Child)."""
+    MailerApp(owns_consumer=owns_consumer, children=children, read_only=read_only).run()

@@ -101,6 +101,7 @@ class Settings:
     tz: str = var("MAILER_TZ", "", _zone)  # empty: this machine's zone (times.operator_zone)
     theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
     keymap: str = var("MAILER_KEYMAP", "")  # a file rebinding the console's keys by binding id
+    export_dir: str = var("MAILER_EXPORT_DIR", "")  # the console's CSV exports; empty: beside the database
     # The gateway
     gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL, _http_url)
     token: str = var("PROBE_TOKEN", "", secret=True)

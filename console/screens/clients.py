@@ -2,12 +2,13 @@
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from domain import stats, validation
 import service
+from console.exporting import ExportsView
 from console.format import lit, page_label
+from console.read_only import writes
 from console.screens.client_form import ClientForm
 from console.screens.confirm import ConfirmScreen
 from console.screens.import_csv import ImportScreen
@@ -29,8 +30,20 @@ class ClientSource(PageSource):
         return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)), c)
                 for c in stats.client_page(self.search, limit, offset)]
 
+    # the whole view, for `x` (export) and `y` (copy a row): console.exporting
+    export_name = "clients"
 
-class ClientsScreen(Screen):
+    def export_header(self):
+        return tuple(label for label, _ in COLUMNS)
+
+    def export_pages(self):
+        return stats.client_pages(self.search)
+
+    def export_values(self, c):
+        return (c.id, c.phone, c.operator, c.tag, c.tz)
+
+
+class ClientsScreen(ExportsView):
     SUB_TITLE = "Clients"
     AUTO_FOCUS = "#clients-table"
     BINDINGS = [
@@ -68,6 +81,9 @@ class ClientsScreen(Screen):
     def reload(self):
         self.table.reload(recount=True)
 
+    def view_export(self):
+        return self.table.source
+
     # -- filter -----------------------------------------------------------------------------------
 
     def action_filter(self):
@@ -94,9 +110,11 @@ class ClientsScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------------
 
+    @writes("adding a client")
     def action_add(self):
         self.app.push_screen(ClientForm(), self._saved)
 
+    @writes("editing a client")
     def action_edit(self):
         client = self.table.current_record()
         if client is None:
@@ -111,6 +129,7 @@ class ClientsScreen(Screen):
             # an edited client stays on its page; a new one is the newest: first page
             self.table.reload(page=None if key in self.table.records else 0, cursor=key, recount=True)
 
+    @writes("deleting a client")
     def action_delete(self):
         client = self.table.current_record()
         if client is None:
@@ -138,6 +157,7 @@ class ClientsScreen(Screen):
         notify_literal(self.app, f"client {client.id} deleted")
         self.table.reload(recount=True)
 
+    @writes("importing clients")
     def action_import(self):
         def done(imported):
             if imported:

@@ -4,13 +4,14 @@ import re
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog, Static
 
+from console.exporting import ExportsView
 from console.format import local_time, one_line, outcome_text
 from console.widgets import FilterBar
 from console.workers import db_work, deliver, notify_literal
-from domain import stats
+from domain import stats, times
+from domain.vocabulary import status_label
 
 MAX_LINES = 2000
 FILTER_RE = re.compile(r"(mailing|message|msg|client|m|c|#)\s*[=:]?\s*(\d+)", re.I)
@@ -45,7 +46,28 @@ def format_attempt(a):
     return line
 
 
-class LogScreen(Screen):
+class JournalView:
+    """The journal as the log shows it, filter applied, but whole (the log keeps its last MAX_LINES
+    lines), for `x`: see console.exporting."""
+
+    def __init__(self, flt):
+        self.flt = dict(flt)
+        self.export_name = "log" + "".join(f"-{kind}-{n}" for kind, n in sorted(self.flt.items()))
+
+    def export_header(self):
+        zone = times.operator_zone()
+        return ("Journal id", f"At ({zone})", "Message", "Mailing", "Client", "Outcome", "HTTP",
+                "Latency ms", "Error", "Consumer")
+
+    def export_pages(self):
+        return stats.journal_pages(**self.flt)
+
+    def export_values(self, a):
+        return (a.id, a.at, a.message_id, a.mailing_id, a.client_id, status_label(a.outcome), a.http_status,
+                None if a.latency_ms is None else round(a.latency_ms, 1), a.error, a.owner)
+
+
+class LogScreen(ExportsView):
     SUB_TITLE = "Live log"
     AUTO_FOCUS = "#journal"
     BINDINGS = [
@@ -125,6 +147,9 @@ class LogScreen(Screen):
         self.shown = min(MAX_LINES, self.shown + len(rows))
         self.last_id = max(self.last_id, last_id) if not reset else last_id
         self._status()
+
+    def view_export(self):
+        return JournalView(self.flt)
 
     # -- keys -------------------------------------------------------------------------------------
 

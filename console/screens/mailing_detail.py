@@ -5,11 +5,12 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from domain import stats, times, validation, vocabulary
 import service
+from console.exporting import ExportsView
+from console.read_only import writes
 from console.screens.confirm import ConfirmScreen
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_editor import MailingEditor
@@ -40,8 +41,25 @@ class MessageSource(PageSource):
                         one_line(m.last_error, 80)), m)
                 for m in stats.message_page(self.mailing_id, self.status, limit, offset)]
 
+    # the whole view, for `x` (export) and `y` (copy a row): console.exporting
+    @property
+    def export_name(self):
+        return f"mailing-{self.mailing_id}-messages" + (f"-{self.status}" if self.status else "")
 
-class MailingDetailScreen(Screen):
+    def export_header(self):
+        zone = times.operator_zone()
+        return ("#", "Phone", "Status", "Attempts", f"Sent at ({zone})", f"Next attempt ({zone})",
+                "Last error")
+
+    def export_pages(self):
+        return stats.message_pages(self.mailing_id, self.status)
+
+    def export_values(self, m):
+        return (m.id, m.phone, vocabulary.status_label(m.status), m.attempts, m.sent_at,
+                m.next_attempt_at if m.status == vocabulary.PENDING else None, m.last_error)
+
+
+class MailingDetailScreen(ExportsView):
     SUB_TITLE = "Mailing"
     HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
@@ -92,6 +110,9 @@ class MailingDetailScreen(Screen):
             if self._ticks % 2 == 0:
                 self.messages.reload(recount=True)
 
+    def view_export(self):
+        return self.messages.source
+
     # -- summary ----------------------------------------------------------------------------------
 
     @db_work(group="detail-summary")
@@ -126,12 +147,15 @@ class MailingDetailScreen(Screen):
 
     # -- pause, resume, cancel, edit ------------------------------------------------------------------
 
+    @writes("pausing a mailing")
     def action_pause(self):
         self._set_state(self.mailing_id, "pause")
 
+    @writes("resuming a mailing")
     def action_resume(self):
         self._set_state(self.mailing_id, "resume")
 
+    @writes("cancelling a mailing")
     def action_cancel(self):
         def answered(yes):
             if yes:
@@ -149,6 +173,7 @@ class MailingDetailScreen(Screen):
         deliver(self.app, notify_literal, self.app, f"mailing {mailing.id} is {mailing.state}")
         deliver(self.app, self._reload_all)
 
+    @writes("editing a mailing")
     def action_edit(self):
         if self.row is None or not editable(self.app, self.row):
             return
@@ -166,6 +191,7 @@ class MailingDetailScreen(Screen):
 
     # -- resend what is in doubt --------------------------------------------------------------------
 
+    @writes("resending the messages in doubt")
     def action_resend_in_doubt(self):
         def answered(yes):
             if yes:

@@ -7,12 +7,13 @@ and a new count), and only the cells that changed are drawn again.
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from domain import validation
 from domain.vocabulary import LIVE_STATES
 import service
+from console.exporting import ExportsView
+from console.read_only import writes
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
@@ -23,7 +24,7 @@ RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (an
 PAGE_SIZE = 50  # mailings per page: a screenful or so (each row has a progress bar to draw)
 
 
-class MailingsScreen(Screen):
+class MailingsScreen(ExportsView):
     SUB_TITLE = "Mailings"
     AUTO_FOCUS = "#mailings-table"
     BINDINGS = [
@@ -87,6 +88,9 @@ class MailingsScreen(Screen):
     def reload(self, cursor=None, page=None):
         self.table.reload(page=page, cursor=cursor or self._cursor(), recount=True)
 
+    def view_export(self):
+        return self.table.source
+
     @on(PagedTable.Loaded, "#mailings-table")
     def _loaded(self, event):
         if self.table.source.audiences.wanted:
@@ -135,9 +139,11 @@ class MailingsScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------------
 
+    @writes("creating a mailing")
     def action_new(self):
         self.app.push_screen(MailingEditor(), self._saved)
 
+    @writes("editing a mailing")
     def action_edit(self):
         row = self.current()
         if row is None:
@@ -153,12 +159,15 @@ class MailingsScreen(Screen):
             key = str(mailing.id)
             self.reload(cursor=key, page=None if key in self.table.records else 0)
 
+    @writes("pausing a mailing")
     def action_pause(self):
         self._act("pause")
 
+    @writes("resuming a mailing")
     def action_resume(self):
         self._act("resume")
 
+    @writes("cancelling a mailing")
     def action_cancel(self):
         row = self.current()
         if row is None:

@@ -14,8 +14,8 @@ from rich.text import Text
 from console.format import lit, local_time, one_line, progress_text, state_text
 from console.widgets.paged_table import PagedTable, PageSource
 from console.workers import db_work, deliver
-from domain import stats
-from domain.vocabulary import FAILED, SENT
+from domain import stats, times
+from domain.vocabulary import FAILED, MESSAGE_STATUSES, SENT, status_label
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
           "start": "Start", "end": "End", "filter": "Filter", "text": "Text"}
@@ -59,6 +59,21 @@ class MailingSource(PageSource):
     def rows(self, offset, limit):
         return [(r.id, cells_of(r, ALL_COLUMNS, self.text_width), r)
                 for r in stats.mailing_page_rows(limit, offset, self.audiences)]
+
+    # the whole view, for `x` (export) and `y` (copy a row): console.exporting
+    export_name = "mailings"
+
+    def export_header(self):
+        zone = times.operator_zone()
+        return ("ID", "State", "Reason", "Text", "Operator", "Tag", "Window", f"Start ({zone})",
+                f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES))
+
+    def export_pages(self):
+        return stats.mailing_pages()
+
+    def export_values(self, r):
+        return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,
+                r.total, *(r.count(s) for s in MESSAGE_STATUSES))
 
 
 def cells_of(row, columns, text_width):
