@@ -9,6 +9,7 @@ taking two units that are never split either. Phones and gateways split the same
 are what the operator pays.
 """
 import dataclasses
+import functools
 
 GSM7, UCS2 = "GSM-7", "UCS-2"
 
@@ -49,6 +50,7 @@ def _unit_sizes(text):
     return GSM7, None, [2 if c in GSM7_EXTENSION else 1 for c in text]
 
 
+@functools.lru_cache(maxsize=1024)  # a consumer counts the same few mailings' texts for every send
 def count(text):
     """The Segments of `text`."""
     encoding, forced_by, sizes = _unit_sizes(text)

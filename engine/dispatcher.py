@@ -197,7 +197,7 @@ def settle(results, live, gateway=None, owner=OWNER, settings=None):
         logged.append(_attempt_record(wire, verdict, entry, gateway))
     _write_settled(updates, journal)
     _react_to_failures(results, settings)
-    return logged, [(j[4], j[6]) for j in journal]
+    return logged, [(j[4], j[6], wire.text) for j, (wire, _) in zip(journal, results)]
 
 
 def _settled_row(wire, verdict, live, owner, settings):

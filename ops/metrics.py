@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 import models
-from domain import stats
+from domain import segments, stats
 from domain.vocabulary import ATTEMPT_OUTCOMES, MAILING_STATES, MESSAGE_STATUSES
 
 log = logging.getLogger("mailer.metrics")
@@ -42,19 +42,28 @@ ATTEMPTS = Counter("mailer_attempts", "Attempts settled by this consumer, by out
                    ["outcome"], registry=REGISTRY)
 LATENCY = Histogram("mailer_send_latency_seconds", "Gateway round trip of each attempt that reached "
                     "the wire, in seconds.", buckets=LATENCY_BUCKETS, registry=REGISTRY)
+PARTS_SENT = Counter("mailer_parts_sent", "SMS parts (segments, what the gateway bills) of the "
+                     "messages this consumer got accepted, by encoding (GSM-7 or UCS-2).",
+                     ["encoding"], registry=REGISTRY)
 for _outcome in OUTCOMES:
     ATTEMPTS.labels(_outcome)  # every outcome is exported from the start, at 0
+for _encoding in (segments.GSM7, segments.UCS2):
+    PARTS_SENT.labels(_encoding)
 
 
 def observe_attempts(verdicts):
-    """Count settled attempts. `verdicts`: iterable of (outcome, latency_ms or None); an outcome
-    outside OUTCOMES counts as "unknown"; a latency of None (no request made) is not observed.
-    Never raises: metrics must not break sending."""
+    """Count settled attempts. `verdicts`: iterable of (outcome, latency_ms or None[, text]); an
+    outcome outside OUTCOMES counts as "unknown"; a latency of None (no request made) is not
+    observed; the text of a message sent counts its SMS parts. Never raises: metrics must not break
+    sending."""
     try:
-        for outcome, latency_ms in verdicts:
+        for outcome, latency_ms, *text in verdicts:
             ATTEMPTS.labels(outcome if outcome in OUTCOMES else "unknown").inc()
             if latency_ms is not None and latency_ms >= 0:
                 LATENCY.observe(latency_ms / 1000.0)
+            if text and outcome == "sent":
+                counted = segments.count(text[0])
+                PARTS_SENT.labels(counted.encoding).inc(counted.parts)
     except Exception:  # pragma: no cover - defensive
         log.exception("observe_attempts failed")
 

@@ -1,6 +1,7 @@
 """Prometheus metrics: the server in this process on 127.0.0.1, a seeded database, attempts observed
 as the dispatcher reports them, and a scrape over HTTP parsed with prometheus_client's own parser."""
 import datetime as dt
+import json
 import socket
 
 import peewee as pw
@@ -168,7 +169,7 @@ def test_a_real_consumer_serves_its_metrics(world, simulator):
     port = free_port()
     world.import_clients([(p, "", "", "UTC") for p in phones(20)])
     world.start_consumer(MAILER_METRICS_PORT=str(port))
-    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+5m")
+    mailing = world.mailer_json("mailings", "create", "--text", "Ж" * 71, "--start", "now", "--end", "+5m")
     wait_for(lambda: world.statuses(mailing["id"]).get("sent") == 20, message="20 sent")
     url = f"http://127.0.0.1:{port}/metrics"
     samples = wait_for(lambda: (lambda s: s if value(s, "mailer_attempts_total", outcome="sent") == 20 else None)(
@@ -177,3 +178,7 @@ def test_a_real_consumer_serves_its_metrics(world, simulator):
     assert value(samples, "mailer_mailings", state="running") == 1
     assert value(samples, "mailer_consumer_up") == 1
     assert value(samples, "mailer_send_latency_seconds_count") == 20
+    accepted = [json.loads(line)["text"] for line in open(sim.log_path, encoding="utf-8")]
+    assert len(accepted) == 20 and set(accepted) == {"Ж" * 71}
+    assert value(samples, "mailer_parts_sent_total", encoding="UCS-2") == 2 * 20  # 71 Cyrillic: 2 parts
+    assert value(samples, "mailer_parts_sent_total", encoding="GSM-7") == 0
