@@ -13,9 +13,16 @@ from console.widgets import PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 from domain import stats, times
 
-TIME = "%Y-%m-%d %H:%M:%S"
-COLUMNS = [("Mailing", "mailing"), ("Text", "text"), ("Status", "status"), ("Sent at", "sent_at"),
-           ("Created at", "created_at"), ("Attempts", "attempts"), ("#", "id"), ("Last error", "last_error")]
+TIME = "%Y-%m-%d %H:%M"
+# The first five fit 80 columns; "Sent / created": when it was sent, else (dim) when it was created.
+COLUMNS = [("Mailing", "mailing"), ("Text", "text"), ("Status", "status"), ("Sent / created", "time"),
+           ("Attempts", "attempts"), ("#", "id"), ("Last error", "last_error")]
+
+
+def sent_or_created(m):
+    if m.sent_at is not None:
+        return lit(local_time(m.sent_at, fmt=TIME))
+    return lit(local_time(m.created_at, fmt=TIME), style="dim")
 
 
 class ClientMessageSource(PageSource):
@@ -29,9 +36,8 @@ class ClientMessageSource(PageSource):
         return stats.client_message_count(self.client_id)
 
     def rows(self, offset, limit):
-        return [(m.id, (lit(m.mailing_id), one_line(m.mailing_text, 40), outcome_text(m.status),
-                        lit(local_time(m.sent_at, fmt=TIME)), lit(local_time(m.created_at, fmt=TIME)),
-                        lit(m.attempts), lit(m.id), one_line(m.last_error, 60)), m)
+        return [(m.id, (lit(m.mailing_id), one_line(m.mailing_text, 28), outcome_text(m.status),
+                        sent_or_created(m), lit(m.attempts), lit(m.id), one_line(m.last_error, 60)), m)
                 for m in stats.client_message_page(self.client_id, limit, offset)]
 
 

@@ -72,7 +72,9 @@ class PagedTable(KeyedTable):
         Binding("ctrl+pageup", "prev_page", "Previous page", show=False, id="table.prev_page"),
         Binding("ctrl+home", "first_page", "First page", show=False, id="table.first_page"),
         Binding("ctrl+end", "last_page", "Last page", show=False, id="table.last_page"),
-        Binding("o", "sort_next", "Sort", id="table.sort"),
+        # Not in the footer (its room goes to each screen's own keys): the ▲/▼ in a header shows the
+        # order, a click on a header changes it, and the help lists these.
+        Binding("o", "sort_next", "Order by next column", show=False, id="table.sort"),
         Binding("O", "sort_reverse", "Reverse order", show=False, id="table.sort_reverse"),
     ]
 
@@ -346,7 +348,7 @@ class PagedTable(KeyedTable):
                 continue
             text = Text(str(label))
             if order is not None and order[0] == key:
-                text.append(" ▼" if order[1] else " ▲")
+                text.append("▼" if order[1] else "▲")  # no space: a column no wider than it must be
             if text.plain != column.label.plain:
                 column.label = text
                 if column.auto_width:
