@@ -5,6 +5,7 @@ Counts by status come from one GROUP BY over the (mailing, status, ...) index; n
 message rows one at a time.
 """
 import datetime as dt
+import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,37 @@ IN_CHUNK = 500  # ids per IN (...) list
 
 def iso(value):
     return value.isoformat() + "Z" if value else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ordering a page by a column
+
+SORT_SMALL = 20_000  # rows a page may be ordered by a column no index gives: each page sorts them all
+
+
+@dataclass(frozen=True)
+class Sorts:
+    """The columns a paged read model can be ordered by, each as the fields of its ORDER BY (the last
+    one unique, so that pages neither repeat nor skip a row). An `indexed` column's order is an index's:
+    a page reads only its own rows, at any size. Any other is sorted by the database for every page,
+    so it is offered only while the rows to order (the filtered count) are at most SORT_SMALL."""
+    columns: dict  # column key -> (field, ...)
+    indexed: frozenset
+    default: tuple | None = None  # (column key, descending) the read model shows by itself, if a column
+    small: int = SORT_SMALL
+
+    def allowed(self, key, total):
+        """Whether `key` may order `total` rows (None: not counted yet)."""
+        if key not in self.columns:
+            return False
+        return key in self.indexed or (total is not None and total <= self.small)
+
+    def order_by(self, sort):
+        """The ORDER BY of `sort` ((key, descending)); ValueError for a column it cannot order by."""
+        key, descending = sort
+        if key not in self.columns:
+            raise ValueError(f"cannot order by {key!r}")
+        return [f.desc() if descending else f.asc() for f in self.columns[key]]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -201,19 +233,46 @@ def mailing_page(limit=50, offset=0, audiences=None):
     return mailing_page_rows(limit, offset, audiences), mailing_count()
 
 
-def mailing_page_rows(limit=50, offset=0, audiences=None):
-    """A page of mailings, newest first (by id, the primary key: no sort), with their counts."""
-    query = Mailing.select().order_by(Mailing.id.desc()).limit(limit).offset(offset)
+# The mailings screen's orders: by id (the primary key) and by state (the state index, whose entries
+# end with the row id on SQLite) at any size; by start, end or text (no index) up to SORT_SMALL.
+MAILING_SORTS = Sorts(
+    columns={"id": (Mailing.id,), "state": (Mailing.state, Mailing.id),
+             "start": (Mailing.start_at, Mailing.id), "end": (Mailing.end_at, Mailing.id),
+             "text": (Mailing.text, Mailing.id)},
+    indexed=frozenset({"id", "state"}), default=("id", True))
+
+
+def mailing_search(query, search=""):
+    """`query` narrowed to the mailings whose text, state, tag or operator contains `search`, or whose
+    id it is ('12' or '#12'). A scan of the mailings table (no index helps a substring), which is
+    small beside the clients and messages."""
+    search = (search or "").strip()
+    if not search:
+        return query
+    cond = (Mailing.text.contains(search) | Mailing.state.contains(search)
+            | Mailing.tag.contains(search) | Mailing.operator.contains(search))
+    number = re.fullmatch(r"#?(\d{1,18})", search)
+    if number:
+        cond |= Mailing.id == int(number.group(1))
+    return query.where(cond)
+
+
+def mailing_page_rows(limit=50, offset=0, audiences=None, search="", sort=None):
+    """A page of mailings, newest first (by id, the primary key: no sort), with their counts; or
+    those matching `search`, or in the order `sort` ((column key, descending), MAILING_SORTS)."""
+    order = MAILING_SORTS.order_by(sort) if sort else [Mailing.id.desc()]
+    query = mailing_search(Mailing.select(), search).order_by(*order).limit(limit).offset(offset)
     return mailing_rows(query, audiences)
 
 
-def mailing_count():
-    return Mailing.select().count()
+def mailing_count(search=""):
+    return mailing_search(Mailing.select(), search).count()
 
 
-def mailings_by_state():
-    """{state: mailings} in one GROUP BY over the state index."""
-    return dict(Mailing.select(Mailing.state, pw.fn.COUNT(pw.SQL("*"))).group_by(Mailing.state).tuples())
+def mailings_by_state(search=""):
+    """{state: mailings} (matching `search`) in one GROUP BY over the state index."""
+    query = Mailing.select(Mailing.state, pw.fn.COUNT(pw.SQL("*"))).group_by(Mailing.state)
+    return dict(mailing_search(query, search).tuples())
 
 
 def mailing_stats(mailing_id=None):
@@ -225,12 +284,29 @@ def mailing_stats(mailing_id=None):
     return [r.as_dict(price) for r in all_mailings()]
 
 
-def message_query(mailing_id, status=None):
-    # In the order of the (mailing, client) index: a page needs no sort of the whole mailing.
-    query = (Message.select().where(Message.mailing == mailing_id)
-             .order_by(Message.client_id, Message.id))
+# A mailing's messages are shown in the order of the (mailing, client) index (no column for it); by
+# status (then next attempt) in the order of the (mailing, status, next_attempt_at) index at any size;
+# by any other column up to SORT_SMALL messages (a mailing may have a million).
+MESSAGE_SORTS = Sorts(
+    columns={"status": (Message.status, Message.next_attempt_at, Message.id), "id": (Message.id,),
+             "phone": (Message.phone, Message.id), "attempts": (Message.attempts, Message.id),
+             "sent_at": (Message.sent_at, Message.id),
+             "next_attempt": (Message.next_attempt_at, Message.id)},
+    indexed=frozenset({"status"}))
+
+
+def message_query(mailing_id, status=None, phone="", message=None, sort=None):
+    """A mailing's messages, optionally of one status, whose phone contains `phone`, or the one
+    message `message`; in the order of the (mailing, client) index (a page needs no sort of the whole
+    mailing), or in `sort`'s ((column key, descending), MESSAGE_SORTS)."""
+    order = MESSAGE_SORTS.order_by(sort) if sort else [Message.client_id, Message.id]
+    query = Message.select().where(Message.mailing == mailing_id).order_by(*order)
     if status:
         query = query.where(Message.status == status)
+    if phone:
+        query = query.where(Message.phone.contains(phone))
+    if message is not None:
+        query = query.where(Message.id == message)
     return query
 
 
@@ -246,8 +322,8 @@ class MessageRow:
     next_attempt_at: dt.datetime | None = None  # when a pending one is tried next
 
 
-def message_count(mailing_id, status=None):
-    return message_query(mailing_id, status).order_by().count()
+def message_count(mailing_id, status=None, phone="", message=None):
+    return message_query(mailing_id, status, phone, message).order_by().count()
 
 
 def _message_row(m):
@@ -255,9 +331,10 @@ def _message_row(m):
                       last_error=m.last_error, next_attempt_at=m.next_attempt_at)
 
 
-def message_page(mailing_id, status=None, limit=100, offset=0):
-    """One page of a mailing's messages (optionally of one status), in message_query's order."""
-    return [_message_row(m) for m in message_query(mailing_id, status).limit(limit).offset(offset)]
+def message_page(mailing_id, status=None, limit=100, offset=0, phone="", message=None, sort=None):
+    """One page of a mailing's messages (filtered as message_query filters), in message_query's order."""
+    query = message_query(mailing_id, status, phone, message, sort).limit(limit).offset(offset)
+    return [_message_row(m) for m in query]
 
 
 def message_as_dict(m):
@@ -303,10 +380,66 @@ def client_count(search=""):
     return client_directory.client_query(search).order_by().count()
 
 
-def client_page(search="", limit=100, offset=0):
-    """One page of the clients matching the filter, newest first."""
-    query = client_directory.client_query(search).limit(limit).offset(offset)
-    return [ClientRow.of(c) for c in query]
+# The directory's orders: by id (the primary key), phone (unique index), operator and tag (their
+# indexes, whose entries end with the row id on SQLite) at any size; by zone (no index: a sort of every
+# client for each page, 0.4 s at a million) only up to SORT_SMALL clients (a filter narrows them).
+CLIENT_SORTS = Sorts(
+    columns={"id": (Client.id,), "phone": (Client.phone,), "operator": (Client.operator, Client.id),
+             "tag": (Client.tag, Client.id), "tz": (Client.tz, Client.id)},
+    indexed=frozenset({"id", "phone", "operator", "tag"}), default=("id", True))
+
+
+def client_page(search="", limit=100, offset=0, sort=None):
+    """One page of the clients matching the filter, newest first, or in the order `sort` ((column
+    key, descending), CLIENT_SORTS)."""
+    query = client_directory.client_query(search)
+    if sort:
+        query = query.order_by(*CLIENT_SORTS.order_by(sort))
+    return [ClientRow.of(c) for c in query.limit(limit).offset(offset)]
+
+
+def client_row(client_id):
+    """One client as a ClientRow, or None when there is none (any more)."""
+    client = Client.get_or_none(Client.id == client_id)
+    return None if client is None else ClientRow.of(client)
+
+
+@dataclass(frozen=True)
+class ClientMessageRow:
+    """One message of a client, with its mailing's text, as the client's screen lists them."""
+    id: int
+    mailing_id: int
+    mailing_text: str
+    status: str
+    attempts: int
+    created_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    last_error: str
+
+
+def _client_messages(client_id, *fields):
+    # No index leads with the client (see models.Message): the mailings are walked newest first and
+    # each is probed in the (mailing, client) index, so a page costs at most one probe per mailing
+    # however many messages there are, and stops once it has its rows. The unary + keeps SQLite from
+    # walking the whole message index instead (it has no statistics to know better).
+    mailing_id = pw.NodeList((pw.SQL("+"), Mailing.id), glue="")
+    return (Mailing.select(*fields)
+            .join(Message, on=((Message.mailing == mailing_id) & (Message.client_id == client_id))))
+
+
+def client_message_count(client_id):
+    """How many messages the client has, across every mailing."""
+    return _client_messages(client_id, pw.fn.COUNT(pw.SQL("*"))).scalar() or 0
+
+
+def client_message_page(client_id, limit=100, offset=0):
+    """One page of the client's messages across every mailing, the newest mailing first."""
+    query = (_client_messages(client_id, Message.id, Mailing.id, Mailing.text, Message.status,
+                              Message.attempts, Message.created_at, Message.sent_at, Message.last_error)
+             .order_by(Mailing.id.desc()).limit(limit).offset(offset))
+    return [ClientMessageRow(id=r[0], mailing_id=r[1], mailing_text=r[2], status=r[3], attempts=r[4],
+                             created_at=r[5], sent_at=r[6], last_error=r[7])
+            for r in query.tuples()]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -565,12 +698,12 @@ class _AudienceMemo:
         return {f: self._counts[f] for f in filters}
 
 
-def mailing_pages(size=EXPORT_PAGE):
-    """Every mailing with its counts, newest first (mailing_page_rows' order); each page's counts in
-    one GROUP BY."""
+def mailing_pages(search="", size=EXPORT_PAGE):
+    """Every mailing (matching `search`: mailing_search) with its counts, newest first
+    (mailing_page_rows' order); each page's counts in one GROUP BY."""
     memo = _AudienceMemo()
-    for page in _keyed_pages(Mailing.select().order_by(Mailing.id.desc()), (Mailing.id,), Mailing.id,
-                             _below, size):
+    query = mailing_search(Mailing.select(), search).order_by(Mailing.id.desc())
+    for page in _keyed_pages(query, (Mailing.id,), Mailing.id, _below, size):
         ids = [row[0] for row in page]
         yield mailing_rows(Mailing.select().where(Mailing.id.in_(ids)).order_by(Mailing.id.desc()), memo)
 
@@ -579,12 +712,12 @@ MESSAGE_ROW_FIELDS = (Message.id, Message.phone, Message.status, Message.attempt
                       Message.last_error, Message.next_attempt_at, Message.client_id)
 
 
-def message_pages(mailing_id, status=None, size=EXPORT_PAGE):
-    """Every message of a mailing (optionally of one status), in message_query's order: by client,
+def message_pages(mailing_id, status=None, phone="", message=None, size=EXPORT_PAGE):
+    """Every message of a mailing (filtered as message_query filters), in message_query's order: by client,
     the messages of deleted clients (no client any more) where the database sorts a NULL (first on
     SQLite, last on PostgreSQL), among themselves by id. A client has one message per mailing, so
     the client id keys the others."""
-    query, fields = message_query(mailing_id, status), MESSAGE_ROW_FIELDS
+    query, fields = message_query(mailing_id, status, phone, message), MESSAGE_ROW_FIELDS
     orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), fields,
                            Message.id, _above, size)
     clients = _keyed_pages(query.where(Message.client_id.is_null(False)), fields, Message.client_id,

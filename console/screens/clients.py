@@ -2,13 +2,14 @@
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
 from domain import stats, validation
 import service
 from console.exporting import ExportsView
 from console.format import lit, page_label
 from console.read_only import writes
+from console.screens.client import ClientScreen
 from console.screens.client_form import ClientForm
 from console.screens.confirm import ConfirmScreen
 from console.screens.import_csv import ImportScreen
@@ -20,15 +21,18 @@ COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "
 
 
 class ClientSource(PageSource):
-    def __init__(self, search=""):
+    sorts = stats.CLIENT_SORTS
+
+    def __init__(self, search="", sort=None):
         self.search = search
+        self.sort = sort
 
     def count(self):
         return stats.client_count(self.search)
 
     def rows(self, offset, limit):
         return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)), c)
-                for c in stats.client_page(self.search, limit, offset)]
+                for c in stats.client_page(self.search, limit, offset, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
     export_name = "clients"
@@ -47,6 +51,7 @@ class ClientsScreen(ExportsView):
     SUB_TITLE = "Clients"
     AUTO_FOCUS = "#clients-table"
     BINDINGS = [
+        Binding("enter", "open", "Open", id="clients.open"),
         Binding("slash", "filter", "Filter", id="clients.filter"),
         Binding("a", "add", "Add", id="clients.add"),
         Binding("e", "edit", "Edit", id="clients.edit"),
@@ -92,7 +97,7 @@ class ClientsScreen(ExportsView):
     @on(FilterBar.Applied, "#clients-filter")
     def _filter(self, event):
         if event.value != self.table.source.search:
-            self.table.set_source(ClientSource(event.value))
+            self.table.set_source(ClientSource(event.value, self.table.source.sort))
         if event.submitted:
             self.table.focus()
 
@@ -109,6 +114,19 @@ class ClientsScreen(ExportsView):
         self.query_one("#clients-status", Static).update(text)
 
     # -- actions ----------------------------------------------------------------------------------
+
+    def action_open(self):
+        """The client and its messages across every mailing."""
+        client = self.table.current_record()
+        if client is None:
+            notify_literal(self.app, "no client selected", severity="warning")
+            return
+        self.app.push_screen(ClientScreen(client.id, client))
+
+    @on(DataTable.RowSelected, "#clients-table")
+    def _selected(self, event):
+        event.stop()
+        self.action_open()
 
     @writes("adding a client")
     def action_add(self):

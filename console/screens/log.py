@@ -1,4 +1,8 @@
-"""The send journal as it happens: journal rows polled every half second, newest at the bottom."""
+"""The send journal as it happens: journal rows polled every half second, newest at the bottom.
+
+Enter opens what a line is about: its message, in its mailing's detail (filtered to it, its attempts
+shown); c opens its client. Up/k (or a click) puts a cursor on a line and pauses following; space
+follows again (and the newest line is the one meant)."""
 import re
 
 from rich.text import Text
@@ -8,7 +12,9 @@ from textual.widgets import Footer, Header, RichLog, Static
 
 from console.exporting import ExportsView
 from console.format import local_time, one_line, outcome_text
-from console.widgets import FilterBar
+from console.screens.client import ClientScreen
+from console.screens.mailing_detail import MailingDetailScreen
+from console.widgets import FilterBar, JournalLog
 from console.workers import db_work, deliver, notify_literal
 from domain import stats, times
 from domain.vocabulary import status_label
@@ -74,13 +80,15 @@ class LogScreen(ExportsView):
         Binding("space", "toggle_follow", "Pause/follow", id="log.pause"),
         Binding("slash", "filter", "Filter", id="log.filter"),
         Binding("escape", "leave_filter", "Clear filter", show=False, id="log.clear_filter"),
+        Binding("enter", "open", "Open", id="log.open"),
+        Binding("c", "open_client", "Client", id="log.client"),
     ]
 
     def compose(self):
         yield Header()
         yield FilterBar("filter: mailing N, client N, message N (m 3, c 5, #17)", input_id="log-filter",
                         id="log-filter-bar")
-        yield RichLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
+        yield JournalLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
         yield Static("", id="log-status", classes="status")
         yield Footer(compact=True)
 
@@ -107,7 +115,7 @@ class LogScreen(ExportsView):
         text.append(f" · {self.shown} line(s) shown (last {MAX_LINES} kept)")
         if self.flt:
             text.append(" · filter " + " ".join(f"{k} {v}" for k, v in self.flt.items()))
-        text.append(" · space pauses/follows, / filters")
+        text.append(" · space pauses/follows, / filters, ↑ picks a line, enter opens it, c its client")
         self.query_one("#log-status", Static).update(text)
 
     @db_work(group="log-backfill")
@@ -143,7 +151,7 @@ class LogScreen(ExportsView):
             if not rows:
                 return
         for row in rows:
-            log.write(format_attempt(row), scroll_end=self.following)
+            log.write_record(format_attempt(row), row, scroll_end=self.following)
         self.shown = min(MAX_LINES, self.shown + len(rows))
         self.last_id = max(self.last_id, last_id) if not reset else last_id
         self._status()
@@ -155,11 +163,38 @@ class LogScreen(ExportsView):
 
     def action_toggle_follow(self):
         self.following = not self.following
-        log = self.query_one("#journal", RichLog)
+        log = self.query_one("#journal", JournalLog)
         log.auto_scroll = self.following
         if self.following:
+            log.set_cursor(None)  # following: the newest line is the one meant
             log.scroll_end(animate=False)
         self._status()
+
+    @on(JournalLog.Browsing, "#journal")
+    def _browsing(self, event):
+        if self.following:  # the lines stay put while the operator reads them
+            self.action_toggle_follow()
+
+    def _current(self):
+        row = self.query_one("#journal", JournalLog).current_record()
+        if row is None:
+            notify_literal(self.app, "no journal line yet", severity="warning")
+        return row
+
+    def action_open(self):
+        """The line's message in its mailing's detail (filtered to it, with its attempts)."""
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(MailingDetailScreen(row.mailing_id, message_id=row.message_id))
+
+    def action_open_client(self):
+        row = self._current()
+        if row is None:
+            return
+        if row.client_id is None:
+            notify_literal(self.app, f"message {row.message_id}'s client was deleted", severity="warning")
+            return
+        self.app.push_screen(ClientScreen(row.client_id))
 
     def action_filter(self):
         self.query_one(FilterBar).focus_input()

@@ -1,8 +1,15 @@
 """One mailing: its counts by status, its messages page by page (a pending one with its next attempt,
 in the operator's zone), and each message's attempts; pause, resume, cancel, edit and resend from here,
-asking what the mailings screen asks."""
+asking what the mailings screen asks.
+
+`/` filters the messages: phone digits (a substring), a status, and `#N` for one message (the client
+screen and the live log open a message's mailing so, with its attempts shown); `s` cycles the status
+in that filter. The first escape clears the filter, the next goes back."""
+import re
+
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Label, Static
@@ -15,7 +22,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_editor import MailingEditor
 from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
-from console.widgets import KeyedTable, PagedTable, PageSource
+from console.widgets import FilterBar, KeyedTable, PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 
 # "#" is a message id here as in the live log's filter (#17); an attempt's own id is labelled so.
@@ -27,19 +34,55 @@ ATTEMPTS_SHOWN = 500
 STATUS_FILTERS = (None,) + vocabulary.MESSAGE_STATUSES
 
 
+STATUS_WORDS = {**{s: s for s in vocabulary.MESSAGE_STATUSES},
+                **{vocabulary.status_label(s): s for s in vocabulary.MESSAGE_STATUSES}, "doubt": vocabulary.UNKNOWN}
+
+
+def parse_message_filter(text):
+    """'7900 failed', '#17', 'in doubt' -> {'phone': '7900', 'status': 'failed', 'message': None}.
+    Raises ValueError on anything else."""
+    found = {"phone": "", "status": None, "message": None}
+    for word in re.sub(r"\bin\s+doubt\b", "doubt", text.strip().lower()).split():
+        if re.fullmatch(r"#\d{1,18}", word):
+            found["message"] = int(word[1:])
+        elif re.fullmatch(r"\+?\d{1,11}", word) and not found["phone"]:
+            found["phone"] = word.lstrip("+")
+        elif word in STATUS_WORDS and found["status"] is None:
+            found["status"] = STATUS_WORDS[word]
+        else:
+            raise ValueError(f"cannot read {word!r}: filter by phone digits, one status "
+                             f"({', '.join(vocabulary.MESSAGE_STATUSES)}) or #message id")
+    return found
+
+
+def with_status(text, status):
+    """The filter `text` with its status word (if any) replaced by `status` (None: removed)."""
+    words = [w for w in re.sub(r"\bin\s+doubt\b", "doubt", text.strip(), flags=re.I).split()
+             if w.lower() not in STATUS_WORDS]
+    return " ".join(words + ([status] if status else []))
+
+
 class MessageSource(PageSource):
-    def __init__(self, mailing_id, status=None):
-        self.mailing_id, self.status = mailing_id, status
+    sorts = stats.MESSAGE_SORTS
+
+    def __init__(self, mailing_id, status=None, phone="", message=None, sort=None):
+        self.mailing_id, self.status, self.phone, self.message = mailing_id, status, phone, message
+        self.sort = sort
+
+    @property
+    def filter(self):
+        return {"phone": self.phone, "status": self.status, "message": self.message}
 
     def count(self):
-        return stats.message_count(self.mailing_id, self.status)
+        return stats.message_count(self.mailing_id, self.status, self.phone, self.message)
 
     def rows(self, offset, limit):
         return [(m.id, (lit(m.id), lit(m.phone), outcome_text(m.status), lit(m.attempts),
                         lit(local_time(m.sent_at, fmt=TIME)),
                         lit(local_time(m.next_attempt_at, fmt=TIME) if m.status == vocabulary.PENDING else ""),
                         one_line(m.last_error, 80)), m)
-                for m in stats.message_page(self.mailing_id, self.status, limit, offset)]
+                for m in stats.message_page(self.mailing_id, self.status, limit, offset, self.phone,
+                                            self.message, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
     @property
@@ -52,7 +95,7 @@ class MessageSource(PageSource):
                 "Last error")
 
     def export_pages(self):
-        return stats.message_pages(self.mailing_id, self.status)
+        return stats.message_pages(self.mailing_id, self.status, self.phone, self.message)
 
     def export_values(self, m):
         return (m.id, m.phone, vocabulary.status_label(m.status), m.attempts, m.sent_at,
@@ -64,7 +107,10 @@ class MailingDetailScreen(ExportsView):
     HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
     BINDINGS = [
+        # escape clears the filter first (and leaves its input), then goes back
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="detail.clear_filter"),
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),  # q: back, not quit
+        Binding("slash", "filter", "Filter", id="detail.filter"),
         Binding("s", "cycle_status", "Status filter", id="detail.status"),
         Binding("e", "edit", "Edit", id="detail.edit"),
         Binding("p", "pause", "Pause", id="detail.pause"),
@@ -73,11 +119,13 @@ class MailingDetailScreen(ExportsView):
         Binding("R", "resend_in_doubt", "Resend in doubt", id="detail.resend"),
     ]
 
-    def __init__(self, mailing_id):
+    def __init__(self, mailing_id, message_id=None):
+        """`message_id`: open on that message (filtered to it, its attempts shown)."""
         super().__init__()
         self.mailing_id = mailing_id
+        self.filter_text = f"#{message_id}" if message_id is not None else ""
         self.status_filter = None
-        self.message_id = None
+        self.message_id = message_id
         self.live = True
         self.row = None  # the stats.MailingRow shown in the summary
 
@@ -87,7 +135,11 @@ class MailingDetailScreen(ExportsView):
         with Horizontal(classes="bar"):
             yield Label("Messages", classes="section-title")
             yield Static("", id="messages-status", classes="status")
-        yield PagedTable(MESSAGE_COLUMNS, source=MessageSource(self.mailing_id), id="messages")
+        yield FilterBar("filter: phone digits, a status (failed, pending, …), #message id",
+                        input_id="message-filter", live=True, id="messages-filter")
+        yield PagedTable(MESSAGE_COLUMNS, source=MessageSource(self.mailing_id,
+                                                               **parse_message_filter(self.filter_text)),
+                         id="messages")
         yield Label("Attempts (select a message)", id="attempts-title", classes="section-title")
         yield KeyedTable(id="attempts", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
@@ -99,6 +151,10 @@ class MailingDetailScreen(ExportsView):
             attempts.add_column(label)
         self.messages = self.query_one("#messages", PagedTable)
         self.messages.reload(page=0, cursor="top")
+        if self.filter_text:
+            self.query_one(FilterBar).input.value = self.filter_text
+        if self.message_id is not None:
+            self._select_message(self.message_id)
         self._load_summary()
         self.set_interval(1.0, self._tick)
         self._ticks = 0
@@ -215,13 +271,47 @@ class MailingDetailScreen(ExportsView):
 
     @on(PagedTable.Loaded, "#messages")
     def _messages_loaded(self, event):
-        label = f"status {self.status_filter or 'any'} · {page_label(event, 'message')}"
-        self.query_one("#messages-status", Static).update(Text(label))
+        source = self.messages.source
+        label = Text(f"status {source.status or 'any'}")
+        if source.phone:
+            label.append(f" · phone containing {source.phone}")
+        if source.message is not None:
+            label.append(f" · message #{source.message}")
+        label.append(f" · {page_label(event, 'message')}")
+        self.query_one("#messages-status", Static).update(label)
+
+    def action_filter(self):
+        self.query_one(FilterBar).focus_input()
+
+    @on(FilterBar.Applied, "#messages-filter")
+    def _filter(self, event):
+        self._apply_filter(event.value)
+        if event.submitted:
+            self.messages.focus()
+
+    def _apply_filter(self, text):
+        try:
+            wanted = parse_message_filter(text)
+        except ValueError as exc:
+            notify_literal(self.app, exc, severity="warning")
+            return
+        self.status_filter = wanted["status"]
+        source = self.messages.source
+        if wanted != source.filter:
+            self.messages.set_source(MessageSource(self.mailing_id, **wanted, sort=source.sort))
+
+    def action_clear_filter(self):
+        if not self.query_one(FilterBar).leave(self.messages):
+            raise SkipAction()  # nothing to clear: escape goes back
 
     def action_cycle_status(self):
+        """The next status in the filter (any, pending, sent, …), the rest of the filter kept."""
         index = STATUS_FILTERS.index(self.status_filter)
-        self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
-        self.messages.set_source(MessageSource(self.mailing_id, self.status_filter))
+        status = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
+        bar = self.query_one(FilterBar)
+        text = with_status(bar.input.value, status)
+        bar.input.value = text
+        self._apply_filter(text)
 
     @on(DataTable.RowHighlighted, "#messages")
     def _message_highlighted(self, event):

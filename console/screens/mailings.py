@@ -7,7 +7,7 @@ and a new count), and only the cells that changed are drawn again.
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from domain import validation
 from domain.vocabulary import LIVE_STATES
@@ -17,7 +17,7 @@ from console.read_only import writes
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
-from console.widgets import MailingSource, MailingTable, PagedTable
+from console.widgets import FilterBar, MailingSource, MailingTable, PagedTable
 from console.workers import db_work, deliver, notify_literal
 
 RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (and of the count)
@@ -34,10 +34,14 @@ class MailingsScreen(ExportsView):
         Binding("r", "resume", "Resume", id="mailings.resume"),
         Binding("c", "cancel", "Cancel", id="mailings.cancel"),
         Binding("enter", "open", "Open", priority=True, id="mailings.open"),
+        Binding("slash", "filter", "Filter", id="mailings.filter"),
+        Binding("escape", "leave_filter", "Clear filter", show=False, id="mailings.clear_filter"),
     ]
 
     def compose(self):
         yield Header()
+        yield FilterBar("filter by text, id, state, tag or operator", input_id="mailing-filter", live=True,
+                        id="mailings-filter")
         yield MailingTable(source=MailingSource(), page_size=PAGE_SIZE, id="mailings-table")
         yield Static("loading…", id="mailings-status", classes="status")
         yield Footer(compact=True)
@@ -91,6 +95,27 @@ class MailingsScreen(ExportsView):
     def view_export(self):
         return self.table.source
 
+    # -- filter -----------------------------------------------------------------------------------
+
+    def check_action(self, action, parameters):
+        if action == "open" and isinstance(self.focused, Input):  # enter in the filter applies it
+            return False
+        return super().check_action(action, parameters)
+
+    def action_filter(self):
+        self.query_one(FilterBar).focus_input()
+
+    @on(FilterBar.Applied, "#mailings-filter")
+    def _filter(self, event):
+        source = self.table.source
+        if event.value != source.search:
+            self.table.set_source(MailingSource(source.text_width, event.value, source.sort, source.audiences))
+        if event.submitted:
+            self.table.focus()
+
+    def action_leave_filter(self):
+        self.query_one(FilterBar).leave(self.table)
+
     @on(PagedTable.Loaded, "#mailings-table")
     def _loaded(self, event):
         if self.table.source.audiences.wanted:
@@ -112,11 +137,16 @@ class MailingsScreen(ExportsView):
         by_state = table.source.by_state
         if table.total is None or by_state is None:
             text = Text("counting mailings…")
-        elif not table.total:
+        elif not table.total and not table.source.search:
             text = Text("0 mailing(s): no mailings yet: n creates one")
         else:
             summary = ", ".join(f"{n:,} {state}" for state, n in sorted(by_state.items()))
-            text = Text(f"{table.total:,} mailing(s): {summary}")
+            text = Text(f"{table.total:,} mailing(s)")
+            if table.source.search:
+                text.append(" matching ")
+                text.append(repr(table.source.search))
+            if summary:
+                text.append(f": {summary}")
             if table.total > table.page_size:
                 text.append(f" · page {table.page + 1:,} of {table.pages:,}")
         current = table.current_row()

@@ -1,8 +1,9 @@
 """Reusable widgets of the console; each carries its own styles (DEFAULT_CSS)."""
 from console.widgets.field import Field
 from console.widgets.filter_bar import FilterBar
+from console.widgets.journal_log import JournalLog
 from console.widgets.keyed_table import KeyedTable
 from console.widgets.mailing_table import MailingSource, MailingTable
 from console.widgets.paged_table import PagedTable, PageSource
 
-__all__ = ["Field", "FilterBar", "KeyedTable", "MailingSource", "MailingTable", "PagedTable", "PageSource"]
+__all__ = ["Field", "FilterBar", "JournalLog", "KeyedTable", "MailingSource", "MailingTable", "PagedTable", "PageSource"]

@@ -43,22 +43,26 @@ def row_cells(row, text_width=28):
 
 
 class MailingSource(PageSource):
-    """Every mailing, newest first, a page at a time; the count also reads how many are in each state
+    """Every mailing (or those matching `search`: stats.mailing_search), newest first or in the order
+    `sort` (stats.MAILING_SORTS), a page at a time; the count also reads how many are in each state
     (one GROUP BY over the state index), for the status line."""
+    sorts = stats.MAILING_SORTS
 
-    def __init__(self, text_width=28):
+    def __init__(self, text_width=28, search="", sort=None, audiences=None):
         self.text_width = text_width
+        self.search = search
+        self.sort = sort
         self.by_state = None  # {state: mailings}, once counted
         # A scheduled mailing's total is the audience it would have now: see stats.AudienceCache.
-        self.audiences = stats.AudienceCache()
+        self.audiences = audiences if audiences is not None else stats.AudienceCache()
 
     def count(self):
-        self.by_state = stats.mailings_by_state()
+        self.by_state = stats.mailings_by_state(self.search)
         return sum(self.by_state.values())
 
     def rows(self, offset, limit):
         return [(r.id, cells_of(r, ALL_COLUMNS, self.text_width), r)
-                for r in stats.mailing_page_rows(limit, offset, self.audiences)]
+                for r in stats.mailing_page_rows(limit, offset, self.audiences, self.search, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
     export_name = "mailings"
@@ -69,7 +73,7 @@ class MailingSource(PageSource):
                 f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES))
 
     def export_pages(self):
-        return stats.mailing_pages()
+        return stats.mailing_pages(self.search)
 
     def export_values(self, r):
         return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,
@@ -149,6 +153,8 @@ class MailingTable(PagedTable):
         total = self.total
         if request.recount or total is None:
             total = source.count()
+        if not self._sort_affordable(source, total):  # ordered by a column that cannot order so many
+            return
         last = max(1, math.ceil(total / size)) - 1
         page = min(max(request.page, 0), last)
         cursor = "bottom" if page < request.page else request.cursor  # past the end: the last page

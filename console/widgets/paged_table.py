@@ -4,16 +4,24 @@ The rows come from a `PageSource` (count() and rows(offset, limit), both run in 
 pgdn/pgup move by the rows on screen, like any table, and past the end (or start) of a page load the
 next (or previous) one, as moving the cursor past its last (or first) row does; ctrl+pgdn/ctrl+pgup
 change page, and g/G, home/end, ctrl+home/ctrl+end jump to the first/last row of them all.
+
+A source with `sorts` (a stats.Sorts) can be ordered by a column: o moves the order to the next column
+it allows, O reverses it, and a click on a column's header orders by it (again: reversed). The database
+orders every page (ORDER BY, LIMIT, OFFSET); the header marks the column with ▲ or ▼.
 """
 import abc
+import copy
 import math
 from dataclasses import dataclass
 
+from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.message import Message
+from textual.widgets import DataTable
 
 from console.widgets.keyed_table import KeyedTable
-from console.workers import db_work, deliver
+from console.workers import db_work, deliver, notify_literal
 
 
 class PageSource(abc.ABC):
@@ -26,6 +34,20 @@ class PageSource(abc.ABC):
     @abc.abstractmethod
     def rows(self, offset, limit):
         """-> [(key, cells, record)]: cells are Text renderables, record is any plain value."""
+
+    sorts = None  # a stats.Sorts: the columns this source can be ordered by (None: none)
+    sort = None  # (column key, descending) asked for; None: the source's own order (sorts.default)
+
+    def sorted_by(self, sort):
+        """The same query in another order (a new source: pages of the old one are dropped)."""
+        source = copy.copy(self)
+        source.sort = sort
+        return source
+
+    @property
+    def order(self):
+        """(column key, descending) the rows are in, or None when it is no column's."""
+        return self.sort or (self.sorts.default if self.sorts is not None else None)
 
 
 @dataclass
@@ -50,6 +72,10 @@ class PagedTable(KeyedTable):
         Binding("ctrl+pageup", "prev_page", "Previous page", show=False, id="table.prev_page"),
         Binding("ctrl+home", "first_page", "First page", show=False, id="table.first_page"),
         Binding("ctrl+end", "last_page", "Last page", show=False, id="table.last_page"),
+        # Not in the footer (its room goes to each screen's own keys): the ▲/▼ in a header shows the
+        # order, a click on a header changes it, and the help lists these.
+        Binding("o", "sort_next", "Order by next column", show=False, id="table.sort"),
+        Binding("O", "sort_reverse", "Reverse order", show=False, id="table.sort_reverse"),
     ]
 
     class Loaded(Message):
@@ -79,6 +105,7 @@ class PagedTable(KeyedTable):
         for spec in self._column_spec:
             label, key, *width = spec
             self.add_column(label, key=key, width=width[0] if width else None)
+        self._mark_order()
 
     @property
     def pages(self):
@@ -95,6 +122,7 @@ class PagedTable(KeyedTable):
         """Show another query (e.g. a new filter) from its first page."""
         self.source = source
         self.total = None
+        self._mark_order()
         self.reload(page=0, cursor="top")
 
     def reload(self, page=None, cursor="keep", recount=True):
@@ -109,6 +137,10 @@ class PagedTable(KeyedTable):
         size = self.page_size
         known = None if request.recount else self.total
         page = max(request.page, 0)
+        if known is None and not self._sort_affordable(source):  # by a column no index gives: counted first
+            known = source.count()
+            if not self._sort_affordable(source, known):
+                return
         if known is not None:
             page = min(page, max(1, math.ceil(known / size)) - 1)
             rows = source.rows(page * size, size)
@@ -228,3 +260,99 @@ class PagedTable(KeyedTable):
             self.reload(self._target - 1, cursor="bottom", recount=False)
         else:
             super().action_cursor_up()
+
+    # -- ordering by a column ---------------------------------------------------------------------------
+
+    def check_action(self, action, parameters):
+        if action in ("sort_next", "sort_reverse"):
+            return self.source is not None and self.source.sorts is not None
+        return super().check_action(action, parameters)
+
+    def sortable(self, key):
+        """Whether the rows can be ordered by column `key` now (some only while few: stats.Sorts)."""
+        sorts = self.source.sorts if self.source is not None else None
+        return sorts is not None and sorts.allowed(key, self.total)
+
+    def sort_by(self, key, descending=False):
+        """Order the rows by column `key` (re-queried from the first page); False when not allowed."""
+        if not self.sortable(key):
+            return False
+        self.set_source(self.source.sorted_by((key, descending)))
+        return True
+
+    def action_sort_next(self):
+        """The next column (in the columns' order) the rows can be ordered by, ascending."""
+        keys = [spec[1] for spec in self._column_spec if self.sortable(spec[1])]
+        if not keys:
+            return
+        order = self.source.order
+        now = keys.index(order[0]) if order and order[0] in keys else -1
+        self.sort_by(keys[(now + 1) % len(keys)])
+
+    def action_sort_reverse(self):
+        order = self.source.order
+        if order is not None and self.sortable(order[0]):
+            self.sort_by(order[0], not order[1])
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event):
+        if event.data_table is not self or self.source is None or self.source.sorts is None:
+            return
+        event.stop()
+        key = event.column_key.value
+        order = self.source.order
+        descending = not order[1] if order and order[0] == key else False
+        if not self.sort_by(key, descending):
+            notify_literal(self.app, self.why_not_sortable(key), title="Order", severity="warning")
+
+    def why_not_sortable(self, key, total=None):
+        sorts = self.source.sorts
+        total = self.total if total is None else total
+        labels = {spec[1]: str(spec[0]) for spec in self._column_spec}
+        label = labels.get(key, key)
+        anywhere = ", ".join(labels[k] for k in labels if k in sorts.indexed) or "none"
+        if key not in sorts.columns:
+            why = f"{label} cannot order these rows"
+        elif total is None:
+            why = f"{label} has no index: the rows are still being counted"
+        else:
+            why = (f"{label} has no index: it orders up to {sorts.small:,} rows (each page sorts them "
+                   f"all), and these are {total:,}; a filter narrows them")
+        return f"{why}. Columns that order any number of rows (indexed): {anywhere}."
+
+    def _sort_affordable(self, source, total=None):
+        """From a worker: False when `source` is ordered by a column that cannot order `total` rows
+        (None: not counted, so only an indexed one can); once counted, such an order is dropped for
+        the source's own, saying why (e.g. a filter that narrowed the rows was cleared)."""
+        if source.sort is None or source.sorts.allowed(source.sort[0], total):
+            return True
+        if total is not None:
+            deliver(self.app, self._drop_sort, source, total)
+        return False
+
+    def _drop_sort(self, source, total):
+        if source is self.source:
+            notify_literal(self.app, self.why_not_sortable(source.sort[0], total) + " Back to the default order.",
+                           title="Order", severity="warning")
+            self.set_source(source.sorted_by(None))
+
+    def _mark_order(self):
+        """▲ or ▼ after the label of the column the rows are ordered by."""
+        if not self.columns:
+            return
+        order = self.source.order if self.source is not None else None
+        for spec in self._column_spec:
+            label, key = spec[0], spec[1]
+            column = self.columns.get(key)
+            if column is None:
+                continue
+            text = Text(str(label))
+            if order is not None and order[0] == key:
+                text.append("▼" if order[1] else "▲")  # no space: a column no wider than it must be
+            if text.plain != column.label.plain:
+                column.label = text
+                if column.auto_width:
+                    column.content_width = max(column.content_width, text.cell_len)
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()

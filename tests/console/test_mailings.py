@@ -225,7 +225,11 @@ async def test_detail_shows_counts_messages_and_every_attempt(sim):
         assert plain(detail.query_one("#messages-status")).startswith("status pending")
         await pilot.press("s")
         await wait_for(pilot, lambda: messages.row_count == 1, what="sent filter")
-        await pilot.press("escape")
+        assert detail.query_one("#message-filter").value == "sent"  # `s` writes the status into the filter
+        await pilot.press("escape")  # the first escape clears the filter, as in every filter
+        await wait_for(pilot, lambda: messages.row_count == 2, what="the filter cleared")
+        assert isinstance(app.screen, MailingDetailScreen)
+        await pilot.press("escape")  # the next goes back
         assert isinstance(app.screen, MailingsScreen)
     assert mailing.id == 1
 
