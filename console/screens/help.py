@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from console import keys
 from console.commands import PALETTE
+from console.widgets import KeyFooter
 
 KEY_NAMES = {"enter": "enter"}  # Textual shows ⏎, which reads poorly in a table of words
 
@@ -87,4 +88,4 @@ class HelpScreen(ModalScreen):
                         classes="dialog-title")
             with VerticalScroll():
                 yield Static(table, id="help-table")
-        yield Footer(compact=True)
+        yield KeyFooter()

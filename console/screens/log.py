@@ -5,10 +5,10 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.widgets import Header, RichLog, Static
 
 from console.format import local_time, one_line, outcome_text
-from console.widgets import FilterBar
+from console.widgets import FilterBar, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 from domain import stats
 
@@ -60,7 +60,7 @@ class LogScreen(Screen):
                         id="log-filter-bar")
         yield RichLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
         yield Static("", id="log-status", classes="status")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.following = True

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from domain import validation
 from domain.vocabulary import LIVE_STATES
@@ -16,7 +16,7 @@ import service
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
-from console.widgets import MailingSource, MailingTable, PagedTable
+from console.widgets import MailingSource, MailingTable, PagedTable, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 
 RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (and of the count)
@@ -39,7 +39,7 @@ class MailingsScreen(Screen):
         yield Header()
         yield MailingTable(source=MailingSource(), page_size=PAGE_SIZE, id="mailings-table")
         yield Static("loading…", id="mailings-status", classes="status")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.table = self.query_one(MailingTable)
