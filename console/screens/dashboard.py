@@ -41,8 +41,7 @@ class DashboardScreen(Screen):
                 yield Static("…", id="failures")
         with Vertical(classes="panel", id="mailings-panel"):
             yield Label(MAILINGS_TITLE, classes="panel-title", id="live-title")
-            yield MailingTable(COLUMNS, text_width=56, placeholder="nothing running or scheduled",
-                               id="live-mailings")
+            yield MailingTable(COLUMNS, placeholder="nothing running or scheduled", id="live-mailings")
         yield KeyFooter()
 
     def on_mount(self):

@@ -15,6 +15,7 @@ from console import keys
 from console.commands import PALETTE
 from console.widgets import KeyFooter
 
+NARROW = 120  # columns
 KEY_NAMES = {"enter": "enter"}  # Textual shows ⏎, which reads poorly in a table of words
 
 
@@ -62,9 +63,12 @@ class HelpScreen(ModalScreen):
 
     def compose(self):
         app = self.app
-        table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 2))
-        table.add_column("Where", style="bold", no_wrap=True, width=34)
-        table.add_column("Key", no_wrap=True, width=16)
+        # Under 120 columns the where and key columns are narrower (a long title wraps): what a key
+        # does keeps room to be read at 80 columns.
+        self.narrow = narrow = app.size.width < NARROW
+        table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 1 if narrow else 2))
+        table.add_column("Where", style="bold", no_wrap=not narrow, width=18 if narrow else 34)
+        table.add_column("Key", no_wrap=not narrow, width=13 if narrow else 16)
         table.add_column("Does", ratio=1)
         sections = []
         if self.under is not None:
@@ -89,3 +93,7 @@ class HelpScreen(ModalScreen):
             with VerticalScroll():
                 yield Static(table, id="help-table")
         yield KeyFooter()
+
+    def on_resize(self, event):
+        if (event.size.width < NARROW) != self.narrow:
+            self.refresh(recompose=True)
