@@ -32,14 +32,18 @@ def does(binding):
 
 
 def live_rows(screen):
-    """[(keys, Binding)] active on `screen` now, one row per action (its keys together)."""
+    """[(keys, Binding)] active on `screen` now, one row per action (its keys together): the screen's
+    own first (on a short terminal they are the first screenful), then the focused widget's, the
+    app's, and Textual's own (which have no id: scrolling, tab, copy)."""
     rows = {}
     for key, active in screen.active_bindings.items():
         b = active.binding
         if b.system or not (b.description or b.tooltip):
             continue
-        rows.setdefault((id(active.node), b.action), (b, []))[1].append(key)
-    return [(",".join(key_list), b) for b, key_list in rows.values()]
+        tier = 3 if not b.id else 0 if active.node is screen else 2 if active.node is screen.app else 1
+        rows.setdefault((tier, id(active.node), b.action), (b, []))[1].append(key)
+    ordered = sorted(rows, key=lambda k: k[0])  # stable: each tier in Textual's order
+    return [(",".join(rows[k][1]), rows[k][0]) for k in ordered]
 
 
 def catalogue_rows(app):
