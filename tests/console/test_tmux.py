@@ -12,7 +12,6 @@ import pytest
 
 import models
 import service
-import tasks
 
 from console_testkit import send_in_process
 
