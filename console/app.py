@@ -41,6 +41,10 @@ class MailerApp(App):
              "log": LogScreen}
     DEFAULT_MODE = "dashboard"
     COMMANDS = App.COMMANDS | {MailerCommands}
+    # Every screen has -narrow (under 120 columns) or -wide, and -short (under 30 rows) or -tall:
+    # app.tcss lays the dashboard and the detail out by them at 80x24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("1", "goto('dashboard')", "Dash", tooltip="Go to the dashboard", id="app.dashboard"),
         Binding("2", "goto('clients')", "Clients", tooltip="Go to the clients", id="app.clients"),

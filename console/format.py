@@ -44,19 +44,20 @@ def outcome_text(outcome):
     return Text(vocabulary.status_label(outcome), style=OUTCOME_STYLES.get(outcome, ""))
 
 
-def progress_text(sent, done, total, width=20):
-    """A text bar: sent in green, other settled messages in red, the rest dim; then sent/total."""
+def progress_text(sent, done, total, width=20, percent=True):
+    """A text bar: sent in green, other settled messages in red, the rest dim; then the percentage
+    sent (unless not `percent`) and sent/total."""
     text = Text(no_wrap=True)
     if total <= 0:
         text.append("░" * width, style="dim")
-        text.append("   0%  0/0")
+        text.append("   0%  0/0" if percent else "  0/0")
         return text
     sent_cells = round(width * sent / total)
     done_cells = max(sent_cells, round(width * done / total))
     text.append("█" * sent_cells, style="green")
     text.append("█" * (done_cells - sent_cells), style="red")
     text.append("░" * (width - done_cells), style="dim")
-    text.append(f" {100 * sent / total:3.0f}%  {sent}/{total}")
+    text.append(f" {100 * sent / total:3.0f}%  {sent}/{total}" if percent else f"  {sent}/{total}")
     return text
 
 

@@ -5,11 +5,11 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from console.format import lit, local_time, one_line, outcome_text, page_label
 from console.screens.mailing_detail import MailingDetailScreen
-from console.widgets import PagedTable, PageSource
+from console.widgets import KeyFooter, PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 from domain import stats, times
 
@@ -73,7 +73,7 @@ class ClientScreen(Screen):
             yield Label("Messages", classes="section-title")
             yield Static("", id="client-messages-status", classes="status")
         yield PagedTable(COLUMNS, source=ClientMessageSource(self.client_id), id="client-messages")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.sub_title = f"Client {self.client_id}"

@@ -2,12 +2,12 @@
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from domain import mailings, stats, times, validation
 import service
 from console.screens.form import EditForm
-from console.widgets import Field
+from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
 FIELDS = ("phone", "operator", "tag", "tz")
@@ -38,22 +38,23 @@ class ClientForm(EditForm):
         title = "New client" if self.record is None else f"Edit client {self.record.id}"
         with Vertical(classes="dialog form-dialog"):
             yield Label(title, classes="dialog-title")
-            yield Field("phone", "Phone", Input(r["phone"], placeholder="79001234567", id="phone"),
-                        hint="7 followed by 10 digits")
-            # No max_length: it would silently cut what is typed; the domain refuses a wrong value.
-            yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
-                                                     id="operator"),
-                        hint="3-digit code; empty: digits 2-4 of the phone")
-            yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
-            yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",
-                                                 suggester=SuggestFromList(sorted(validation.known_zones()),
-                                                                           case_sensitive=False)),
-                        hint=f"IANA name; empty: {zone}")
+            with FormBody():  # the fields scroll on a short terminal; the buttons stay in view
+                yield Field("phone", "Phone", Input(r["phone"], placeholder="79001234567", id="phone"),
+                            hint="7 followed by 10 digits")
+                # No max_length: it would silently cut what is typed; the domain refuses a wrong value.
+                yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
+                                                         id="operator"),
+                            hint="3-digit code; empty: digits 2-4 of the phone")
+                yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
+                yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",
+                                                     suggester=SuggestFromList(sorted(validation.known_zones()),
+                                                                               case_sensitive=False)),
+                            hint=f"IANA name; empty: {zone}")
             yield Static("", id="form-error", classes="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.query_one("#phone", Input).focus()

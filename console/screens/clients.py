@@ -2,7 +2,7 @@
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from domain import stats, validation
 import service
@@ -13,7 +13,7 @@ from console.screens.client import ClientScreen
 from console.screens.client_form import ClientForm
 from console.screens.confirm import ConfirmScreen
 from console.screens.import_csv import ImportScreen
-from console.widgets import FilterBar, PagedTable, PageSource
+from console.widgets import FilterBar, PagedTable, PageSource, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 
 COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
@@ -66,7 +66,7 @@ class ClientsScreen(ExportsView):
                         id="clients-filter")
         yield PagedTable(COLUMNS, source=ClientSource(), id="clients-table")
         yield Static("loading…", id="clients-status", classes="status")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self._reload_on_resume = False

@@ -4,7 +4,9 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
+
+from console.widgets import KeyFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -27,7 +29,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes_label} (y)", variant="error", id="yes")
                 yield Button("No (n)", id="no")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.query_one("#no", Button).focus()

@@ -11,11 +11,11 @@ from rich.text import Text
 from textual import on
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static
+from textual.widgets import DataTable, Header, Label, Sparkline, Static
 
 from console.format import local_time
 from console.screens.mailing_detail import MailingDetailScreen
-from console.widgets import MailingTable
+from console.widgets import MailingTable, KeyFooter
 from console.workers import db_work, deliver
 from domain import stats
 from domain.vocabulary import status_label
@@ -59,9 +59,8 @@ class DashboardScreen(Screen):
                 yield Static("…", id="failures")
         with Vertical(classes="panel", id="mailings-panel"):
             yield Label(MAILINGS_TITLE, classes="panel-title", id="live-title")
-            yield MailingTable(COLUMNS, text_width=56, placeholder="nothing running or scheduled",
-                               id="live-mailings")
-        yield Footer(compact=True)
+            yield MailingTable(COLUMNS, placeholder="nothing running or scheduled", id="live-mailings")
+        yield KeyFooter()
 
     def on_mount(self):
         self._ticks = 0

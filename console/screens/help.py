@@ -9,11 +9,13 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from console import keys
 from console.commands import PALETTE
+from console.widgets import KeyFooter
 
+NARROW = 120  # columns
 KEY_NAMES = {"enter": "enter"}  # Textual shows ⏎, which reads poorly in a table of words
 
 
@@ -30,14 +32,18 @@ def does(binding):
 
 
 def live_rows(screen):
-    """[(keys, Binding)] active on `screen` now, one row per action (its keys together)."""
+    """[(keys, Binding)] active on `screen` now, one row per action (its keys together): the screen's
+    own first (on a short terminal they are the first screenful), then the focused widget's, the
+    app's, and Textual's own (which have no id: scrolling, tab, copy)."""
     rows = {}
     for key, active in screen.active_bindings.items():
         b = active.binding
         if b.system or not (b.description or b.tooltip):
             continue
-        rows.setdefault((id(active.node), b.action), (b, []))[1].append(key)
-    return [(",".join(key_list), b) for b, key_list in rows.values()]
+        tier = 3 if not b.id else 0 if active.node is screen else 2 if active.node is screen.app else 1
+        rows.setdefault((tier, id(active.node), b.action), (b, []))[1].append(key)
+    ordered = sorted(rows, key=lambda k: k[0])  # stable: each tier in Textual's order
+    return [(",".join(rows[k][1]), rows[k][0]) for k in ordered]
 
 
 def catalogue_rows(app):
@@ -61,9 +67,12 @@ class HelpScreen(ModalScreen):
 
     def compose(self):
         app = self.app
-        table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 2))
-        table.add_column("Where", style="bold", no_wrap=True, width=34)
-        table.add_column("Key", no_wrap=True, width=16)
+        # Under 120 columns the where and key columns are narrower (a long title wraps): what a key
+        # does keeps room to be read at 80 columns.
+        self.narrow = narrow = app.size.width < NARROW
+        table = Table(show_header=True, header_style="bold", expand=True, box=None, padding=(0, 1 if narrow else 2))
+        table.add_column("Where", style="bold", no_wrap=not narrow, width=18 if narrow else 34)
+        table.add_column("Key", no_wrap=not narrow, width=13 if narrow else 16)
         table.add_column("Does", ratio=1)
         sections = []
         if self.under is not None:
@@ -87,4 +96,8 @@ class HelpScreen(ModalScreen):
                         classes="dialog-title")
             with VerticalScroll():
                 yield Static(table, id="help-table")
-        yield Footer(compact=True)
+        yield KeyFooter()
+
+    def on_resize(self, event):
+        if (event.size.width < NARROW) != self.narrow:
+            self.refresh(recompose=True)

@@ -5,13 +5,13 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Checkbox, DataTable, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from domain import clients, validation
 import service
 from console.format import lit
 from console.screens.form import FormScreen
-from console.widgets import Field, KeyedTable
+from console.widgets import Field, KeyedTable, KeyFooter
 from console.workers import db_work, deliver
 
 SHOWN_REJECTED = 500  # rows of the report put in the table; the summary gives the full count
@@ -43,7 +43,7 @@ class ImportScreen(FormScreen):
                 yield Button("Close (esc)", id="close")
             yield Static("", id="import-summary")
             yield KeyedTable(id="rejected", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         table = self.query_one("#rejected", DataTable)

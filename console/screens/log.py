@@ -8,13 +8,13 @@ import re
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.widgets import Header, RichLog, Static
 
 from console.exporting import ExportsView
 from console.format import local_time, one_line, outcome_text
 from console.screens.client import ClientScreen
 from console.screens.mailing_detail import MailingDetailScreen
-from console.widgets import FilterBar, JournalLog
+from console.widgets import FilterBar, JournalLog, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 from domain import stats, times
 from domain.vocabulary import status_label
@@ -90,7 +90,7 @@ class LogScreen(ExportsView):
                         id="log-filter-bar")
         yield JournalLog(id="journal", max_lines=MAX_LINES, markup=False, highlight=False, wrap=False)
         yield Static("", id="log-status", classes="status")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.following = True

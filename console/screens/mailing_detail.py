@@ -12,7 +12,7 @@ from textual import on
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from domain import stats, times, validation, vocabulary
 import service
@@ -22,7 +22,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_editor import MailingEditor
 from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
-from console.widgets import FilterBar, KeyedTable, PagedTable, PageSource
+from console.widgets import FilterBar, KeyedTable, KeyFooter, PagedTable, PageSource
 from console.workers import db_work, deliver, notify_literal
 
 # "#" is a message id here as in the live log's filter (#17); an attempt's own id is labelled so.
@@ -142,7 +142,7 @@ class MailingDetailScreen(ExportsView):
                          id="messages")
         yield Label("Attempts (select a message)", id="attempts-title", classes="section-title")
         yield KeyedTable(id="attempts", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.sub_title = f"Mailing {self.mailing_id}"

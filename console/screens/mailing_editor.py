@@ -6,7 +6,7 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from domain import mailings, times, validation, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
@@ -14,7 +14,7 @@ from domain.vocabulary import SCHEDULED
 import service
 from console.format import local_time
 from console.screens.form import EditForm
-from console.widgets import Field
+from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
 INPUTS = ("start", "end", "operator", "tag", "window")
@@ -59,26 +59,31 @@ class MailingEditor(EditForm):
             title = f"Edit mailing {self.mailing.id} ({self.mailing.state})"
         with Vertical(classes="dialog editor-dialog"):
             yield Label(title, classes="dialog-title")
-            yield Field("text", "Text", TextArea(v["text"], id="text", soft_wrap=True, tab_behavior="focus",
-                                                 show_line_numbers=False, highlight_cursor_line=False))
-            yield Field("start", "Start", Input(v["start"], id="start", compact=True,
-                                                placeholder="now, +10m, or 2026-12-01T09:00"))
-            yield Field("end", "End", Input(v["end"], id="end", compact=True,
-                                            placeholder="+1h, +1d, or 2026-12-01T21:00"))
-            # No max_length: it would silently cut what is typed (12 then 900 gave 129); the whole
-            # value is checked, and refused with a message, instead.
-            yield Field("operator", "Operator", Input(v["operator"], id="operator", compact=True,
-                                                      placeholder="any operator"))
-            yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
-            yield Field("window", "Window", Input(v["window"], id="window", compact=True,
-                                                  placeholder="optional, like 09:00-21:00"))
+            with FormBody():
+                yield from self._fields(v, zone)
+            # The match count, a refusal and the buttons stay in view below the fields, which scroll.
             yield Static("", id="audience", classes="audience")
-            yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
             yield Static("", id="form-error", classes="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer(compact=True)
+        yield KeyFooter()
+
+    def _fields(self, v, zone):
+        yield Field("text", "Text", TextArea(v["text"], id="text", soft_wrap=True, tab_behavior="focus",
+                                             show_line_numbers=False, highlight_cursor_line=False))
+        yield Field("start", "Start", Input(v["start"], id="start", compact=True,
+                                            placeholder="now, +10m, or 2026-12-01T09:00"))
+        yield Field("end", "End", Input(v["end"], id="end", compact=True,
+                                        placeholder="+1h, +1d, or 2026-12-01T21:00"))
+        # No max_length: it would silently cut what is typed (12 then 900 gave 129); the whole
+        # value is checked, and refused with a message, instead.
+        yield Field("operator", "Operator", Input(v["operator"], id="operator", compact=True,
+                                                  placeholder="any operator"))
+        yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
+        yield Field("window", "Window", Input(v["window"], id="window", compact=True,
+                                              placeholder="optional, like 09:00-21:00"))
+        yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
 
     def on_mount(self):
         self._debounce = None

@@ -7,7 +7,7 @@ and a new count), and only the cells that changed are drawn again.
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from domain import validation
 from domain.vocabulary import LIVE_STATES
@@ -17,7 +17,7 @@ from console.read_only import writes
 from console.screens.mailing_actions import cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
-from console.widgets import FilterBar, MailingSource, MailingTable, PagedTable
+from console.widgets import FilterBar, KeyFooter, MailingSource, MailingTable, PagedTable
 from console.workers import db_work, deliver, notify_literal
 
 RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (and of the count)
@@ -44,7 +44,7 @@ class MailingsScreen(ExportsView):
                         id="mailings-filter")
         yield MailingTable(source=MailingSource(), page_size=PAGE_SIZE, id="mailings-table")
         yield Static("loading…", id="mailings-status", classes="status")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self):
         self.table = self.query_one(MailingTable)
@@ -109,7 +109,7 @@ class MailingsScreen(ExportsView):
     def _filter(self, event):
         source = self.table.source
         if event.value != source.search:
-            self.table.set_source(MailingSource(source.text_width, event.value, source.sort, source.audiences))
+            self.table.set_source(MailingSource(event.value, source.sort, source.audiences))
         if event.submitted:
             self.table.focus()
 

@@ -1,6 +1,6 @@
 """One labelled form field: the input, a hint line under it and the field's validation message."""
 from rich.text import Text
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 
@@ -82,3 +82,17 @@ class Field(Vertical):
     @property
     def error(self):
         return self.has_class("-invalid")
+
+
+class FormBody(VerticalScroll):
+    """The fields of a form dialog. They scroll when the terminal is too short for them all, and the
+    field that takes the focus (tab, a refusal) is scrolled into view; what the dialog shows below
+    them (the buttons) stays in view."""
+
+    DEFAULT_CSS = """
+    FormBody {
+        height: auto;
+        max-height: 45vh;
+        scrollbar-size-vertical: 1;
+    }
+    """

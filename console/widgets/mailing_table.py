@@ -1,6 +1,10 @@
 """Mailings as rows of a table: the dashboard's live ones and the mailings screen's every one.
 
-Both show the same columns from `stats.MailingRow`; a screen picks which and how wide the text is.
+Both show the same columns from `stats.MailingRow`; a screen picks which. The table fits them to its
+width: the text takes the room the other columns leave (at 200 columns a long text shows whole), and
+a table narrower than NARROW is compact, without the End and Failed columns (the mailing's detail has
+them, and its failures are the red part of the bar) and with shorter cells, so that at 80 columns the
+filter and the text are still there.
 The mailings screen pages them (a `MailingSource`: one page of mailings and its counts at a time);
 the dashboard gives its bounded list with `show`. A refresh with the same mailings in the same order
 updates only the cells that changed, in place, so the cursor and the scroll position stay where the
@@ -9,6 +13,7 @@ operator left them and an unchanged table is not drawn again.
 import dataclasses
 import math
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from console.format import lit, local_time, one_line, progress_text, state_text
@@ -20,6 +25,10 @@ from domain.vocabulary import FAILED, MESSAGE_STATUSES, SENT, status_label
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
           "start": "Start", "end": "End", "filter": "Filter", "text": "Text"}
 ALL_COLUMNS = tuple(LABELS)
+COMPACT_LABELS = dict(LABELS, progress="Progress")
+NARROW = 120  # a table narrower than this (in columns) is compact
+COMPACT_DROP = ("failed", "end")  # the columns a compact table leaves out
+MIN_TEXT = 16  # the text column is never narrower than this (the table scrolls sideways instead)
 
 
 def audience_filter(row):
@@ -29,27 +38,42 @@ def audience_filter(row):
     return " ".join(p for p in parts if p) or "everyone"
 
 
-def row_cells(row, text_width=28):
-    """Every column's cell for one MailingRow; user text stays literal."""
+def _progress(row, sent, compact):
+    bar = 6 if compact else 12
+    if row.total is None:  # a scheduled mailing's audience, not counted yet
+        return Text("░" * bar + ("  " if compact else "   …  ") + f"{sent}/…", style="dim", no_wrap=True)
+    return progress_text(sent, row.done, row.total, width=bar, percent=not compact)
+
+
+def row_cells(row, text_width=28, compact=False):
+    """Every column's cell for one MailingRow (shorter ones when `compact`); user text stays literal."""
     failed = row.count(FAILED)
+    when = "%m-%d %H:%M" if compact else "%Y-%m-%d %H:%M"
     return {
-        "id": lit(row.id), "state": state_text(row.state),
-        "progress": (progress_text(row.count(SENT), row.done, row.total, width=12) if row.total is not None
-                     else Text("░" * 12 + f"   …  {row.count(SENT)}/…", style="dim", no_wrap=True)),
+        "id": lit(row.id), "state": state_text(row.state), "progress": _progress(row, row.count(SENT), compact),
         "failed": Text(str(failed), style="red" if failed else ""),
-        "start": lit(local_time(row.start_at)), "end": lit(local_time(row.end_at)),
-        "filter": one_line(audience_filter(row), 24), "text": one_line(row.text, text_width),
+        "start": lit(local_time(row.start_at, fmt=when)), "end": lit(local_time(row.end_at, fmt=when)),
+        "filter": one_line(audience_filter(row), 16 if compact else 24), "text": one_line(row.text, text_width),
     }
+
+
+def widest_cells(row, columns, compact):
+    """{column: cells} each column of `row` may need while it sends (its bar when all is sent)."""
+    cells = row_cells(row, 0, compact)
+    widths = {c: cell_len(cells[c].plain) for c in columns if c != "text"}
+    if "progress" in widths and row.total is not None:
+        widths["progress"] = cell_len(_progress(row, row.total, compact).plain)
+    return widths
 
 
 class MailingSource(PageSource):
     """Every mailing (or those matching `search`: stats.mailing_search), newest first or in the order
     `sort` (stats.MAILING_SORTS), a page at a time; the count also reads how many are in each state
-    (one GROUP BY over the state index), for the status line."""
+    (one GROUP BY over the state index), for the status line. Its rows come without cells: the
+    MailingTable draws them for the width it has."""
     sorts = stats.MAILING_SORTS
 
-    def __init__(self, text_width=28, search="", sort=None, audiences=None):
-        self.text_width = text_width
+    def __init__(self, search="", sort=None, audiences=None):
         self.search = search
         self.sort = sort
         self.by_state = None  # {state: mailings}, once counted
@@ -61,7 +85,7 @@ class MailingSource(PageSource):
         return sum(self.by_state.values())
 
     def rows(self, offset, limit):
-        return [(r.id, cells_of(r, ALL_COLUMNS, self.text_width), r)
+        return [(r.id, None, r)
                 for r in stats.mailing_page_rows(limit, offset, self.audiences, self.search, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
@@ -80,8 +104,8 @@ class MailingSource(PageSource):
                 r.total, *(r.count(s) for s in MESSAGE_STATUSES))
 
 
-def cells_of(row, columns, text_width):
-    cells = row_cells(row, text_width)
+def cells_of(row, columns, text_width, compact=False):
+    cells = row_cells(row, text_width, compact)
     return tuple(cells[c] for c in columns)
 
 
@@ -92,12 +116,13 @@ class MailingTable(PagedTable):
     }
     """
 
-    def __init__(self, columns=ALL_COLUMNS, text_width=28, placeholder=None, source=None,
-                 page_size=100, **kwargs):
+    def __init__(self, columns=ALL_COLUMNS, placeholder=None, source=None, page_size=100, **kwargs):
         super().__init__([(LABELS[key], key) for key in columns], source=source, page_size=page_size,
                          **kwargs)
+        self.wanted_columns = tuple(columns)  # as wide as it may be; column_keys: those shown now
         self.column_keys = tuple(columns)
-        self.text_width = text_width
+        self.compact = False
+        self.text_width = 28  # until the table knows its width
         self.placeholder = placeholder  # shown as a row while there is no mailing
         self._cells = {}  # row key -> the cells shown
         if source is None:  # the dashboard's list: its page keys scroll, as any table's, unannounced
@@ -131,10 +156,70 @@ class MailingTable(PagedTable):
         """row key -> MailingRow of the rows shown."""
         return self.records
 
+    # -- fitting the width --------------------------------------------------------------------------
+
+    def on_resize(self, event):
+        self.fit()
+
+    def fit(self):
+        """Lay the columns out for the table's width now (compact or not, the text's width) and draw
+        the rows shown again for it."""
+        width = self.size.width
+        if not width:
+            return
+        compact = width < NARROW
+        keys = tuple(c for c in self.wanted_columns if not (compact and c in COMPACT_DROP))
+        if (compact, keys) != (self.compact, self.column_keys):
+            self.compact, self.column_keys = compact, keys
+            key = self.current_key()
+            self.clear(columns=True)
+            labels = COMPACT_LABELS if compact else LABELS
+            for column in keys:
+                self.add_column(labels[column], key=column)
+            self._mark_order()  # the ▲/▼ of the order, on the columns made again
+            self._cells = {}
+            entries = self._entries(list(self.records.values()))
+            self._rebuild(entries)
+            if key in self.records:
+                self.move_cursor(row=self.get_row_index(key), animate=False)
+            return
+        entries = self._entries(list(self.records.values()))
+        if entries and not self._update_in_place(entries):
+            key = self.current_key()
+            self._rebuild(entries)
+            if key in self.records:
+                self.move_cursor(row=self.get_row_index(key), animate=False)
+
+    def column_label(self, key, label):
+        return (COMPACT_LABELS if self.compact else LABELS).get(key, label)
+
+    def _text_width(self, records):
+        """The room the other columns leave the text, as wide as they may get while these mailings
+        send (a growing count does not push the text out of view)."""
+        width = self.size.width
+        if not width or "text" not in self.column_keys:
+            return self.text_width
+        labels = COMPACT_LABELS if self.compact else LABELS
+        others = [c for c in self.column_keys if c != "text"]
+        widths = {c: cell_len(labels[c]) for c in others}
+        for row in records:
+            for column, w in widest_cells(row, others, self.compact).items():
+                widths[column] = max(widths[column], w)
+        padding = 2 * self.cell_padding
+        used = sum(w + padding for w in widths.values()) + padding + self.styles.scrollbar_size_vertical
+        return max(MIN_TEXT, width - used)
+
+    def _entries(self, records):
+        """[(key, cells, record)] of these MailingRows, drawn for the width the table has."""
+        self.text_width = self._text_width(records)
+        return [(r.id, cells_of(r, self.column_keys, self.text_width, self.compact), r) for r in records]
+
+    # -- rows ---------------------------------------------------------------------------------------
+
     def show(self, rows, cursor=None):
         """Show these MailingRows (in this order), not paged; `cursor`: a mailing id to put the
         cursor on."""
-        entries = [(r.id, cells_of(r, self.column_keys, self.text_width), r) for r in rows]
+        entries = self._entries(rows)
         if cursor is None and self._update_in_place(entries):
             return
         if not entries and self._shown_empty:  # still nothing: not drawn again
@@ -166,6 +251,7 @@ class MailingTable(PagedTable):
         must not move it back if the operator moved it meanwhile)."""
         if source is not self.source or not self.is_attached:
             return
+        rows = self._entries([record for _, _, record in rows])
         if cursor == "same":  # a refresh: the cursor stays on the mailing it is on now, if still shown
             key = self.current_key()
             cursor = key if key is not None and key in {str(k) for k, _, _ in rows} else "keep"
@@ -177,6 +263,7 @@ class MailingTable(PagedTable):
                 self.move_cursor(row=self.get_row_index(key), animate=False)
             self._post_loaded()
             return
+        self._fit_columns_anew()
         super()._show(source, page, total, rows, cursor)
         self._cells = {str(key): tuple(cells) for key, cells, _ in rows}
         self._placeholder(rows)
@@ -200,8 +287,15 @@ class MailingTable(PagedTable):
             self.records[key] = record
         return True
 
+    def _fit_columns_anew(self):
+        """Columns as wide as their labels, before the rows are added again: a table keeps a column
+        as wide as its widest cell ever, and the text must shrink when the window does."""
+        for column in self.columns.values():
+            column.content_width = cell_len(column.label.plain)
+
     def _rebuild(self, entries):
         self.clear()
+        self._fit_columns_anew()
         self.records = {}
         self._cells = {}
         for key, cells, record in entries:

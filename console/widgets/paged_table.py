@@ -336,6 +336,10 @@ class PagedTable(KeyedTable):
                            title="Order", severity="warning")
             self.set_source(source.sorted_by(None))
 
+    def column_label(self, key, label):
+        """The label a column shows now (a table may shorten it to fit)."""
+        return label
+
     def _mark_order(self):
         """▲ or ▼ after the label of the column the rows are ordered by."""
         if not self.columns:
@@ -346,7 +350,7 @@ class PagedTable(KeyedTable):
             column = self.columns.get(key)
             if column is None:
                 continue
-            text = Text(str(label))
+            text = Text(str(self.column_label(key, label)))
             if order is not None and order[0] == key:
                 text.append("▼" if order[1] else "▲")  # no space: a column no wider than it must be
             if text.plain != column.label.plain:

@@ -1,4 +1,5 @@
-"""The real `mailer console` in a real terminal (tmux): type a mailing in, read the screen back."""
+"""The real `mailer console` in a real terminal (tmux): type a mailing in, read the screen back; and
+every screen at 80x24 and at 200x50, visited from the keyboard and read back."""
 import os
 import shlex
 import shutil
@@ -11,7 +12,8 @@ import pytest
 
 import models
 import service
-import tasks
+
+from console_testkit import send_in_process
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -43,14 +45,43 @@ class Tmux:
         raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{self.screen()}")
 
 
-def test_mailer_console_in_tmux(env):
-    service.create_client(phone="79001234567", tag="vip")
+    @staticmethod
+    def footer(screen):
+        """The last line of the screen (the footer's keys)."""
+        return screen.rstrip("\n").splitlines()[-1]
+
+    def wait_for_footer(self, *labels, timeout=15.0):
+        """Wait until the footer shows every one of these key labels (it is drawn anew as the focus
+        and the screen change); -> the screen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if screen.strip() and all(label in self.footer(screen) for label in labels):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{labels} not all in the footer after {timeout} s:\n{self.screen()}")
+
+    def quit_console(self):
+        """Wait (bounded) until the console's session has ended."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.run("has-session", "-t", self.name, check=False).returncode == 0:
+            time.sleep(0.1)
+        assert self.run("has-session", "-t", self.name, check=False).returncode != 0, "the console did not quit"
+
+
+def console_command(env):
+    """The shell command that runs `mailer console` on the test's database."""
     mailer = Path(sys.executable).with_name("mailer")
     assert mailer.exists(), mailer
     variables = {"MAILER_DB_URL": env.url, "MAILER_QUEUE_URL": env.queue_url, "MAILER_TZ": "Europe/Moscow",
                  "TERM": "xterm-256color", "COLORTERM": "truecolor", "PATH": os.environ.get("PATH", "")}
-    command = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items()) + " " + \
+    return "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items()) + " " + \
         shlex.quote(str(mailer)) + " console"
+
+
+def test_mailer_console_in_tmux(env):
+    service.create_client(phone="79001234567", tag="vip")
+    command = console_command(env)
     tmux = Tmux(f"mailer-console-test-{os.getpid()}")
     try:
         tmux.run("new-session", "-d", "-s", tmux.name, "-x", "140", "-y", "45", command)
@@ -76,8 +107,115 @@ def test_mailer_console_in_tmux(env):
         row = next(line for line in screen.splitlines() if "Typed in tmux" in line)
         assert row.split()[:2] == [str(mailing.id), "scheduled"]
         tmux.keys("q")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and tmux.run("has-session", "-t", tmux.name, check=False).returncode == 0:
-            time.sleep(0.1)
+        tmux.quit_console()
+    finally:
+        tmux.run("kill-server", check=False)
+
+
+LONG_TEXT = "Spring sale: orders over 1000 roubles ship free until May 31; reply STOP to opt out"
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50)])
+def test_every_screen_in_tmux_at_80x24_and_200x50(env, sim, width, height):
+    """Each screen visited from the keyboard and read back: at 80x24 nothing that matters is cut (the
+    footer keeps the global keys, the forms' buttons and the match count come into view by tab), at
+    200 columns a long mailing text shows whole."""
+    service.create_client(phone="79001234567", tag="vip")
+    service.create_client(phone="79005550000")  # the simulator refuses it: a failure in the log
+    long = service.create_mailing(text=LONG_TEXT, start="now", end="+1h")
+    assert send_in_process(sim) == 2
+    wide = width >= 200
+    tmux = Tmux(f"mailer-layout-{width}x{height}-{os.getpid()}")
+    try:
+        tmux.run("new-session", "-d", "-s", tmux.name, "-x", str(width), "-y", str(height), console_command(env))
+
+        # the dashboard: every panel whole, the mailing's text (whole at 200 columns), the global keys
+        tmux.wait_for("Spring sale: orders")
+        screen = tmux.wait_for_footer("1 Dash", "2 Clients", "3 Mailings", "4 Log", "? Help", "q Quit")
+        assert "Mailer — Dashboard" in screen
+        for whole in ("Consumer", "Failures", "failed in all", "sent in the last 60 s"):
+            assert whole in screen, whole
+        assert (LONG_TEXT in screen) == wide
+
+        # the clients: the phones, the screen's keys and the global ones
+        tmux.keys("2")
+        tmux.wait_for("79001234567")
+        screen = tmux.wait_for_footer("/ Filter", "a Add", "? Help", "q Quit",
+                                      "1 Dash" if wide else "1 2 3 4 Screens")
+        assert "Mailer — Clients" in screen and "79005550000" in screen
+
+        # the client form: tab through every field to Save, which is on screen, and enter saves
+        tmux.keys("a")
+        tmux.wait_for("New client")
+        tmux.keys("79001112233", literal=True)
+        for _ in range(4):  # phone -> operator -> tag -> time zone -> Save
+            tmux.keys("Tab")
+        screen = tmux.wait_for_footer("esc Cancel", "^s Save")
+        assert "Save (ctrl+s)" in screen and "Cancel (esc)" in screen
+        tmux.keys("Enter")
+        screen = tmux.wait_for("79001112233", gone="New client")
+        assert models.Client.get(phone="79001112233").operator == "900"
+
+        # the mailings: filter and text columns at both sizes, the text whole at 200 columns
+        tmux.keys("3")
+        tmux.wait_for("Mailer — Mailings")
+        tmux.wait_for("Spring sale: orders")
+        screen = tmux.wait_for_footer("n New", "e Edit", "? Help", "q Quit")
+        header = next(line for line in screen.splitlines() if line.lstrip().startswith("ID"))
+        assert "Filter" in header and "Text" in header, header
+        row = next(line for line in screen.splitlines() if "Spring sale" in line)
+        assert row.split()[:2] == [str(long.id), "running"] and "everyone" in row
+        assert (LONG_TEXT in row) == wide, row
+        assert wide or "…" in row
+
+        # the detail of the long mailing (the only one: the cursor is on it); q goes back
+        tmux.keys("Enter")
+        tmux.wait_for(f"Mailer — Mailing {long.id}")
+        tmux.wait_for("79001234567")
+        screen = tmux.wait_for_footer("esc Back", "p Pause", "? Help")
+        assert "sent" in next(line for line in screen.splitlines() if "79001234567" in line)
+        assert "text: Spring sale" in screen
+        tmux.keys("q")
+        tmux.wait_for_footer("n New")
+
+        # the editor: type a text, an operator (the match count follows), tab to Save, enter saves
+        tmux.keys("n")
+        tmux.wait_for("New mailing")
+        tmux.keys(f"Made at {width}x{height}", literal=True)
+        for _ in range(3):  # text -> start -> end -> operator
+            tmux.keys("Tab")
+        tmux.wait_for("3 client(s) match (no filter)")
+        tmux.keys("900", literal=True)
+        tmux.wait_for("3 client(s) match (operator 900)")
+        for _ in range(3):  # operator -> tag -> window -> Save
+            tmux.keys("Tab")
+        screen = tmux.wait_for_footer("esc Cancel", "^s Save")
+        assert "3 client(s) match (operator 900)" in screen
+        assert "Save (ctrl+s)" in screen and "Cancel (esc)" in screen
+        tmux.keys("Enter")
+        screen = tmux.wait_for(f"Made at {width}x{height}", gone="New mailing")
+        made = models.Mailing.get(models.Mailing.text == f"Made at {width}x{height}")
+        assert (made.operator, made.state) == ("900", "running")
+
+        # the live log: the two sends, the refusal among them
+        tmux.keys("4")
+        tmux.wait_for("Mailer — Live log")
+        tmux.wait_for(" failed ")
+        screen = tmux.wait_for_footer("space Pause/follow", "/ Filter", "? Help", "q Quit")
+        assert f"mailing {long.id}" in screen and " sent " in screen
+
+        # the help: the keys of the screen under it, what they do readable
+        tmux.keys("?")
+        tmux.wait_for("Here: Live log")
+        screen = tmux.wait_for_footer("esc Close")
+        assert "Pause/follow" in screen
+        tmux.keys("Escape")
+        tmux.wait_for_footer("space Pause/follow")
+
+        # q asks while mailings run; y quits
+        tmux.keys("q")
+        tmux.wait_for("Quit the console?")
+        tmux.keys("y")
+        tmux.quit_console()
     finally:
         tmux.run("kill-server", check=False)
