@@ -228,6 +228,7 @@ class MailingTable(PagedTable):
         self._rebuild(entries)
         if key in self.records:
             self.move_cursor(row=self.get_row_index(key), animate=False)
+        self.measure_columns()
 
     @db_work(group="paged-table")
     def _load(self, source, request):

@@ -14,6 +14,7 @@ import copy
 import math
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
@@ -190,7 +191,27 @@ class PagedTable(KeyedTable):
         self.total = total
         self._post_loaded()
 
+    def measure_columns(self):
+        """Each auto-width column as wide as its label and its widest cell shown, now. DataTable
+        measures new cells when it is next idle; in a real terminal that measure was sometimes lost to
+        a refresh of the page (columns drawn at their labels' width: 'Spr…' for a text) and stayed
+        so. A page is at most a hundred rows: measuring them here costs little and cannot be lost."""
+        changed = False
+        for key, column in self.columns.items():
+            if not column.auto_width:
+                continue
+            widest = column.label.cell_len
+            for row_key in self.rows:
+                value = self.get_cell(row_key, key)
+                widest = max(widest, value.cell_len if isinstance(value, Text) else cell_len(str(value)))
+            if widest != column.content_width:
+                column.content_width, changed = widest, True
+        if changed:  # an unchanged table is not drawn again
+            self._require_update_dimensions = True
+            self.refresh()
+
     def _post_loaded(self):
+        self.measure_columns()
         self.post_message(self.Loaded(self, self.page, None if self.total is None else self.pages, self.total))
 
     # -- the record under the cursor ----------------------------------------------------------------

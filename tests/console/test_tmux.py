@@ -156,7 +156,10 @@ def test_every_screen_in_tmux_at_80x24_and_200x50(env, sim, width, height):
         screen = tmux.wait_for("79001112233", gone="New client")
         assert models.Client.get(phone="79001112233").operator == "900"
 
-        # a client (filtered to it, enter): its fields and its message in the long mailing; q goes back
+        # a client (filtered to it, enter): its fields and its message in the long mailing; q goes back.
+        # Keys wait for the screen under the form to be back (its footer): a key typed while the form
+        # is still leaving is taken by it, and the screen's focus comes back after it.
+        tmux.wait_for_footer("a Add")
         tmux.keys("/")
         tmux.keys("4567", literal=True)
         tmux.keys("Enter")
@@ -193,7 +196,9 @@ def test_every_screen_in_tmux_at_80x24_and_200x50(env, sim, width, height):
         # the editor: type a text, an operator (the match count follows), tab to Save, enter saves
         tmux.keys("n")
         tmux.wait_for("New mailing")
+        tmux.wait_for_footer("^s Save")  # the editor is up, its text field focused
         tmux.keys(f"Made at {width}x{height}", literal=True)
+        tmux.wait_for(f"Made at {width}x{height}")
         for _ in range(3):  # text -> start -> end -> operator
             tmux.keys("Tab")
         tmux.wait_for("3 client(s) match (no filter)")
