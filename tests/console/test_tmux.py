@@ -160,7 +160,9 @@ def test_every_screen_in_tmux_at_80x24_and_200x50(env, sim, width, height):
         # Keys wait for the screen under the form to be back (its footer): a key typed while the form
         # is still leaving is taken by it, and the screen's focus comes back after it.
         tmux.wait_for_footer("a Add")
+        tmux.wait_for("saved (79001112233)")  # the form's callback has run: it is gone
         tmux.keys("/")
+        tmux.wait_for("/ Filter", gone="a Add")  # the filter has the focus (the footer says so)
         tmux.keys("4567", literal=True)
         tmux.keys("Enter")
         tmux.wait_for("79001234567", gone="79005550000")
