@@ -15,7 +15,9 @@ from domain import stats, times
 
 TIME = "%Y-%m-%d %H:%M"
 # The first five fit 80 columns; "Sent / created": when it was sent, else (dim) when it was created.
-COLUMNS = [("Mailing", "mailing"), ("Text", "text"), ("Status", "status"), ("Sent / created", "time"),
+# Fixed widths: the first paint must not wait for the cells to be measured (in a real terminal, the
+# text and the time showed cut to their labels' width until something else redrew the table).
+COLUMNS = [("Mailing", "mailing"), ("Text", "text", 28), ("Status", "status", 10), ("Sent / created", "time", 16),
            ("Attempts", "attempts"), ("#", "id"), ("Last error", "last_error")]
 
 
