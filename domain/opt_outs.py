@@ -72,10 +72,12 @@ def is_opted_out(phone):
     return OptOut.select().where(OptOut.phone == phone).exists()
 
 
-def opted_out_phones(phones):
-    """The ones of these phones on the stop list."""
-    phones = list(phones)
-    return {p for (p,) in OptOut.select(OptOut.phone).where(OptOut.phone.in_(phones)).tuples()} if phones else set()
+def opted_out_phones(phones, chunk=500):
+    """The ones of these phones on the stop list (a page of a table, an export's page: a few thousand)."""
+    phones, found = list(phones), set()
+    for i in range(0, len(phones), chunk):
+        found.update(p for (p,) in OptOut.select(OptOut.phone).where(OptOut.phone.in_(phones[i:i + chunk])).tuples())
+    return found
 
 
 def count():
