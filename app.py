@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, mailings, segments, stats
+from domain import clients, mailings, opt_outs, segments, stats
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -95,6 +95,37 @@ def cmd_clients_import(args):
     return EXIT_PARTIAL if report.rejected else 0
 
 
+def cmd_optout_add(args):
+    added = service.opt_out(args.phones, "cli", args.reason)
+    emit(args, {"added": added, "given": len(set(args.phones))},
+         f"{added} phone(s) put on the stop list" + (f", {len(set(args.phones)) - added} already on it"
+                                                     if len(set(args.phones)) > added else ""))
+
+
+def cmd_optout_remove(args):
+    removed = service.opt_in(args.phones)
+    emit(args, {"removed": removed, "given": len(set(args.phones))},
+         f"{removed} phone(s) taken off the stop list")
+
+
+def cmd_optout_list(args):
+    rows = opt_outs.page(args.limit, args.offset, args.search)
+    total = opt_outs.count() if not args.search else None
+    lines = [{**r.as_dict(), "created_at": describe_time(r.created_at), "client_id": r.client_id or "-"}
+             for r in rows]
+    emit(args, [r.as_dict() for r in rows],
+         table(lines, ["phone", "source", "created_at", "client_id", "reason"])
+         + (shown(len(rows), total, args.offset) if total is not None else ""))
+
+
+def cmd_optout_import(args):
+    report = service.import_opt_outs(args.file, args.reason)
+    lines = [f"{report.imported} phone(s) put on the stop list from {report.total} row(s)"]
+    lines += [f"line {n}: {why}  [{raw}]" for n, raw, why in report.rejected]
+    emit(args, report.as_dict(), "\n".join(lines))
+    return EXIT_PARTIAL if report.rejected else 0
+
+
 def cmd_clients_export(args):
     if args.file:
         with open(args.file, "w", newline="", encoding="utf-8") as fh:
@@ -120,17 +151,18 @@ def cmd_mailings_create(args):
 
 
 def preview_mailing(args):
-    row, estimate = mailings.preview_mailing(**mailing_fields(args))
+    row, estimate, opted_out = mailings.preview_mailing(**mailing_fields(args))
     window = f"{row['window_start']}-{row['window_end']}" if row["window_start"] else "-"
     too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
     emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
                 "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
-                **estimate.as_dict(), "needs_confirmation": bool(too_long)}, "\n".join([
+                **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long)}, "\n".join([
         "dry run: nothing was written",
         f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
         f"text: {estimate.segments.describe()}",
-        f"recipients now: {estimate.recipients:,}",
+        f"recipients now: {estimate.recipients:,}"
+        + (f" ({estimate.recipients + opted_out:,} match, {opted_out:,} of them opted out)" if opted_out else ""),
         f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
                                                 else " (MAILER_SEGMENT_PRICE unset: no cost)"),
     ] + ([f"needs --confirm-parts: {too_long}"] if too_long else [])))
@@ -453,6 +485,21 @@ def build_parser():
     p = add(clients, "export", cmd_clients_export, "write the directory as CSV", json_flag=False)
     p.add_argument("file", nargs="?")
 
+    optout = sub.add_parser("optout", help="the stop list: phones that refused mailings").add_subparsers(
+        dest="action", required=True)
+    p = add(optout, "add", cmd_optout_add, "put phones on the stop list (their pending messages are "
+                                            "suppressed, no new mailing reaches them)")
+    p.add_argument("phones", type=utf8_text, nargs="+", metavar="phone")
+    p.add_argument("--reason", type=utf8_text, default="", help="why, as the client said it")
+    p = add(optout, "remove", cmd_optout_remove, "take phones off the stop list (the client asked again)")
+    p.add_argument("phones", type=utf8_text, nargs="+", metavar="phone")
+    p = add(optout, "list", cmd_optout_list, "the stop list, newest first")
+    p.add_argument("--search", type=utf8_text, default="", help="part of a phone or a reason")
+    paging(p)
+    p = add(optout, "import", cmd_optout_import, "put every phone of a CSV (header phone[,reason]) on the list")
+    p.add_argument("file")
+    p.add_argument("--reason", type=utf8_text, default="", help="the reason of rows that give none")
+
     mailings = sub.add_parser("mailings", help="mailings").add_subparsers(dest="action", required=True)
     for name, func, help_text in (("create", cmd_mailings_create, "create a mailing; prints its id"),
                                   ("edit", cmd_mailings_edit, "change a mailing")):
@@ -521,6 +568,7 @@ def build_parser():
 # Commands that only read: they never create a database, so a typo in MAILER_DB_URL, or running them
 # from another folder, is said, not answered from a fresh empty database.
 READS_ONLY = {("clients", "list"), ("clients", "export"), ("mailings", "list"), ("mailings", "show"),
+              ("optout", "list"),
               ("stats", None), ("logs", None), ("report", None)}
 
 

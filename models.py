@@ -166,7 +166,19 @@ class GatewayStatus(BaseModel):
         table_name = "gateway_status"
 
 
-MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus)
+class OptOut(BaseModel):
+    """A phone that refused mailings (the stop list). Keyed by the phone, not the client: deleting and
+    importing a client again cannot bring the number back (migration 0007)."""
+    phone = pw.CharField(max_length=11, primary_key=True)
+    source = pw.CharField(default="cli")  # vocabulary.OPT_OUT_SOURCES
+    reason = pw.TextField(default="")
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "opt_out"
+
+
+MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut)
 GATEWAY = "probe"  # the GatewayStatus row of the one gateway
 
 

@@ -30,7 +30,7 @@ def local_time(value, tz=None, fmt="%Y-%m-%d %H:%M"):
 
 OUTCOME_STYLES = {
     "sent": "green", "retry": "yellow", "failed": "red", "expired": "magenta",
-    "cancelled": "dim", "unknown": "bold red",
+    "cancelled": "dim", "unknown": "bold red", "suppressed": "dim cyan",
 }
 
 

@@ -3,11 +3,11 @@
 A client added or changed while a mailing is sending gets that mailing's message if it matches."""
 import csv
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import peewee as pw
 
+from domain.csv_files import ImportReport, read_csv_file
 from domain.mailings import attach_new_clients
 from domain.states import close_unsent
 from domain.times import operator_zone, utcnow
@@ -104,17 +104,6 @@ def client_query(search=""):
     return query
 
 
-@dataclass
-class ImportReport:
-    imported: int
-    rejected: list  # (line number, raw line, reason)
-    total: int
-
-    def as_dict(self):
-        return {"imported": self.imported, "total": self.total,
-                "rejected": [{"line": n, "row": raw, "error": why} for n, raw, why in self.rejected]}
-
-
 IMPORT_BATCH = 50_000
 
 
@@ -122,18 +111,7 @@ def import_clients(source, all_or_nothing=False):
     """Import a CSV (header phone,operator,tag,tz). Good rows go in, each bad row is reported with its
     line number; with all_or_nothing a single bad row imports nothing."""
     if isinstance(source, (str, Path)):
-        try:
-            fh = open(source, newline="", encoding="utf-8-sig")
-        except IsADirectoryError:
-            raise ValidationError({"file": f"is a directory: {source}"}) from None
-        except OSError as exc:  # missing, unreadable: the reason the system gives
-            raise ValidationError({"file": f"{exc.strerror or exc}: {source}"}) from None
-        with fh:
-            try:
-                return import_clients(fh, all_or_nothing)
-            except UnicodeDecodeError as exc:
-                # Rows go in only after the whole file is read: nothing was imported.
-                raise ValidationError({"file": _not_utf8(source, exc)}) from None
+        return read_csv_file(source, lambda fh: import_clients(fh, all_or_nothing))
     reader = csv.reader(source)
     header = next(reader, None)
     if header is None:
@@ -211,25 +189,6 @@ def import_clients(source, all_or_nothing=False):
             cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
         attach_new_clients(Client.id > before)
     return ImportReport(len(rows), rejected, total)
-
-
-def _not_utf8(path, exc):
-    """Why a CSV file is refused when it is not UTF-8 (Latin-1, Windows-1251...): where its first bad
-    byte is, found again line by line (no UTF-8 sequence spans a newline)."""
-    offset = 0
-    try:
-        with open(path, "rb") as raw:
-            for line_no, line in enumerate(raw, 1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as found:
-                    return (f"is not UTF-8 text (byte {offset + found.start + 1} of the file, "
-                            f"0x{line[found.start]:02X}, on line {line_no}); save it as UTF-8 and "
-                            f"import it again")
-                offset += len(line)
-    except OSError:
-        pass
-    return f"is not UTF-8 text ({exc.reason}); save it as UTF-8 and import it again"
 
 
 def _existing_phones(phones):

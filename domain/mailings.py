@@ -9,7 +9,7 @@ from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
 from domain.windows import parse_window
-from models import Client, Mailing, Message, db
+from models import Client, Mailing, Message, OptOut, db
 
 
 def audience_filter(operator=None, tag=None):
@@ -21,8 +21,21 @@ def audience_filter(operator=None, tag=None):
     return cond
 
 
-def audience_count(operator=None, tag=None):
+def matching_count(operator=None, tag=None):
+    """Clients the filter matches, opted out or not (from the (operator, tag) index alone)."""
     return Client.select().where(audience_filter(operator or None, tag or None)).count()
+
+
+def opted_out_count(operator=None, tag=None):
+    """Clients the filter matches whose phone is on the stop list: from the stop list (short) to
+    the clients by their phone, so the count of everyone else stays an index-only count."""
+    return (OptOut.select().join(Client, on=(Client.phone == OptOut.phone))
+            .where(audience_filter(operator or None, tag or None)).count())
+
+
+def audience_count(operator=None, tag=None):
+    """The clients a mailing with this filter would reach now: matching and not opted out."""
+    return matching_count(operator, tag) - opted_out_count(operator, tag)
 
 
 def audience_zones(operator=None, tag=None):
@@ -98,11 +111,11 @@ def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=No
 
 
 def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
-    """What creating this mailing would do, writing nothing: its columns and what its text costs
-    over the audience it would have now (a segments.Estimate)."""
+    """What creating this mailing would do, writing nothing: its columns, what its text costs over
+    the audience it would have now (a segments.Estimate) and how many matching clients opted out."""
     row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
-    recipients = audience_count(row["operator"], row["tag"])
-    return row, segments.estimate(row["text"], recipients, settings.current().segment_price)
+    matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
+    return row, segments.estimate(row["text"], matching - opted_out, settings.current().segment_price), opted_out
 
 
 def get_mailing(mailing_id, lock=False):
@@ -153,8 +166,9 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
 
 
 def materialize(mailing, now, client_cond=None):
-    """One pending message per matching client, in one INSERT ... SELECT (duplicates ignored)."""
-    cond = audience_filter(mailing.operator, mailing.tag)
+    """One pending message per matching client not on the stop list, in one INSERT ... SELECT
+    (duplicates ignored)."""
+    cond = audience_filter(mailing.operator, mailing.tag) & Client.phone.not_in(OptOut.select(OptOut.phone))
     if client_cond is not None:
         cond &= client_cond
     now = to_naive_utc(now)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import peewee as pw
 
 from domain import clients as client_directory
-from domain import segments, settings
+from domain import opt_outs, segments, settings
 from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
@@ -365,13 +365,22 @@ class ClientRow:
     operator: str
     tag: str
     tz: str
+    opted_out: bool = False  # its phone is on the stop list
 
     @classmethod
-    def of(cls, client):
-        return cls(id=client.id, phone=client.phone, operator=client.operator, tag=client.tag, tz=client.tz)
+    def of(cls, client, opted_out=False):
+        return cls(id=client.id, phone=client.phone, operator=client.operator, tag=client.tag, tz=client.tz,
+                   opted_out=opted_out)
+
+
+def _client_rows(clients):
+    """ClientRows of these clients, each marked when its phone is on the stop list (one query)."""
+    clients = list(clients)
+    stopped = opt_outs.opted_out_phones(c.phone for c in clients)
+    return [ClientRow.of(c, c.phone in stopped) for c in clients]
 
     def as_dict(self):
-        return client_as_dict(self)
+        return {**client_as_dict(self), "opted_out": self.opted_out}
 
 
 def client_count(search=""):
@@ -395,13 +404,13 @@ def client_page(search="", limit=100, offset=0, sort=None):
     query = client_directory.client_query(search)
     if sort:
         query = query.order_by(*CLIENT_SORTS.order_by(sort))
-    return [ClientRow.of(c) for c in query.limit(limit).offset(offset)]
+    return _client_rows(query.limit(limit).offset(offset))
 
 
 def client_row(client_id):
     """One client as a ClientRow, or None when there is none (any more)."""
     client = Client.get_or_none(Client.id == client_id)
-    return None if client is None else ClientRow.of(client)
+    return None if client is None else _client_rows([client])[0]
 
 
 @dataclass(frozen=True)
@@ -682,7 +691,8 @@ def client_pages(search="", size=EXPORT_PAGE):
     """Every client matching the directory's filter, newest first (client_page's order)."""
     fields = (Client.id, Client.phone, Client.operator, Client.tag, Client.tz)
     for page in _keyed_pages(client_directory.client_query(search), fields, Client.id, _below, size):
-        yield [ClientRow(*row) for row in page]
+        stopped = opt_outs.opted_out_phones(row[1] for row in page)
+        yield [ClientRow(*row, opted_out=row[1] in stopped) for row in page]
 
 
 class _AudienceMemo:

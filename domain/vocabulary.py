@@ -2,11 +2,12 @@
 policies for an attempt in doubt."""
 
 # A message's status. `unknown` is final: an attempt may have reached the gateway without a valid
-# answer (in doubt), and it is not sent again unless the operator says so.
-PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN = (
-    "pending", "sent", "failed", "expired", "cancelled", "unknown")
-MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
-FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+# answer (in doubt), and it is not sent again unless the operator says so. `suppressed`: its phone
+# opted out after the audience was built, and it was kept off the wire.
+PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED = (
+    "pending", "sent", "failed", "expired", "cancelled", "unknown", "suppressed")
+MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
+FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
 
 # How a status is said to an operator: `unknown` is an attempt in doubt (it may have reached the phone).
 STATUS_LABELS = {UNKNOWN: "in doubt"}
@@ -24,7 +25,10 @@ SENDING_STATES = (RUNNING, PAUSED)  # audience materialized, end not reached
 
 # What one attempt (or decision) came to, as the journal records it: a status, or `retry`.
 RETRY = "retry"
-ATTEMPT_OUTCOMES = (SENT, RETRY, FAILED, EXPIRED, CANCELLED, UNKNOWN)
+ATTEMPT_OUTCOMES = (SENT, RETRY, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
+
+# Where an opt-out came from (OptOut.source).
+OPT_OUT_SOURCES = ("cli", "console", "import", "reply")
 
 # What the gateway's answer says, before the policy turns it into a status: sent, retry later, failed
 # for good, or in doubt (the request may have reached it; no valid answer came back).

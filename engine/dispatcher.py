@@ -23,10 +23,10 @@ from domain import settings as _settings
 from domain import states
 from domain.delivery import next_status, split_by_window
 from domain.times import UTC, operator_zone, utcnow
-from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, UNKNOWN
+from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, SUPPRESSED, UNKNOWN
 from engine import OWNER
 from engine.storage import STORAGE_ERRORS, chunks, db_clock, is_postgres, placeholders, writing
-from models import Client, Mailing, Message, db
+from models import Client, Mailing, Message, OptOut, db
 from ops import metrics
 from ops.logs import events
 
@@ -509,9 +509,24 @@ def _sort_group(group, queue, live, now, guard):
     return go, deque(r for r in queue if sendable(r))
 
 
+def opted_out(rows):
+    """Of these messages, those whose phone is on the stop list now (read in the step's transaction,
+    the one that marks the others: a phone that opted out before it began never goes on the wire)."""
+    found = set()
+    for part in chunks([r.id for r in rows]):
+        found.update(i for (i,) in Message.select(Message.id).where(
+            Message.id.in_(part) & Message.phone.in_(OptOut.select(OptOut.phone))).tuples())
+    return found
+
+
 def _mark(go, live, now, guard):
     """Mark what goes as on the wire; each marked message must leave before its monotonic deadline
-    (the end it read, less the guard, and MAX_WIRE_WAIT at most)."""
+    (the end it read, less the guard, and MAX_WIRE_WAIT at most). A message whose phone opted out
+    after its audience was built is suppressed instead."""
+    stopped = opted_out(go) if go else set()
+    if stopped:
+        close_held([r for r in go if r.id in stopped], SUPPRESSED, "the phone is on the stop list")
+        go = [r for r in go if r.id not in stopped]
     phones = mark_on_wire(go, live, now) if go else {}
     release([r.id for r in go if r.id not in phones])  # cancelled, deleted or taken meanwhile
     started = time.monotonic()

@@ -5,7 +5,7 @@ command line and the console get a queue waker from `tasks`, so nothing here imp
 """
 import os
 
-from domain import clients, mailings, states
+from domain import clients, mailings, opt_outs, states
 from domain.audit import event
 from domain.vocabulary import RUNNING
 from models import Mailing
@@ -114,3 +114,28 @@ def delete_clients(ids):
     for client_id in ids:
         event("client deleted", client_id=client_id)
     return count
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stop list
+
+
+def opt_out(phones, source="cli", reason=""):
+    """Put phones on the stop list; their pending messages are suppressed when their turn comes."""
+    added = opt_outs.add(phones, source, reason)
+    event("phones opted out", added=added, given=len(phones), source=source)
+    return added
+
+
+def opt_in(phones):
+    """Take phones off the stop list."""
+    removed = opt_outs.remove(phones)
+    event("phones taken off the stop list", removed=removed, given=len(phones))
+    return removed
+
+
+def import_opt_outs(source, reason=""):
+    report = opt_outs.import_opt_outs(source, reason)
+    event("stop list imported", added=report.imported, rejected=len(report.rejected), total=report.total,
+          source=str(source) if isinstance(source, (str, os.PathLike)) else None)
+    return report

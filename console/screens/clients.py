@@ -17,7 +17,8 @@ from console.widgets import FilterBar, PagedTable, PageSource, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 
 COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
-           ("Time zone", "tz")]
+           ("Time zone", "tz"), ("Stop list", "stop")]
+OPTED_OUT = Text("⊘ opted out", style="bold red")
 
 
 class ClientSource(PageSource):
@@ -31,7 +32,8 @@ class ClientSource(PageSource):
         return stats.client_count(self.search)
 
     def rows(self, offset, limit):
-        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz)), c)
+        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz),
+                        OPTED_OUT if c.opted_out else Text("")), c)
                 for c in stats.client_page(self.search, limit, offset, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
@@ -44,7 +46,7 @@ class ClientSource(PageSource):
         return stats.client_pages(self.search)
 
     def export_values(self, c):
-        return (c.id, c.phone, c.operator, c.tag, c.tz)
+        return (c.id, c.phone, c.operator, c.tag, c.tz, "opted out" if c.opted_out else "")
 
 
 class ClientsScreen(ExportsView):
@@ -57,6 +59,7 @@ class ClientsScreen(ExportsView):
         Binding("e", "edit", "Edit", id="clients.edit"),
         Binding("d", "delete", "Delete", id="clients.delete"),
         Binding("i", "import", "Import CSV", id="clients.import"),
+        Binding("s", "stop_list", "Stop list", id="clients.stop_list"),
         Binding("escape", "leave_filter", "Clear filter", show=False, id="clients.clear_filter"),
     ]
 
@@ -146,6 +149,42 @@ class ClientsScreen(ExportsView):
             key = str(client.id)
             # an edited client stays on its page; a new one is the newest: first page
             self.table.reload(page=None if key in self.table.records else 0, cursor=key, recount=True)
+
+    @writes("changing the stop list")
+    def action_stop_list(self):
+        """Put the client's phone on the stop list, or (asking first) take it off."""
+        client = self.table.current_record()
+        if client is None:
+            notify_literal(self.app, "no client selected", severity="warning")
+            return
+        if not client.opted_out:
+            self._stop_list(client, True)
+            return
+
+        def answered(yes):
+            if yes:
+                self._stop_list(client, False)
+
+        self.app.push_screen(ConfirmScreen(f"Take {client.phone} off the stop list? Mailings will reach "
+                                           f"it again: only if the client asked for them.",
+                                           yes_label="Take it off"), answered)
+
+    @db_work(group="clients-stop-list")
+    def _stop_list(self, client, opt_out):
+        try:
+            if opt_out:
+                service.opt_out([client.phone], "console", "put on the stop list from the console")
+            else:
+                service.opt_in([client.phone])
+        except validation.ValidationError as exc:
+            deliver(self.app, notify_literal, self.app, str(exc), severity="error")
+            return
+        deliver(self.app, self._stop_list_changed, client, opt_out)
+
+    def _stop_list_changed(self, client, opt_out):
+        notify_literal(self.app, f"{client.phone} " + ("put on the stop list: no mailing reaches it"
+                                                        if opt_out else "taken off the stop list"))
+        self.table.reload(cursor=str(client.id), recount=False)
 
     @writes("deleting a client")
     def action_delete(self):

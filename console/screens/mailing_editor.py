@@ -8,11 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from domain import mailings, times, validation, windows
+from domain import mailings, segments, settings, times, validation, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
 from domain.vocabulary import SCHEDULED
 import service
 from console.format import local_time
+from console.screens.confirm import ConfirmScreen
 from console.screens.form import EditForm
 from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
@@ -132,8 +133,15 @@ class MailingEditor(EditForm):
         if name == "text":
             n = len(value)
             over = n > validation.MAX_TEXT
-            field.set_hint(f"{n} / {validation.MAX_TEXT} characters" + (" (too long)" if over else ""),
-                           style="bold red" if over else "")
+            counted = segments.count(value)
+            long = counted.parts > settings.current().max_parts
+            field.set_hint(f"{n} / {validation.MAX_TEXT} characters" + (" (too long)" if over else "")
+                           + f" · {counted.encoding}"
+                           + (f" (because of «{counted.forced_by}»)" if counted.forced_by else "")
+                           + f", {counted.parts} SMS part{'' if counted.parts == 1 else 's'}"
+                           + (f" (more than {settings.current().max_parts}: asks before saving)" if long else ""),
+                           style="bold red" if over else "yellow" if long else "")
+            self._show_audience(*self._filter(), *getattr(self, "_audience", (None, None)))
         elif name in ("start", "end"):
             try:
                 when = times.parse_when(value, name)
@@ -180,16 +188,25 @@ class MailingEditor(EditForm):
 
     @db_work(group="editor-audience")
     def _count_audience(self, operator, tag):
-        n = mailings.audience_count(operator, tag)
-        deliver(self.app, self._show_audience, operator, tag, n)
+        matching, opted_out = mailings.matching_count(operator, tag), mailings.opted_out_count(operator, tag)
+        deliver(self.app, self._show_audience, operator, tag, matching, opted_out)
 
-    def _show_audience(self, operator, tag, n):
-        if (operator, tag) != self._filter():
+    def _show_audience(self, operator, tag, matching, opted_out):
+        """'N client(s) match (filter), M of them opted out: R recipients × P parts = T parts ≈ cost'."""
+        if (operator, tag) != self._filter() or matching is None:
             return
+        self._audience = (matching, opted_out)
         who = " and ".join(p for p in (f"operator {operator}" if operator else "",
                                        f"tag {tag!r}" if tag else "") if p) or "no filter"
-        text = Text(f"{n:,} client(s) match ", style="bold" if n else "bold red")
+        recipients = matching - opted_out
+        text = Text(f"{matching:,} client(s) match ", style="bold" if recipients else "bold red")
         text.append(f"({who})", style="")
+        if opted_out:
+            text.append(f", {opted_out:,} of them opted out", style="yellow")
+        estimate = segments.estimate(self.field_value("text"), recipients, settings.current().segment_price)
+        text.append(f" · {recipients:,} × {estimate.segments.parts} part(s) = {estimate.parts:,} SMS parts")
+        if estimate.cost is not None:
+            text.append(f" ≈ {estimate.cost}")
         self.query_one("#audience", Static).update(text)
 
     def _window_inputs(self):
@@ -241,6 +258,22 @@ class MailingEditor(EditForm):
             if self.mailing.state != SCHEDULED:
                 fields = {k: v for k, v in fields.items() if k in EDITABLE_WHILE_RUNNING}
         self.save(fields)
+
+    def save(self, fields):
+        """Above MAILER_MAX_PARTS a new or changed text is saved only once the operator says so."""
+        text, most = fields.get("text"), settings.current().max_parts
+        counted = segments.count(text) if text is not None else None
+        if counted is None or counted.parts <= most:
+            super().save(fields)
+            return
+
+        def answered(yes):
+            if yes:
+                super(MailingEditor, self).save({**fields, "confirm_parts": True})
+
+        self.app.push_screen(ConfirmScreen(f"The text is {counted.describe()}: more than MAILER_MAX_PARTS "
+                                           f"({most}), and each part is billed. Save it?", yes_label="Save"),
+                             answered)
 
     def submit(self, fields):
         if self.mailing is None:

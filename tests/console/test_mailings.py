@@ -43,7 +43,7 @@ async def test_create_mailing_entirely_from_the_keyboard():
         audience = editor.query_one("#audience")
         await wait_for(pilot, lambda: "3 client(s) match" in plain(audience), what="audience of all")
         await type_text(pilot, "Hello, VIPs!")
-        assert plain(editor.query_one("#field-text .field-hint")) == "12 / 1000 characters"
+        assert plain(editor.query_one("#field-text .field-hint")) == "12 / 1000 characters · GSM-7, 1 SMS part"
         await pilot.press("tab")
         await type_text(pilot, "+10m")
         start_hint = plain(editor.query_one("#field-start .field-hint"))

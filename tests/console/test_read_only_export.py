@@ -75,7 +75,7 @@ async def test_read_only_refuses_every_change_and_the_database_is_unchanged(env)
         await open_screen(pilot, "2", ClientsScreen)
         await wait_for(pilot, lambda: app.screen.table.row_count == 3, what="the clients")
         for key, what in (("a", "adding a client"), ("e", "editing a client"), ("d", "deleting a client"),
-                          ("i", "importing clients")):
+                          ("i", "importing clients"), ("s", "changing the stop list")):
             await refused(pilot, key, what, ClientsScreen)
         screen = await open_screen(pilot, "3", MailingsScreen)
         await wait_for(pilot, lambda: screen.table.row_count == 2, what="the mailings")
@@ -104,7 +104,8 @@ def test_every_action_that_reaches_the_service_is_tagged_as_writing():
     """The tags the test above presses, read from the classes: a new writing action must be tagged
     (and pressed above) to pass."""
     assert writing_actions(ClientsScreen) == {"add": "adding a client", "edit": "editing a client",
-                                              "delete": "deleting a client", "import": "importing clients"}
+                                              "delete": "deleting a client", "import": "importing clients",
+                                              "stop_list": "changing the stop list"}
     assert set(writing_actions(MailingsScreen)) == {"new", "edit", "pause", "resume", "cancel"}
     assert set(writing_actions(MailingDetailScreen)) == {"edit", "pause", "resume", "cancel", "resend_in_doubt"}
     assert set(writing_actions(MailerApp)) == {"new_client", "new_mailing", "import_csv", "demo"}
@@ -181,12 +182,14 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
     bulk_clients(env.path, 6_000, tag="north")
     bulk_clients(env.path, 11_000, start=6_000, tag="south")  # 3 read pages, 110 screen pages
     service.create_client(phone="79990000001", tag="=HYPERLINK(\"http://evil\")")  # a formula, and south-less
+    (south,) = query(env.path, "SELECT phone FROM client WHERE tag = 'south' ORDER BY id LIMIT 1")[0]
+    service.opt_out([south])  # its row says so
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_screen(pilot, "2", ClientsScreen)
         await wait_for(pilot, lambda: screen.table.total == 17_001, what="every client counted")
         path, rows = await export_view(pilot)  # no filter: every client
-        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tag", "Time zone"]
+        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tag", "Time zone", "Stop list"]
         assert rows[1][3] == "'=HYPERLINK(\"http://evil\")"  # newest first; shown as text, never run
         await pilot.press("slash")
         await type_text(pilot, "south")
@@ -195,8 +198,10 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
         filtered, rows = await export_view(pilot)
     assert filtered != path and filtered.parent == exports.resolve()
     assert re.fullmatch(r"clients-\d{8}-\d{6}(-\d+)?\.csv", filtered.name)
-    expected = query(env.path, "SELECT id, phone, operator, tag, tz FROM client WHERE tag = 'south' "
+    expected = query(env.path, "SELECT id, phone, operator, tag, tz, CASE WHEN phone IN (SELECT phone "
+                               "FROM opt_out) THEN 'opted out' ELSE '' END FROM client WHERE tag = 'south' "
                                "ORDER BY id DESC")
+    assert sum(row[-1] == "opted out" for row in expected) == 1
     assert rows[1:] == [[str(v) for v in row] for row in expected]
     assert not list(exports.glob("*.part"))
 
@@ -289,7 +294,7 @@ async def test_y_copies_the_selected_row_whole_as_tab_separated_text(env):
         await wait_for(pilot, lambda: screen.table.row_count == 2, what="the clients")
         await pilot.press("y")  # newest first: the second client
         await wait_for(pilot, lambda: app.clipboard, what="the clipboard")
-        assert app.clipboard == f"{second.id}\t79001234568\t900\tb\tEurope/Moscow"
+        assert app.clipboard == f"{second.id}\t79001234568\t900\tb\tEurope/Moscow\t"  # not opted out
         await pilot.press("j", "y")
         await wait_for(pilot, lambda: app.clipboard.startswith(str(first.id)), what="the other row")
         assert app.clipboard == f"{first.id}\t79001234567\t900\ta [bold]tag[/]\tAsia/Tokyo"

@@ -1,0 +1,100 @@
+"""The stop list and SMS parts in the console (issue 12, parts 1 and 2): `s` on a client puts its phone
+on the stop list or, asked first, takes it off; the editor says how many matching clients opted out,
+how many SMS parts the text is and what it costs, and asks before saving a text of too many parts.
+Each checked on the screen and in the database."""
+from textual.widgets import TextArea
+
+import models
+import service
+from console.app import MailerApp
+from console.screens.clients import ClientsScreen
+from console.screens.confirm import ConfirmScreen
+from console.screens.mailing_editor import MailingEditor
+from console.screens.mailings import MailingsScreen
+from domain import settings
+
+from console_testkit import SIZE, plain, settle, table_rows, type_text, wait_for
+
+CYRILLIC_71 = "Ж" * 71  # UCS-2, two parts
+
+
+def stop_list():
+    return [(o.phone, o.source) for o in models.OptOut.select().order_by(models.OptOut.phone)]
+
+
+async def test_s_puts_a_client_on_the_stop_list_and_takes_it_off_when_confirmed():
+    service.create_client(phone="79001234567")
+    service.create_client(phone="79001234568")
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen), what="clients")
+        table = app.screen.table
+        await wait_for(pilot, lambda: table.row_count == 2, what="the clients")
+        assert table_rows(table)[0][1] == "79001234568" and table_rows(table)[0][5] == ""
+        await pilot.press("s")
+        await wait_for(pilot, lambda: table_rows(table)[0][5] == "⊘ opted out", what="the mark")
+        assert stop_list() == [("79001234568", "console")]
+        assert table_rows(table)[1][5] == ""
+        await pilot.press("s")  # on it: asks before taking it off
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "Take 79001234568 off the stop list?" in plain(app.screen.query_one("#question"))
+        await pilot.press("n")
+        await settle(pilot)
+        assert stop_list() == [("79001234568", "console")]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table_rows(table)[0][5] == "", what="the mark gone")
+        assert stop_list() == []
+
+
+async def test_the_editor_counts_opted_out_clients_parts_and_cost(monkeypatch):
+    monkeypatch.setenv("MAILER_SEGMENT_PRICE", "0.50 EUR")
+    settings.reload()
+    for n in range(3):
+        service.create_client(phone=f"7900123456{n}")
+    service.opt_out(["79001234561"])
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="mailings")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingEditor), what="the editor")
+        audience = app.screen.query_one("#audience")
+        await wait_for(pilot, lambda: "3 client(s) match" in plain(audience), what="the audience")
+        assert "3 client(s) match (no filter), 1 of them opted out" in plain(audience)
+        await type_text(pilot, CYRILLIC_71)
+        hint = plain(app.screen.query_one("#field-text .field-hint"))
+        assert hint == "71 / 1000 characters · UCS-2 (because of «Ж»), 2 SMS parts"
+        await wait_for(pilot, lambda: "2 × 2 part(s) = 4 SMS parts ≈ 2.00 EUR" in plain(audience),
+                       what="the parts and the cost of the text typed")
+
+
+async def test_a_text_of_too_many_parts_is_saved_only_when_confirmed(monkeypatch):
+    monkeypatch.setenv("MAILER_MAX_PARTS", "1")
+    settings.reload()
+    service.create_client(phone="79001234567")
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="mailings")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingEditor), what="the editor")
+        editor = app.screen
+        editor.query_one("#text", TextArea).text = CYRILLIC_71
+        for name, value in (("start", "+1h"), ("end", "+2h")):
+            editor.query_one(f"#{name}").value = value
+        await settle(pilot)
+        assert "more than 1: asks before saving" in plain(editor.query_one("#field-text .field-hint"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "2 parts: more than MAILER_MAX_PARTS (1)" in plain(app.screen.query_one("#question"))
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is editor and models.Mailing.select().count() == 0
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved and back")
+    assert [m.text for m in models.Mailing.select()] == [CYRILLIC_71]
