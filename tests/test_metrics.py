@@ -116,7 +116,7 @@ def test_attempt_counter_and_latency_histogram(seeded, server):
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert {o: delta("mailer_attempts_total", outcome=o) for o in metrics.OUTCOMES} == {
-        "sent": 3, "retry": 1, "failed": 1, "expired": 1, "cancelled": 0, "unknown": 1}
+        "sent": 3, "retry": 1, "failed": 1, "expired": 1, "cancelled": 0, "unknown": 1, "suppressed": 0}
     # Six latencies observed (the expired attempt never reached the wire).
     assert delta("mailer_send_latency_seconds_count") == 6
     assert delta("mailer_send_latency_seconds_sum") == pytest.approx(

@@ -92,7 +92,7 @@ def test_build_report_counts_escaping_and_day_bounds(seeded):
         "running", 5, 3, 2, 1, 1)
     assert (d["state"], d["total"], d["day_attempts"]) == ("cancelled", 0, 0)
     assert report.attempts == {"sent": 4, "retry": 2, "failed": 1, "expired": 1, "cancelled": 0,
-                               "unknown": 0}
+                               "unknown": 0, "suppressed": 0}
     assert report.day == DAY and report.tz == TZ
     assert "2026-03-10" in report.subject and TZ in report.subject and "4 sent" in report.subject
     assert "<" not in report.subject

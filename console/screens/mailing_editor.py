@@ -192,7 +192,8 @@ class MailingEditor(EditForm):
         deliver(self.app, self._show_audience, operator, tag, matching, opted_out)
 
     def _show_audience(self, operator, tag, matching, opted_out):
-        """'N client(s) match (filter), M of them opted out: R recipients × P parts = T parts ≈ cost'."""
+        """'N client(s) match (filter), M opted out · P SMS parts ≈ cost': one line at 80 columns, so
+        that the buttons under it stay in view."""
         if (operator, tag) != self._filter() or matching is None:
             return
         self._audience = (matching, opted_out)
@@ -202,9 +203,9 @@ class MailingEditor(EditForm):
         text = Text(f"{matching:,} client(s) match ", style="bold" if recipients else "bold red")
         text.append(f"({who})", style="")
         if opted_out:
-            text.append(f", {opted_out:,} of them opted out", style="yellow")
+            text.append(f", {opted_out:,} opted out", style="yellow")
         estimate = segments.estimate(self.field_value("text"), recipients, settings.current().segment_price)
-        text.append(f" · {recipients:,} × {estimate.segments.parts} part(s) = {estimate.parts:,} SMS parts")
+        text.append(f" · {estimate.parts:,} SMS part{'' if estimate.parts == 1 else 's'}")
         if estimate.cost is not None:
             text.append(f" ≈ {estimate.cost}")
         self.query_one("#audience", Static).update(text)

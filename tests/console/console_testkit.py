@@ -71,3 +71,10 @@ def send_in_process(sim, budget=3.0):
     from engine import dispatcher, gateway as probe
 
     return dispatcher.dispatch(probe.Gateway(sim.url, sim.token), budget=budget)
+
+
+async def open_screen(pilot, key, screen):
+    """Press `key` and wait until the app shows a `screen` (a class); -> that screen."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen), what=screen.__name__)
+    return pilot.app.screen

@@ -1,5 +1,4 @@
 """The clients screen, driven by keys, checked on screen and in the database."""
-import time
 
 from textual.widgets import Input
 
@@ -184,11 +183,10 @@ async def test_200k_clients_open_instantly_and_page(env):
     bulk_clients(env.path, 200_000)
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
-        started = time.monotonic()
         table = await open_clients(pilot)
-        opened = time.monotonic() - started
-        assert table.row_count == 100  # one page, never the whole table
-        assert opened < 3.0
+        # one page, never the whole table (how fast it opens is bench/console_scale.py's to measure:
+        # a timed assertion fails on a loaded machine, not on a slow console)
+        assert table.row_count == 100
         status = app.screen.query_one("#clients-status")
         assert plain(status) == "page 1 of 2,000 · 200,000 client(s)"
         assert table_rows(table)[0][0] == "200000"  # newest first

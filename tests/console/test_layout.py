@@ -16,7 +16,7 @@ from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
 from console.widgets import KeyFooter, MailingTable
 
-from console_testkit import plain, settle, table_rows, type_text, wait_for
+from console_testkit import open_screen, plain, settle, table_rows, type_text, wait_for
 
 SMALL = (80, 24)
 LONG_TEXT = "Spring sale: orders over 1000 roubles ship free until May 31; reply STOP to opt out"
@@ -29,12 +29,6 @@ def in_view(screen, widget):
     except Exception:  # not on screen at all
         return False
     return geometry.visible_region == geometry.region and screen.region.contains_region(geometry.region)
-
-
-async def open_screen(pilot, key, screen):
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen), what=screen.__name__)
-    return pilot.app.screen
 
 
 async def tab_to(pilot, widget_id, steps):

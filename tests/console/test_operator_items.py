@@ -20,14 +20,8 @@ from console.screens.mailings import MailingsScreen
 from console.widgets import Field
 from domain import clients, times, windows
 
-from console_testkit import SIZE, plain, settle, table_rows, type_text, wait_for
+from console_testkit import SIZE, open_screen, plain, settle, table_rows, type_text, wait_for
 from test_app import palette
-
-
-async def open_screen(pilot, key, screen):
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen), what=screen.__name__)
-    return pilot.app.screen
 
 
 def notes(app):
