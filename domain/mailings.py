@@ -29,8 +29,15 @@ def matching_count(operator=None, tag=None):
 def opted_out_count(operator=None, tag=None):
     """Clients the filter matches whose phone is on the stop list: from the stop list (short) to
     the clients by their phone, so the count of everyone else stays an index-only count."""
-    return (OptOut.select().join(Client, on=(Client.phone == OptOut.phone))
-            .where(audience_filter(operator or None, tag or None)).count())
+    return opted_out_query(operator, tag).scalar()
+
+
+def opted_out_query(operator=None, tag=None):
+    # EXISTS, not a join: SQLite, knowing nothing of the tables' sizes, drove a join from the
+    # clients of the filter (250,000 probes, 110-240 ms for an empty stop list).
+    clients = Client.select(pw.SQL("1")).where((Client.phone == OptOut.phone)
+                                                & audience_filter(operator or None, tag or None))
+    return OptOut.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.fn.EXISTS(clients))
 
 
 def audience_count(operator=None, tag=None):
