@@ -512,7 +512,9 @@ def build_parser():
         p.add_argument("--end", type=utf8_text, required=required, help="ISO time or +10m/+2h/+1d")
         p.add_argument("--operator", type=utf8_text, help="only clients of this operator code")
         p.add_argument("--tag", type=utf8_text, help="only clients with this tag")
-        p.add_argument("--window", type=utf8_text, help="HH:MM-HH:MM in each client's local time")
+        p.add_argument("--window", type=utf8_text,
+                       help="HH:MM-HH:MM in each client's local time, or 'any' (default on create: "
+                            "MAILER_DEFAULT_WINDOW)")
         p.add_argument("--confirm-parts", action="store_true",
                        help="save a text of more SMS parts than MAILER_MAX_PARTS")
         if name == "create":

@@ -111,16 +111,23 @@ def _max_parts(confirm_parts):
     return None if confirm_parts else settings.current().max_parts
 
 
+def window_or_default(window):
+    """A new mailing's window: the one given ('any': every hour), else MAILER_DEFAULT_WINDOW."""
+    return settings.current().default_window or None if window is None or not str(window).strip() else window
+
+
 def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False):
-    """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come)."""
-    row = clean_mailing(text, start, end, operator, tag, window, tz=tz, max_parts=_max_parts(confirm_parts))
+    """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come); without
+    a window it has the default one (quiet hours), if any."""
+    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz,
+                        max_parts=_max_parts(confirm_parts))
     return Mailing.create(**row)
 
 
 def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
     the audience it would have now (a segments.Estimate) and how many matching clients opted out."""
-    row = clean_mailing(text, start, end, operator, tag, window, tz=tz)
+    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz)
     matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
     return row, segments.estimate(row["text"], matching - opted_out, settings.current().segment_price), opted_out
 

@@ -78,6 +78,17 @@ def _price(text):
     return Price(decimal.Decimal(number[0]), other[0].upper() if other else "")
 
 
+def _window(text):
+    # imported when a value is read: windows imports times, which reads these settings
+    from domain.windows import format_window, parse_window
+    try:
+        window = parse_window(text)
+    except ValidationError as exc:  # said of the variable, not of a mailing's field
+        why = exc.errors["window"]
+        raise ValueError(why if why.startswith("must") else f"must be a window such as 09:00-21:00 ({why})") from None
+    return format_window(*window) if window else ""
+
+
 def _raw(text):
     # A secret is taken as given: white space around a token is refused where it is checked
     # (engine.gateway.check_token), not silently cut off.
@@ -127,6 +138,9 @@ class Settings:
     fail_pause_window: int = 100
     # What an attempt in doubt becomes: `hold` (unknown, resent only by the operator) or `retry`.
     in_doubt: str = var("MAILER_IN_DOUBT", HOLD, _choice(*IN_DOUBT_POLICIES))
+
+    # Quiet hours: the window of a mailing that names none ('any' names every hour)
+    default_window: str = var("MAILER_DEFAULT_WINDOW", "", _window)
 
     # What a text costs (domain.segments)
     segment_price: Price | None = var("MAILER_SEGMENT_PRICE", None, _price)

@@ -10,9 +10,13 @@ from domain.validation import ValidationError, foreign_digit_note, quote_value
 WINDOW_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})[ \t]*-[ \t]*([0-9]{1,2}):([0-9]{2})")
 
 
+ANY_TIME = "any"  # a window that says so: any time of day, even under MAILER_DEFAULT_WINDOW
+
+
 def parse_window(value):
-    """'HH:MM-HH:MM' in the client's local time -> (start, end) minutes; None for no window."""
-    if value is None or not str(value).strip():
+    """'HH:MM-HH:MM' in the client's local time -> (start, end) minutes; None for no window (empty,
+    or 'any')."""
+    if value is None or not str(value).strip() or str(value).strip().lower() == ANY_TIME:
         return None
     value = str(value).strip()
     match = WINDOW_RE.fullmatch(value)

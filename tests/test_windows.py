@@ -137,3 +137,34 @@ def test_window_across_a_dst_change_with_a_real_consumer(world, simulator):
     # goes is bench/start_latency.py's figure, not this test's.
     assert jump.timestamp() <= fake_received < jump.timestamp() + 60
     wait_for(lambda: world.statuses(mailing["id"]) == {"sent": 1, "pending": 1}, message="sent recorded")
+
+
+def test_quiet_hours_by_default_and_any_time_when_said(world, simulator):
+    """MAILER_DEFAULT_WINDOW (issue 12, part 5): a mailing that names no window gets it, in each
+    client's local time, from a real consumer's point of view; `--window any` sends at any hour."""
+    if dt.datetime.now(UTC).minute == 59 and dt.datetime.now(UTC).second > 45:
+        time.sleep(20)  # keep the chosen local hours from turning over mid-test
+    sim = simulator()
+    world.use_gateway(sim)
+    world.env["MAILER_DEFAULT_WINDOW"] = "09:00-21:00"
+    night, noon = zone_with_local_hour(3), zone_with_local_hour(12)
+    world.mailer("clients", "add", "--phone", "79000000001", "--tz", night)
+    world.mailer("clients", "add", "--phone", "79000000002", "--tz", noon)
+    world.start_consumer()
+    quiet = world.mailer_json("mailings", "create", "--text", "quiet", "--start", "now", "--end", "+1d")
+    assert quiet["window"] == "09:00-21:00"
+    wait_for(lambda: [e["phone"] for e in read_log(sim.log_path)] == [79000000002],
+             message="the noon client's send")
+    opens = windows.next_window_open(times.utcnow(), night, W("09:00-21:00"))
+    waiting = wait_for(lambda: world.query("SELECT status, next_attempt_at FROM message WHERE mailing_id = ? "
+                                           "AND phone = '79000000001' AND next_attempt_at > ?",
+                                           quiet["id"], str(times.utcnow()))[:1], message="the deferral")[0]
+    assert waiting[0] == "pending" and dt.datetime.fromisoformat(waiting[1]) == opens
+    anytime = world.mailer_json("mailings", "create", "--text", "now", "--start", "now", "--end", "+1d",
+                                "--window", "any")
+    assert anytime["window"] is None
+    wait_for(lambda: world.statuses(anytime["id"]) == {"sent": 2}, message="both sent at any hour")
+    assert sorted(e["phone"] for e in read_log(sim.log_path) if e["text"] == "now") == [79000000001, 79000000002]
+    world.env["MAILER_DEFAULT_WINDOW"] = "9-21"
+    refused = world.mailer("mailings", "list", check=False)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: MAILER_DEFAULT_WINDOW: must look like")

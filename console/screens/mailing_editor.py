@@ -155,6 +155,9 @@ class MailingEditor(EditForm):
                 note = self._window_note
                 if window is not None and note and note[0] == self._window_inputs():
                     field.set_hint(note[1], style=note[2])
+                elif window is None and not value and self.mailing is None and settings.current().default_window:
+                    field.set_hint(f"empty: the default {settings.current().default_window} in each client's "
+                                   f"local time (MAILER_DEFAULT_WINDOW); 'any' for any time of day")
                 else:
                     field.set_hint("any time of day" if window is None
                                    else f"only {windows.format_window(*window)} in each client's local time")

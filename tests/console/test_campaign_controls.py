@@ -1,7 +1,8 @@
-"""The stop list and SMS parts in the console (issue 12, parts 1 and 2): `s` on a client puts its phone
+"""The stop list, SMS parts and quiet hours in the console (issue 12, parts 1, 2 and 5): `s` on a client puts its phone
 on the stop list or, asked first, takes it off; the editor says how many matching clients opted out,
 how many SMS parts the text is, in all (2 recipients x 2 parts) and what they cost, and asks before saving a text of too many parts.
-Each checked on the screen and in the database."""
+An empty window in a new mailing is MAILER_DEFAULT_WINDOW, and the editor says so. Each checked on the
+screen and in the database."""
 from textual.widgets import TextArea
 
 import models
@@ -92,3 +93,24 @@ async def test_a_text_of_too_many_parts_is_saved_only_when_confirmed(monkeypatch
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved and back")
     assert [m.text for m in models.Mailing.select()] == [CYRILLIC_71]
+
+
+async def test_a_new_mailing_without_a_window_gets_the_default_one(monkeypatch):
+    monkeypatch.setenv("MAILER_DEFAULT_WINDOW", "09:00-21:00")
+    settings.reload()
+    service.create_client(phone="79001234567")
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "3", MailingsScreen)
+        editor = await open_screen(pilot, "n", MailingEditor)
+        await wait_for(pilot, lambda: "MAILER_DEFAULT_WINDOW" in plain(editor.query_one("#field-window .field-hint")),
+                       what="the default window said")
+        assert plain(editor.query_one("#field-window .field-hint")).startswith("empty: the default 09:00-21:00")
+        editor.query_one("#text", TextArea).text = "quiet"
+        for name, value in (("start", "+1h"), ("end", "+2h")):
+            editor.query_one(f"#{name}").value = value
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved")
+    mailing = models.Mailing.get()
+    assert (mailing.text, mailing.window) == ("quiet", "09:00-21:00")
