@@ -139,7 +139,7 @@ def cmd_clients_export(args):
 
 
 def mailing_fields(args):
-    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window")
+    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window", "days")
             if getattr(args, k, None) is not None}
 
 
@@ -203,7 +203,8 @@ def cmd_mailings_show(args):
     text = "\n".join([
         f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
         f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
-        f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}",
+        f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}"
+        f" days={mailing.weekdays or 'every day'}",
         "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
         + f", total={counts['total']}",
         "", table(lines, ["id", "phone", "status", "attempts", "sent_at", "last_error"])
@@ -515,6 +516,9 @@ def build_parser():
         p.add_argument("--window", type=utf8_text,
                        help="HH:MM-HH:MM in each client's local time, or 'any' (default on create: "
                             "MAILER_DEFAULT_WINDOW)")
+        p.add_argument("--days", type=utf8_text,
+                       help="the weekdays it sends on, in each client's local time: mon-fri, "
+                            "mon,wed,fri, sat-sun, or any (default: every day)")
         p.add_argument("--confirm-parts", action="store_true",
                        help="save a text of more SMS parts than MAILER_MAX_PARTS")
         if name == "create":

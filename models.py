@@ -13,7 +13,7 @@ from domain import settings as _settings
 from domain.times import to_naive_utc, utcnow
 from domain.validation import MAX_TAG, ValidationError
 from domain.vocabulary import PENDING, SCHEDULED
-from domain.windows import format_window
+from domain.windows import format_days, format_window
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -74,6 +74,7 @@ class Mailing(BaseModel):
     tag = pw.CharField(max_length=MAX_TAG, null=True)
     window_start = pw.IntegerField(null=True)  # minutes after local midnight
     window_end = pw.IntegerField(null=True)
+    days = pw.IntegerField(null=True)  # the weekdays it sends on, bit 0 Monday; None: every day (0008)
     state = pw.CharField(default=SCHEDULED, index=True)
     state_reason = pw.TextField(default="")
     started_at = UTCDateTimeField(null=True)
@@ -85,6 +86,11 @@ class Mailing(BaseModel):
         if self.window_start is None:
             return None
         return format_window(self.window_start, self.window_end)
+
+    @property
+    def weekdays(self):
+        """'mon-fri', or None for every day."""
+        return format_days(self.days)
 
 
 class Message(BaseModel):

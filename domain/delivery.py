@@ -52,15 +52,16 @@ def next_status(row, verdict, live, answered, settings, rand=random.uniform):
 def split_by_window(rows, mailings, now, default_tz):
     """Messages whose client is inside the mailing's window now, {open_at: ids} for those whose
     window opens later, and those whose window opens only after the end. rows: .mailing_id, .tz;
-    mailings: {id: .window_start, .window_end, .end_at}."""
+    mailings: {id: .window_start, .window_end, .days, .end_at}."""
     ready, later, expired = [], {}, []
     for row in rows:
         mailing = mailings[row.mailing_id]
         window = (mailing.window_start, mailing.window_end) if mailing.window_start is not None else None
-        if window is None:
+        days = getattr(mailing, "days", None)
+        if window is None and days is None:
             ready.append(row)
             continue
-        opens = next_window_open(now, row.tz or default_tz, window)
+        opens = next_window_open(now, row.tz or default_tz, window, days)
         if opens <= now:
             ready.append(row)
         elif opens >= mailing.end_at:

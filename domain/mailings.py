@@ -8,7 +8,7 @@ from domain import segments, settings
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
-from domain.windows import parse_window
+from domain.windows import parse_days, parse_window
 from models import Client, Mailing, Message, OptOut, db
 
 
@@ -66,7 +66,7 @@ def running_mailing_ids():
 
 
 def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
-                  require_future_end=True, max_parts=None):
+                  require_future_end=True, max_parts=None, days=None):
     """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns.
     `max_parts`: a text of more SMS parts is refused (the operator has not confirmed it)."""
     now = now or utcnow()
@@ -88,6 +88,7 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
     check("operator", lambda: validate_operator(operator, "operator") if operator else None)
     check("tag", lambda: validate_tag(tag, "tag") or None)
     check("window", lambda: parse_window(window))
+    check("days", lambda: parse_days(days) if not isinstance(days, int) else days)
     if "start_at" in row and "end_at" in row:
         if row["end_at"] <= row["start_at"]:
             errors["end"] = "must be after the start"
@@ -116,18 +117,19 @@ def window_or_default(window):
     return settings.current().default_window or None if window is None or not str(window).strip() else window
 
 
-def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False):
+def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False,
+                   days=None):
     """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come); without
     a window it has the default one (quiet hours), if any."""
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz,
-                        max_parts=_max_parts(confirm_parts))
+                        max_parts=_max_parts(confirm_parts), days=days)
     return Mailing.create(**row)
 
 
-def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None):
+def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
     the audience it would have now (a segments.Estimate) and how many matching clients opted out."""
-    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz)
+    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz, days=days)
     matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
     return row, segments.estimate(row["text"], matching - opted_out, settings.current().segment_price), opted_out
 
@@ -152,12 +154,12 @@ EDITABLE_WHILE_RUNNING = {"text", "end"}
 
 
 def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
-                 tz=None, confirm_parts=False):
+                 tz=None, confirm_parts=False, days=None):
     """A scheduled mailing can change anything; a running or paused one its text and end (for what
-    is still unsent). Pass "" to clear the filter or the window."""
+    is still unsent). Pass "" to clear the filter, the window or the days."""
     mailing = get_mailing(mailing_id)
     given = {k for k, v in dict(text=text, start=start, end=end, operator=operator, tag=tag,
-                                window=window).items() if v is not None}
+                                window=window, days=days).items() if v is not None}
     if mailing.state in (FINISHED, CANCELLED):
         raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; it cannot change"})
     if mailing.state != SCHEDULED and given - EDITABLE_WHILE_RUNNING:
@@ -171,7 +173,8 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
         tag if tag is not None else mailing.tag,
         window if window is not None else mailing.window, tz=tz,
         # a text saved long before, confirmed then, is not asked about again while it stays
-        max_parts=_max_parts(confirm_parts or text is None or text == mailing.text))
+        max_parts=_max_parts(confirm_parts or text is None or text == mailing.text),
+        days=days if days is not None else mailing.days)
     if mailing.state != SCHEDULED:
         row = {"text": row["text"], "end_at": row["end_at"]}
     row["updated_at"] = utcnow()

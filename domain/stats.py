@@ -82,6 +82,7 @@ class MailingRow:
     counts: dict = field(default_factory=dict)  # status -> messages
     total: int | None = 0  # how many should go: the materialized audience, or the audience it would
     # have now (None while that is not counted yet: AudienceCache)
+    days: str | None = None  # the weekdays it sends on ('mon-fri'), None: every day
 
     @property
     def started(self):
@@ -110,7 +111,7 @@ class MailingRow:
         return {"id": self.id, "state": self.state, "started": self.started, "total": self.total,
                 "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
                 "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
-                "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason,
+                "days": self.days, "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason,
                 "encoding": cost.segments.encoding, "parts_per_message": cost.segments.parts,
                 "parts_sent": sent_parts, "parts_total": cost.parts,
                 **({"cost_sent": str(price.of(sent_parts).amount), "cost_total": str(cost.cost.amount),
@@ -145,7 +146,7 @@ def _row(m, counts, audiences):
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
-                      started_at=m.started_at, counts=counts, total=total)
+                      started_at=m.started_at, counts=counts, total=total, days=m.weekdays)
 
 
 def audience_counts(filters, cache=None):
@@ -347,7 +348,7 @@ def message_as_dict(m):
 def mailing_as_dict(m):
     return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
             "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
-            "reason": m.state_reason, "started_at": iso(m.started_at)}
+            "days": m.weekdays, "reason": m.state_reason, "started_at": iso(m.started_at)}
 
 
 def client_as_dict(c):

@@ -36,55 +36,108 @@ def format_window(start, end):
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
-def zones_where_open(start_utc, end_utc, window, zones):
-    """Of `zones` (the distinct zones of an audience), those where the window opens at some instant
-    in [start_utc, end_utc): a client in any other zone could never be sent the mailing.
-    Set-based on purpose: a million clients share a few dozen zones."""
-    if window is None:
+def zones_where_open(start_utc, end_utc, window, zones, days=None):
+    """Of `zones` (the distinct zones of an audience), those where the window opens (on one of
+    `days`) at some instant in [start_utc, end_utc): a client in any other zone could never be sent
+    the mailing. Set-based on purpose: a million clients share a few dozen zones."""
+    if window is None and days is None:
         return sorted(zones)
     if end_utc <= start_utc:
         return []
-    return sorted(tz for tz in zones if next_window_open(start_utc, tz, window) < end_utc)
+    return sorted(tz for tz in zones if next_window_open(start_utc, tz, window, days) < end_utc)
 
 
 
-def in_window(now_utc, tz, window):
-    start, end = window
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
+EVERY_DAY = (1 << 7) - 1
+
+
+def parse_days(value):
+    """'mon-fri', 'mon,wed,fri', 'sat-sun', 'fri-mon' (across the week's end) -> a bitmask of
+    weekdays (bit 0 Monday); None for every day (empty, or 'any')."""
+    if value is None or not str(value).strip() or str(value).strip().lower() == ANY_TIME:
+        return None
+    text = str(value).strip().lower()
+    mask = 0
+    for part in text.split(","):
+        ends = [p.strip() for p in part.split("-")]
+        if len(ends) > 2 or not all(e in DAY_NAMES for e in ends):
+            raise ValidationError({"days": f"must be days such as mon-fri or mon,wed,fri (names: "
+                                           f"{', '.join(DAY_NAMES)}); got {quote_value(str(value))}"})
+        first, last = DAY_NAMES.index(ends[0]), DAY_NAMES.index(ends[-1])
+        day = first
+        while True:  # fri-mon wraps round the week's end
+            mask |= 1 << day
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return None if mask == EVERY_DAY else mask
+
+
+def format_days(mask):
+    """'mon-fri', 'mon,wed,fri', 'sat-sun' (None: every day)."""
+    if mask is None:
+        return None
+    days = [i for i in range(7) if mask >> i & 1]
+    runs, start = [], days[0]
+    for prev, day in zip(days, days[1:] + [None]):
+        if day != prev + 1:
+            runs.append(DAY_NAMES[start] if start == prev else f"{DAY_NAMES[start]}-{DAY_NAMES[prev]}")
+            start = day
+    return ",".join(runs)
+
+
+def _opening_day(local, window):
+    """The local date whose window `local` (an instant inside it) belongs to: a window across
+    midnight that opened yesterday belongs to yesterday."""
+    if window is not None and window[0] > window[1] and local.hour * 60 + local.minute < window[1]:
+        return local.date() - dt.timedelta(days=1)
+    return local.date()
+
+
+def in_window(now_utc, tz, window, days=None):
+    """Is the client's local window open now (on one of `days`: a bitmask, None for every day)?"""
     local = now_utc.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(tz))
-    minute = local.hour * 60 + local.minute
-    if start < end:
-        return start <= minute < end
-    return minute >= start or minute < end
+    if window is not None:
+        start, end = window
+        minute = local.hour * 60 + local.minute
+        if not (start <= minute < end if start < end else minute >= start or minute < end):
+            return False
+    return days is None or bool(days >> _opening_day(local, window).weekday() & 1)
 
 
-def next_window_open(now_utc, tz, window):
-    """The first UTC instant at or after `now_utc` when the client's local window is open."""
-    if in_window(now_utc, tz, window):
+def next_window_open(now_utc, tz, window, days=None):
+    """The first UTC instant at or after `now_utc` when the client's local window is open (on one
+    of `days`)."""
+    if window is None and days is None:
+        return now_utc
+    if in_window(now_utc, tz, window, days):
         return now_utc
     zone = zoneinfo.ZoneInfo(tz)
     local = now_utc.replace(tzinfo=UTC).astimezone(zone)
-    for days in range(0, 3):
-        day = local.date() + dt.timedelta(days=days)
-        wall = dt.datetime(day.year, day.month, day.day, window[0] // 60, window[0] % 60)
+    opens_at = window[0] if window is not None else 0
+    for ahead in range(0, 9):
+        day = local.date() + dt.timedelta(days=ahead)
+        if days is not None and not days >> day.weekday() & 1:
+            continue
+        wall = dt.datetime(day.year, day.month, day.day, opens_at // 60, opens_at % 60)
         candidate = wall.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
         if candidate <= now_utc:
             continue
         if candidate.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None) != wall:
             # The opening wall time is skipped by a DST jump: the window opens when the clocks jump.
-            return _first_open_after(now_utc, candidate, tz, window)
+            return _first_open_after(now_utc, candidate, tz, window, days)
         return candidate
-    raise AssertionError("a daily window opens within two days")
+    raise AssertionError("a window opens within a week and a day")
 
 
-def _first_open_after(lo, hi, tz, window):
+def _first_open_after(lo, hi, tz, window, days=None):
     """Bisect to the minute between lo (closed) and hi for the first open instant."""
     while (hi - lo) > dt.timedelta(minutes=1):
         mid = lo + (hi - lo) / 2
-        if in_window(mid, tz, window):
+        if in_window(mid, tz, window, days):
             hi = mid
         else:
             lo = mid
     hi = hi.replace(second=0, microsecond=0)
-    return hi if in_window(hi, tz, window) else hi + dt.timedelta(minutes=1)
-
-
+    return hi if in_window(hi, tz, window, days) else hi + dt.timedelta(minutes=1)

@@ -168,3 +168,35 @@ def test_quiet_hours_by_default_and_any_time_when_said(world, simulator):
     world.env["MAILER_DEFAULT_WINDOW"] = "9-21"
     refused = world.mailer("mailings", "list", check=False)
     assert refused.returncode == 2 and refused.stderr.startswith("error: MAILER_DEFAULT_WINDOW: must look like")
+
+
+def test_weekdays_hold_with_a_real_consumer(world, simulator):
+    """`--days` (issue 12, part 5): a mailing sends only on the weekdays it names, in each client's
+    local time; on another day its message waits for the next named day's local midnight."""
+    zone = "Europe/Moscow"
+    local = dt.datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(zone))
+    if local.hour == 23 and local.minute >= 59:
+        time.sleep(70)  # keep today from turning over mid-test
+        local = dt.datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(zone))
+    today, tomorrow = (windows.DAY_NAMES[(local.weekday() + k) % 7] for k in (0, 1))
+    sim = simulator()
+    world.use_gateway(sim)
+    world.mailer("clients", "add", "--phone", "79000000001", "--tz", zone)
+    world.start_consumer()
+    later = world.mailer_json("mailings", "create", "--text", "tomorrow", "--start", "now", "--end", "+3d",
+                              "--days", tomorrow)
+    now = world.mailer_json("mailings", "create", "--text", "today", "--start", "now", "--end", "+3d",
+                            "--days", today)
+    assert (later["days"], now["days"]) == (tomorrow, today)
+    wait_for(lambda: world.statuses(now["id"]) == {"sent": 1}, message="today's mailing sent")
+    opens = windows.next_window_open(times.utcnow(), zone, None, windows.parse_days(tomorrow))
+    waiting = wait_for(lambda: world.query("SELECT status, next_attempt_at FROM message WHERE mailing_id = ? "
+                                           "AND next_attempt_at > ?", later["id"], str(times.utcnow())),
+                       message="tomorrow's mailing deferred")[0]
+    assert waiting[0] == "pending" and dt.datetime.fromisoformat(waiting[1]) == opens
+    assert opens.replace(tzinfo=UTC).astimezone(zoneinfo.ZoneInfo(zone)).strftime("%a %H:%M").lower() == \
+        f"{tomorrow} 00:00"
+    assert [e["text"] for e in read_log(sim.log_path)] == ["today"]
+    refused = world.mailer("mailings", "create", "--text", "x", "--start", "now", "--end", "+1h", "--days", "someday",
+                           check=False)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: days: must be days such as mon-fri")

@@ -190,7 +190,7 @@ class MailingDetailScreen(ExportsView):
         text.append(times.describe_time(m.end_at))
         text.append(f"\nfilter: operator {m.operator or '*'}  tag ")
         text.append(repr(m.tag) if m.tag else "*")
-        text.append(f"  window {m.window or '-'}")
+        text.append(f"  window {m.window or '-'}  days {m.days or 'every day'}")
         text.append("\ncounts: ")
         for status in vocabulary.MESSAGE_STATUSES:
             text.append_text(outcome_text(status))

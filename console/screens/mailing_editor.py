@@ -18,7 +18,7 @@ from console.screens.form import EditForm
 from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
-INPUTS = ("start", "end", "operator", "tag", "window")
+INPUTS = ("start", "end", "operator", "tag", "window", "days")
 FIELDS = ("text",) + INPUTS
 
 
@@ -45,10 +45,10 @@ class MailingEditor(EditForm):
     def initial_values(self):
         m = self.mailing
         if m is None:
-            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": ""}
+            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": "", "days": ""}
         iso = "%Y-%m-%dT%H:%M:%S"
         return {"text": m.text, "start": local_time(m.start_at, fmt=iso), "end": local_time(m.end_at, fmt=iso),
-                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or ""}
+                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or "", "days": m.days or ""}
 
     def compose(self):
         self.initial = self.initial_values()
@@ -84,6 +84,8 @@ class MailingEditor(EditForm):
         yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
         yield Field("window", "Window", Input(v["window"], id="window", compact=True,
                                               placeholder="optional, like 09:00-21:00"))
+        yield Field("days", "Days", Input(v["days"], id="days", compact=True,
+                                          placeholder="every day, or like mon-fri"))
         yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
 
     def on_mount(self):
@@ -153,7 +155,7 @@ class MailingEditor(EditForm):
                 window = windows.parse_window(value)
                 # the note of the last check, while it is about the fields as they are
                 note = self._window_note
-                if window is not None and note and note[0] == self._window_inputs():
+                if note and note[0] == self._window_inputs():  # (also a days-only check)
                     field.set_hint(note[1], style=note[2])
                 elif window is None and not value and self.mailing is None and settings.current().default_window:
                     field.set_hint(f"empty: the default {settings.current().default_window} in each client's "
@@ -163,6 +165,12 @@ class MailingEditor(EditForm):
                                    else f"only {windows.format_window(*window)} in each client's local time")
             except validation.ValidationError as exc:
                 field.set_hint(f"⚠ {exc.errors['window']}", style="yellow", warning=True)
+        elif name == "days":
+            try:
+                days = windows.format_days(windows.parse_days(value))
+                field.set_hint("every day" if days is None else f"only on {days} in each client's local time")
+            except validation.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors['days']}", style="yellow", warning=True)
         elif name in ("operator", "tag"):
             if name == "operator" and value:
                 try:
@@ -214,24 +222,24 @@ class MailingEditor(EditForm):
         self.query_one("#audience", Static).update(text)
 
     def _window_inputs(self):
-        return tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag"))
+        return tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag", "days"))
 
     @db_work(group="editor-window")
     def _check_window(self, inputs):
-        start, end, window, operator, tag = inputs
+        start, end, window, operator, tag, day_names = inputs
         try:
             now = times.utcnow()
             start_at, end_at = times.parse_when(start, "start", now=now), times.parse_when(end, "end", now=now)
-            span = windows.parse_window(window)
+            span, days = windows.parse_window(window), windows.parse_days(day_names)
         except validation.ValidationError:
             deliver(self.app, self._show_window_note, inputs, None)  # the fields say what is wrong
             return
         zones = mailings.audience_zones(operator, tag)
-        if span is None or not zones or end_at <= start_at:
+        if (span is None and days is None) or not zones or end_at <= start_at:
             deliver(self.app, self._show_window_note, inputs, None)
             return
-        open_in = windows.zones_where_open(start_at, end_at, span, zones)
-        shown = windows.format_window(*span)
+        open_in = windows.zones_where_open(start_at, end_at, span, zones, days)
+        shown = " on ".join(p for p in (windows.format_window(*span) if span else "", windows.format_days(days) or "") if p)
         if not open_in:
             note = (f"⚠ {shown} never opens between the start and the end in the audience's zones "
                     f"({', '.join(sorted(zones)[:6])}{', …' if len(zones) > 6 else ''}): nobody would get it",

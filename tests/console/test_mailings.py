@@ -59,11 +59,14 @@ async def test_create_mailing_entirely_from_the_keyboard():
         await pilot.press("tab")
         await type_text(pilot, "09:00-21:00")
         assert "only 09:00-21:00" in plain(editor.query_one("#field-window .field-hint"))
+        await pilot.press("tab")
+        await type_text(pilot, "Mon-Fri")
+        assert plain(editor.query_one("#field-days .field-hint")) == "only on mon-fri in each client's local time"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="editor closed")
         mailing = models.Mailing.get()
-        assert (mailing.text, mailing.operator, mailing.tag, mailing.window, mailing.state) == (
-            "Hello, VIPs!", "900", "vip", "09:00-21:00", "scheduled")
+        assert (mailing.text, mailing.operator, mailing.tag, mailing.window, mailing.weekdays, mailing.state) == (
+            "Hello, VIPs!", "900", "vip", "09:00-21:00", "mon-fri", "scheduled")
         assert abs((mailing.start_at - times.utcnow()) - dt.timedelta(minutes=10)) < dt.timedelta(seconds=30)
         assert abs((mailing.end_at - mailing.start_at) - dt.timedelta(minutes=110)) < dt.timedelta(seconds=30)
         await wait_for(pilot, lambda: table.row_count == 1, what="row")

@@ -8,6 +8,7 @@ import pytest
 
 from domain.times import describe_time, local_to_utc, parse_when, to_naive_utc
 from domain.validation import ValidationError
+from domain import windows
 from domain.windows import format_window, in_window, parse_window
 from ops.report import local_day_bounds
 
@@ -123,3 +124,43 @@ def test_a_local_day_lasts_23_hours_in_spring_and_25_in_autumn():
     autumn = local_day_bounds(dt.date(2026, 10, 25), BERLIN)
     assert spring[1] - spring[0] == dt.timedelta(hours=23)
     assert autumn == (dt.datetime(2026, 10, 24, 22, 0), dt.datetime(2026, 10, 25, 23, 0))
+
+
+# -- weekdays (issue 12, part 5) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, days", [("mon-fri", "mon-fri"), ("MON,wed, fri", "mon,wed,fri"),
+                                        ("sat-sun", "sat-sun"), ("fri-mon", "mon,fri-sun"),
+                                        ("mon-sun", None), ("any", None), ("", None)])
+def test_weekdays_are_read_and_said_back(text, days):
+    assert windows.format_days(windows.parse_days(text)) == days
+
+
+@pytest.mark.parametrize("bad", ["monday", "mon-", "mon--fri", "1-5", "пн-пт"])
+def test_weekdays_that_are_not_are_refused_by_field(bad):
+    with pytest.raises(ValidationError) as caught:
+        windows.parse_days(bad)
+    assert caught.value.errors["days"].startswith("must be days such as mon-fri")
+
+
+def test_a_window_across_midnight_belongs_to_the_day_it_opened():
+    fri = windows.parse_days("fri")
+    night = (22 * 60, 6 * 60)
+    saturday_3am = dt.datetime(2026, 3, 28, 3, 0)  # Europe/London is UTC until the 29th
+    sunday_3am = dt.datetime(2026, 3, 29, 0, 30)  # 00:30 UTC = 00:30 GMT, opened on Saturday
+    assert windows.in_window(saturday_3am, "Europe/London", night, fri)
+    assert not windows.in_window(sunday_3am, "Europe/London", night, fri)
+
+
+def test_the_next_opening_skips_the_other_days_across_a_dst_change():
+    weekdays = windows.parse_days("mon-fri")
+    friday_night = dt.datetime(2026, 3, 27, 22, 0)  # 22:00 GMT, Friday: closed
+    # British Summer Time starts on Sunday the 29th: Monday 09:00 BST is 08:00 UTC
+    assert windows.next_window_open(friday_night, "Europe/London", (9 * 60, 21 * 60), weekdays) == \
+        dt.datetime(2026, 3, 30, 8, 0)
+    # no hours, only days: open all Friday; from Saturday, Monday's local midnight (in BST)
+    assert windows.next_window_open(friday_night, "Europe/London", None, weekdays) == friday_night
+    saturday_noon = dt.datetime(2026, 3, 28, 12, 0)
+    assert windows.next_window_open(saturday_noon, "Europe/London", None, weekdays) == dt.datetime(2026, 3, 29, 23, 0)
+    # open now: now
+    monday_noon = dt.datetime(2026, 3, 30, 11, 0)
+    assert windows.next_window_open(monday_noon, "Europe/London", (9 * 60, 21 * 60), weekdays) == monday_noon
