@@ -184,6 +184,15 @@ def cmd_mailings_resend(args):
          f"mailing {args.id}: {count} message(s) in doubt will be sent again with the same msgId")
 
 
+def cmd_mailings_test(args):
+    rows = service.send_test(args.id, args.to)
+    emit(args, [{"phone": r.phone, "msg_id": r.msg_id, "outcome": r.outcome, "http_status": r.http_status,
+                 "latency_ms": r.latency_ms, "error": r.error} for r in rows],
+         "\n".join(f"{r.phone}: {r.outcome}" + (f" (HTTP {r.http_status})" if r.http_status else "")
+                   + (f": {r.error}" if r.error else "") for r in rows))
+    return 0 if all(r.outcome == "sent" for r in rows) else EXIT_PARTIAL
+
+
 def cmd_mailings_list(args):
     rows, total = stats.mailing_page(args.limit, args.offset)
     lines = [{**r.as_dict(), "progress": f"{r.count('sent')}/{r.total}", "start": describe_time(r.start_at),
@@ -303,6 +312,18 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class GatewayOnFirstUse:
+    """What the service sends a test message through: the engine's gateway client, made (and its
+    token checked) the first time one is sent."""
+    _gateway = None
+
+    def __call__(self, msg_id, phone, text):
+        if self._gateway is None:
+            from engine.gateway import gateway_from_settings
+            self._gateway = gateway_from_settings(_settings.current(), pool_size=1)
+        return self._gateway.send(msg_id, phone, text)
 
 
 class QueueWakerOnFirstUse:
@@ -534,6 +555,11 @@ def build_parser():
     p.add_argument("id", type=ID)
     p.add_argument("--in-doubt", action="store_true", required=True,
                    help="the messages to resend: those whose last attempt is in doubt")
+    p = add(mailings, "test", cmd_mailings_test,
+            "send a mailing's text now to your own numbers (its window and statistics left alone)")
+    p.add_argument("id", type=ID)
+    p.add_argument("--to", type=utf8_text, action="append",
+                   help="a number to send it to (again for more; default: MAILER_TEST_PHONES)")
     p = add(mailings, "list", cmd_mailings_list, "list mailings with their progress, newest first")
     paging(p)
     p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
@@ -620,6 +646,7 @@ def main(argv=None):
         if args.command not in ("consumer", "gateway-sim"):
             # The command line and the console tell the consumers through the queue.
             service.use_waker(QueueWakerOnFirstUse())
+            service.use_sender(GatewayOnFirstUse())
         return args.func(args) or 0
     except ValidationError as exc:
         for field, message in exc.errors.items():

@@ -142,6 +142,9 @@ class Settings:
     # Quiet hours: the window of a mailing that names none ('any' names every hour)
     default_window: str = var("MAILER_DEFAULT_WINDOW", "", _window)
 
+    # Test sends: the operator's own numbers, comma-separated (validated where they are used)
+    test_phones: str = var("MAILER_TEST_PHONES", "")
+
     # What a text costs (domain.segments)
     segment_price: Price | None = var("MAILER_SEGMENT_PRICE", None, _price)
     max_parts: int = var("MAILER_MAX_PARTS", 6, _number(int, 1))

@@ -5,8 +5,9 @@ command line and the console get a queue waker from `tasks`, so nothing here imp
 """
 import os
 
-from domain import clients, mailings, opt_outs, states
+from domain import clients, mailings, opt_outs, states, test_sends
 from domain.audit import event
+from domain.validation import ValidationError
 from domain.vocabulary import RUNNING
 from models import Mailing
 
@@ -23,6 +24,21 @@ class NoWaker:
 
 
 _waker = NoWaker()
+
+
+def _no_sender(msg_id, phone, text):
+    raise ValidationError({"gateway": "this process has no gateway to send a test through"})
+
+
+_sender = _no_sender
+
+
+def use_sender(send):
+    """Install what sends a test message now: send(msg_id, phone, text) -> a verdict (app.py gives the
+    engine's gateway client; the service imports none)."""
+    global _sender
+    previous, _sender = _sender, send
+    return previous
 
 
 def use_waker(waker):
@@ -139,3 +155,17 @@ def import_opt_outs(source, reason=""):
     event("stop list imported", added=report.imported, rejected=len(report.rejected), total=report.total,
           source=str(source) if isinstance(source, (str, os.PathLike)) else None)
     return report
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# Test sends
+
+
+def send_test(mailing_id, phones=None):
+    """The mailing's text to these numbers (default MAILER_TEST_PHONES) now, through the gateway;
+    recorded apart from its messages. -> the TestSend rows with the gateway's answers."""
+    rows = test_sends.send_test(mailing_id, phones, lambda *message: _sender(*message))
+    event("test sent", mailing_id=mailing_id, numbers=len(rows),
+          outcomes=sorted({r.outcome for r in rows}))
+    return rows

@@ -1,8 +1,11 @@
 """What the mailings screen and a mailing's detail both do to a mailing, so that both ask the same
 questions and refuse the same things."""
+import service
+from domain import validation
 from domain.vocabulary import LIVE_STATES
+from console.read_only import writes
 from console.screens.confirm import ConfirmScreen
-from console.workers import notify_literal
+from console.workers import db_work, deliver, notify_literal
 
 
 def cancel_question(mailing_id):
@@ -17,3 +20,31 @@ def editable(app, row):
         notify_literal(app, f"mailing {row.id} is {row.state}; it cannot change", severity="warning")
         return False
     return True
+
+
+class TestSendAction:
+    """`t` on a mailing: its text now to MAILER_TEST_PHONES, each answer in a notification. A screen
+    mixes it in and says which mailing (`test_send_target`)."""
+
+    def test_send_target(self):
+        raise NotImplementedError
+
+    @writes("sending a test")
+    def action_test_send(self):
+        mailing_id = self.test_send_target()
+        if mailing_id is not None:
+            notify_literal(self.app, f"sending mailing {mailing_id}'s text to the test numbers…")
+            self._send_test(mailing_id)
+
+    @db_work(group="mailing-test-send")
+    def _send_test(self, mailing_id):
+        try:
+            rows = service.send_test(mailing_id)
+        except validation.ValidationError as exc:
+            deliver(self.app, notify_literal, self.app, str(exc), title="Test send", severity="error", timeout=10)
+            return
+        answers = "\n".join(f"{r.phone}: {r.outcome}" + (f" (HTTP {r.http_status})" if r.http_status else "")
+                            + (f": {r.error}" if r.error else "") for r in rows)
+        ok = all(r.outcome == "sent" for r in rows)
+        deliver(self.app, notify_literal, self.app, answers, title=f"Test send of mailing {mailing_id}",
+                severity="information" if ok else "error", timeout=15)

@@ -19,7 +19,7 @@ import service
 from console.exporting import ExportsView
 from console.read_only import writes
 from console.screens.confirm import ConfirmScreen
-from console.screens.mailing_actions import cancel_question, editable
+from console.screens.mailing_actions import TestSendAction, cancel_question, editable
 from console.screens.mailing_editor import MailingEditor
 from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
 from console.widgets import FilterBar, KeyedTable, KeyFooter, PagedTable, PageSource
@@ -102,7 +102,7 @@ class MessageSource(PageSource):
                 m.next_attempt_at if m.status == vocabulary.PENDING else None, m.last_error)
 
 
-class MailingDetailScreen(ExportsView):
+class MailingDetailScreen(TestSendAction, ExportsView):
     SUB_TITLE = "Mailing"
     HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
@@ -116,6 +116,7 @@ class MailingDetailScreen(ExportsView):
         Binding("p", "pause", "Pause", id="detail.pause"),
         Binding("r", "resume", "Resume", id="detail.resume"),
         Binding("c", "cancel", "Cancel", id="detail.cancel"),
+        Binding("t", "test_send", "Test send", id="detail.test_send"),
         Binding("R", "resend_in_doubt", "Resend in doubt", id="detail.resend"),
     ]
 
@@ -210,6 +211,9 @@ class MailingDetailScreen(ExportsView):
     @writes("resuming a mailing")
     def action_resume(self):
         self._set_state(self.mailing_id, "resume")
+
+    def test_send_target(self):
+        return self.mailing_id
 
     @writes("cancelling a mailing")
     def action_cancel(self):

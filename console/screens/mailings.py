@@ -14,7 +14,7 @@ from domain.vocabulary import LIVE_STATES
 import service
 from console.exporting import ExportsView
 from console.read_only import writes
-from console.screens.mailing_actions import cancel_question, editable
+from console.screens.mailing_actions import TestSendAction, cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
 from console.widgets import FilterBar, KeyFooter, MailingSource, MailingTable, PagedTable
@@ -24,7 +24,7 @@ RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (an
 PAGE_SIZE = 50  # mailings per page: a screenful or so (each row has a progress bar to draw)
 
 
-class MailingsScreen(ExportsView):
+class MailingsScreen(TestSendAction, ExportsView):
     SUB_TITLE = "Mailings"
     AUTO_FOCUS = "#mailings-table"
     BINDINGS = [
@@ -33,6 +33,7 @@ class MailingsScreen(ExportsView):
         Binding("p", "pause", "Pause", id="mailings.pause"),
         Binding("r", "resume", "Resume", id="mailings.resume"),
         Binding("c", "cancel", "Cancel", id="mailings.cancel"),
+        Binding("t", "test_send", "Test send", id="mailings.test_send"),
         Binding("enter", "open", "Open", priority=True, id="mailings.open"),
         Binding("slash", "filter", "Filter", id="mailings.filter"),
         Binding("escape", "leave_filter", "Clear filter", show=False, id="mailings.clear_filter"),
@@ -196,6 +197,10 @@ class MailingsScreen(ExportsView):
     @writes("resuming a mailing")
     def action_resume(self):
         self._act("resume")
+
+    def test_send_target(self):
+        row = self.current()
+        return None if row is None else row.id
 
     @writes("cancelling a mailing")
     def action_cancel(self):

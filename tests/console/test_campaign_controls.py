@@ -7,6 +7,7 @@ from textual.widgets import TextArea
 
 import models
 import service
+from app import GatewayOnFirstUse
 from console.app import MailerApp
 from console.screens.clients import ClientsScreen
 from console.screens.confirm import ConfirmScreen
@@ -14,6 +15,7 @@ from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
 from domain import settings
 
+from test_operator_items import notes
 from console_testkit import SIZE, open_screen, plain, settle, table_rows, type_text, wait_for
 
 CYRILLIC_71 = "Ж" * 71  # UCS-2, two parts
@@ -114,3 +116,26 @@ async def test_a_new_mailing_without_a_window_gets_the_default_one(monkeypatch):
         await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved")
     mailing = models.Mailing.get()
     assert (mailing.text, mailing.window) == ("quiet", "09:00-21:00")
+
+
+async def test_t_sends_the_text_to_the_test_numbers_and_shows_the_answers(monkeypatch, sim):
+    monkeypatch.setenv("PROBE_URL", sim.url)
+    monkeypatch.setenv("PROBE_TOKEN", sim.token)
+    monkeypatch.setenv("MAILER_TEST_PHONES", "79991112233,79005550000")  # the second is refused
+    settings.reload()
+    monkeypatch.setattr(service, "_sender", GatewayOnFirstUse())  # as app.py installs it; undone after
+    service.create_client(phone="79001234567")
+    mailing = service.create_mailing(text=CYRILLIC_71, start="+1h", end="+2h", confirm_parts=True)
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, "3", MailingsScreen)
+        await wait_for(pilot, lambda: screen.table.row_count == 1, what="the mailing")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: any("79991112233: sent (HTTP 200)" in n for n in notes(app)), timeout=10,
+                       what="the answers")
+        answer = next(n for n in app._notifications if "79991112233" in n.message)
+        assert "79005550000: failed (HTTP 400)" in answer.message and answer.severity == "error"
+    assert [(m["phone"], m["text"]) for m in sim.accepted] == [(79991112233, CYRILLIC_71)]
+    assert [(t.phone, t.outcome) for t in models.TestSend.select().order_by(models.TestSend.id)] == [
+        ("79991112233", "sent"), ("79005550000", "failed")]
+    assert models.Message.select().where(models.Message.mailing == mailing.id).count() == 0
