@@ -97,9 +97,9 @@ def cmd_clients_import(args):
 
 def cmd_optout_add(args):
     added = service.opt_out(args.phones, "cli", args.reason)
-    emit(args, {"added": added, "given": len(set(args.phones))},
-         f"{added} phone(s) put on the stop list" + (f", {len(set(args.phones)) - added} already on it"
-                                                     if len(set(args.phones)) > added else ""))
+    given = len({p.strip() for p in args.phones})  # each checked by the service: ' 7900…' is 7900…
+    emit(args, {"added": added, "given": given},
+         f"{added} phone(s) put on the stop list" + (f", {given - added} already on it" if given > added else ""))
 
 
 def cmd_optout_remove(args):

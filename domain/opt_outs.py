@@ -13,7 +13,7 @@ import peewee as pw
 
 from domain.csv_files import ImportReport, read_csv_file
 from domain.times import utcnow
-from domain.validation import ValidationError, validate_phone
+from domain.validation import ValidationError, unreadable, validate_phone
 from domain.vocabulary import OPT_OUT_SOURCES
 from models import Client, OptOut, db
 
@@ -35,7 +35,16 @@ class OptOutRow:
 
 
 def _clean_reason(reason):
-    reason = " ".join(str(reason or "").split())
+    """One line of printable text: a reason is shown in lists and terminals as it is, and a reason
+    that spans lines in a CSV is an unclosed quote that swallowed the next rows."""
+    reason = str(reason or "").strip()
+    if "\n" in reason or "\r" in reason:
+        raise ValidationError({"reason": "spans more than one line (in a CSV file: a quote not closed, "
+                                         "which took the next rows into this reason)"})
+    why = unreadable(reason)
+    if why:
+        raise ValidationError({"reason": why})
+    reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
         raise ValidationError({"reason": f"is {len(reason)} characters long; at most {MAX_REASON}"})
     return reason
@@ -50,9 +59,9 @@ def _clean_source(source):
 def add(phones, source="cli", reason=""):
     """Put these phones on the stop list; returns how many were not on it yet. A phone already on it
     keeps its first source, reason and time (when it first refused is what a complaint asks)."""
-    phones = list(dict.fromkeys(validate_phone(p) for p in phones))
-    rows = [{"phone": p, "source": _clean_source(source), "reason": _clean_reason(reason),
-             "created_at": utcnow()} for p in phones]
+    phones = list(dict.fromkeys(validate_phone(p) for p in phones))  # ' 7900...' and '7900...' are one
+    source, reason = _clean_source(source), _clean_reason(reason)
+    rows = [{"phone": p, "source": source, "reason": reason, "created_at": utcnow()} for p in phones]
     if not rows:
         return 0
     with db.atomic():
@@ -100,26 +109,39 @@ def import_opt_outs(source, reason=""):
     goes on the list (source `import`), each bad line is reported with its number."""
     if isinstance(source, (str, Path)):
         return read_csv_file(source, lambda fh: import_opt_outs(fh, reason))
-    reader = csv.reader(source)
+    default_reason = _clean_reason(reason)  # refused once for the file, not on every row
+    # strict: a quote not closed before the end of the file is an error, not a silent last field
+    reader = csv.reader(source, strict=True)
     header = [h.strip().lower() for h in next(reader, [])]
-    if "phone" not in header or not set(header) <= {"phone", "reason"}:
+    if "phone" not in header or not set(header) <= {"phone", "reason"} or len(set(header)) != len(header):
         raise ValidationError({"file": f"header must be phone or phone,reason; got {','.join(header) or 'nothing'}"})
     i_phone, i_reason = header.index("phone"), header.index("reason") if "reason" in header else None
     rejected, rows, total = [], {}, 0
     now = utcnow()
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a stray quote, a field over the csv module's limit: this row only
+            total += 1
+            rejected.append((reader.line_num, "", f"cannot be read as CSV: {exc}"))
+            continue
         if not fields or not "".join(fields).strip():
             continue
         total += 1
+        if i_reason is not None and len(fields) == len(header) - 1 and i_reason == len(header) - 1:
+            fields = [*fields, ""]  # phone,reason with the optional reason left out
         try:
             if len(fields) != len(header):
                 raise ValidationError({"row": f"has {len(fields)} fields, expected {len(header)}"})
             phone = validate_phone(fields[i_phone].strip())
-            why = _clean_reason(fields[i_reason] if i_reason is not None else reason)
+            why = _clean_reason(fields[i_reason]) if i_reason is not None else ""
         except ValidationError as exc:
-            rejected.append((reader.line_num, ",".join(fields), str(exc)))
+            rejected.append((reader.line_num, ",".join(fields)[:200], str(exc)))
             continue
-        rows.setdefault(phone, {"phone": phone, "source": "import", "reason": why, "created_at": now})
+        rows.setdefault(phone, {"phone": phone, "source": "import", "reason": why or default_reason,
+                                "created_at": now})
     with db.atomic():
         before = OptOut.select().count()
         batch = list(rows.values())

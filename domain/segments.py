@@ -86,7 +86,7 @@ class Estimate:
         return {"encoding": self.segments.encoding, "characters": self.segments.characters,
                 "parts_per_message": self.segments.parts, "forced_by": self.segments.forced_by,
                 "recipients": self.recipients, "parts": self.parts,
-                "cost": None if self.cost is None else str(self.cost.amount),
+                "cost": None if self.cost is None else f"{self.cost.amount:.2f}",
                 "currency": None if self.price is None else self.price.currency}
 
     def describe(self):

@@ -20,7 +20,12 @@ DEFAULT_GATEWAY_URL = "https://probe.fbrq.cloud/v1"
 
 def _number(kind, low=None, high=None):
     def parse(text):
-        value = kind(text)
+        if not text.strip().isascii():  # int('٣') is 3: digits are the ASCII 0-9 only, everywhere
+            raise ValueError(f"must be written in the digits 0-9 (got {text.strip()!r})")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"must be a {'whole ' if kind is int else ''}number (got {text.strip()!r})") from None
         if not math.isfinite(value):  # nan and inf read as floats, and break every sum later
             raise ValueError(f"must be a finite number (got {text.strip()!r})")
         if low is not None and value < low:
@@ -71,10 +76,10 @@ class Price:
 def _price(text):
     """'0.35 RUB', '0.35' or 'RUB 0.35'."""
     words = text.split()
-    number = [w for w in words if re.fullmatch(r"\d+(\.\d+)?", w)]
+    number = [w for w in words if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", w)]
     other = [w for w in words if w not in number]
     if len(number) != 1 or len(other) > 1 or (other and not re.fullmatch(r"[A-Za-z]{3}|[^\w\s]", other[0])):
-        raise ValueError(f"must be a price per part such as 0.35 RUB (got {text.strip()!r})")
+        raise ValueError(f"must be a price per part such as 0.35 RUB, in the digits 0-9 (got {text.strip()!r})")
     return Price(decimal.Decimal(number[0]), other[0].upper() if other else "")
 
 

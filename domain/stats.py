@@ -18,7 +18,7 @@ from domain.mailings import audience_count, get_mailing
 from domain.states import gateway_pause
 from domain.times import utcnow
 from domain.vocabulary import (DOUBT, FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED,
-                               SENT)
+                               SENT, UNKNOWN)
 from models import Attempt, Client, Heartbeat, Mailing, Message
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
@@ -100,10 +100,19 @@ class MailingRow:
     def count(self, status):
         return self.counts.get(status, 0)
 
+    @property
+    def billable(self):
+        """Messages that are or may yet be billed: sent, in doubt (it may have reached the phone) and
+        still pending; before it starts, its audience. Failed, expired, cancelled and suppressed ones
+        never reached a phone."""
+        if not self.materialized:
+            return self.total or 0
+        return self.count(SENT) + self.count(UNKNOWN) + self.count(PENDING)
+
     def cost(self, price=None):
-        """What its text costs in SMS parts: per message, sent so far and for everyone it should
-        reach (segments.Estimate of the text as it is now: an edited text counts as its last version)."""
-        return segments.estimate(self.text, self.total or 0, price)
+        """What its text costs in SMS parts: per message, and for every billable message
+        (segments.Estimate of the text as it is now: an edited text counts as its last version)."""
+        return segments.estimate(self.text, self.billable, price)
 
     def as_dict(self, price=None):
         cost = self.cost(price)
@@ -114,7 +123,7 @@ class MailingRow:
                 "days": self.days, "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason,
                 "encoding": cost.segments.encoding, "parts_per_message": cost.segments.parts,
                 "parts_sent": sent_parts, "parts_total": cost.parts,
-                **({"cost_sent": str(price.of(sent_parts).amount), "cost_total": str(cost.cost.amount),
+                **({"cost_sent": f"{price.of(sent_parts).amount:.2f}", "cost_total": f"{cost.cost.amount:.2f}",
                     "currency": price.currency} if price is not None else {})}
 
 

@@ -33,7 +33,7 @@ def foreign_digit_note(value):
     return "" if c is None else f"; only the digits 0-9 are accepted, not {c!r} (U+{ord(c):04X})"
 
 
-def _unreadable(value):
+def unreadable(value):
     """Why value cannot be stored: a lone surrogate (bytes that were not UTF-8, as argv delivers them)
     or a control character other than a newline (NUL, tab, escape sequences, C1 codes); else None."""
     for i, c in enumerate(value, 1):
@@ -72,7 +72,7 @@ def validate_tag(value, field="tag"):
     value = (value or "").strip()
     if len(value) > MAX_TAG:
         raise ValidationError({field: f"is {len(value)} characters; at most {MAX_TAG}"})
-    why = _unreadable(value) or ("contains a newline" if "\n" in value else None)
+    why = unreadable(value) or ("contains a newline" if "\n" in value else None)
     if why:
         raise ValidationError({field: f"{why}; a tag is one line of printable text"})
     return value
@@ -96,7 +96,7 @@ def validate_text(value):
     character (NUL, tab, ESC of a terminal escape sequence, C1 codes like CSI U+009B) is refused, as
     are lone surrogates: what bytes that are not UTF-8 become in argv."""
     value = (value or "").replace("\r\n", "\n")
-    why = _unreadable(value)
+    why = unreadable(value)
     if why:
         raise ValidationError({"text": why if why.startswith("is not")
                                else f"{why}; only newlines are allowed"})

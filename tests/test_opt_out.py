@@ -96,3 +96,32 @@ def test_the_stop_list_import_reports_bad_lines(world):
         ("79000000001", "import", "STOP"), ("79000000002", "import", "")]
     assert world.mailer("optout", "remove", "79000000001").stdout.startswith("1 phone(s) taken off")
     assert world.query("SELECT count(*) FROM opt_out")[0][0] == 1
+
+
+def test_the_stop_list_import_never_lets_a_broken_row_swallow_phones(world):
+    """From an outside break-in: an unclosed quote took the next rows into a reason (exit 0), a huge
+    field was a traceback, a reason could carry terminal escapes."""
+    cases = {
+        "quote.csv": 'phone,reason\n79001112253,"asked by SMS\n79001112254,STOP\n79001112255,STOP\n',
+        "huge.csv": "phone,reason\n79001112251," + "x" * 200_000 + "\n79001112252,ok\n",
+        "escape.csv": 'phone,reason\n79001112250,a\x1b[31mred\n79001112256\n79001112261,"two\nlines"\n',
+    }
+    for name, text in cases.items():
+        (world.dir / name).write_text(text, encoding="utf-8")
+    quoted = world.mailer("optout", "import", world.dir / "quote.csv", check=False)
+    # the quote never closes: the rows it took are reported, none of them put on the list silently
+    assert quoted.returncode == 1 and "cannot be read as CSV: unexpected end of data" in quoted.stdout
+    huge = world.mailer("optout", "import", world.dir / "huge.csv", check=False)
+    assert huge.returncode == 1 and "cannot be read as CSV: field larger than field limit" in huge.stdout
+    escape = world.mailer("optout", "import", world.dir / "escape.csv", check=False)
+    assert escape.returncode == 1 and "reason: contains a control character U+001B" in escape.stdout
+    assert "reason: spans more than one line" in escape.stdout
+    assert world.query("SELECT phone FROM opt_out ORDER BY phone") == [("79001112252",), ("79001112256",)]
+    added = world.mailer("optout", "add", "79001112257", "--reason", "a\x07b", check=False)
+    assert added.returncode == 2 and added.stderr.startswith("error: reason: contains a control character")
+    twice = world.mailer("optout", "add", "79001112258", " 79001112258")
+    assert twice.stdout.strip() == "1 phone(s) put on the stop list"
+    header = world.dir / "header.csv"
+    header.write_text("phone,phone\n79001112259,79001112260\n", encoding="utf-8")
+    refused = world.mailer("optout", "import", header, check=False)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: file: header must be phone")

@@ -47,8 +47,8 @@ def test_variables_outside_the_settings_are_ignored():
 
 
 @pytest.mark.parametrize("name, value, why", [
-    ("MAILER_WORKERS", "many", "must be a number (got 'many')"),
-    ("MAILER_BATCH", "2.5", "must be a number (got '2.5')"),
+    ("MAILER_WORKERS", "many", "must be a whole number (got 'many')"),
+    ("MAILER_BATCH", "2.5", "must be a whole number (got '2.5')"),
     ("MAILER_CONCURRENCY", "0", "must be at least 1"),
     ("MAILER_READ_TIMEOUT", "0", "must be at least 0.01"),
     ("MAILER_RETRY_BASE", "-1", "must be at least 0"),
