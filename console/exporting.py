@@ -27,8 +27,9 @@ class ExportsView(Screen):
     ]
 
     def view_export(self):
-        """What this screen shows now, for export (see the module's docstring); None: nothing yet."""
-        raise NotImplementedError
+        """What this screen shows now, for export (see the module's docstring); None: nothing yet.
+        Each screen with a table says; one that does not has nothing to export."""
+        return None
 
     def action_export_view(self):
         view = self.view_export()

@@ -24,10 +24,7 @@ def editable(app, row):
 
 class TestSendAction:
     """`t` on a mailing: its text now to MAILER_TEST_PHONES, each answer in a notification. A screen
-    mixes it in and says which mailing (`test_send_target`)."""
-
-    def test_send_target(self):
-        raise NotImplementedError
+    mixes it in and says which mailing with `test_send_target()` (an id, or None: none selected)."""
 
     @writes("sending a test")
     def action_test_send(self):
