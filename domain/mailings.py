@@ -114,7 +114,9 @@ def _max_parts(confirm_parts):
 
 def window_or_default(window):
     """A new mailing's window: the one given ('any': every hour), else MAILER_DEFAULT_WINDOW."""
-    return settings.current().default_window or None if window is None or not str(window).strip() else window
+    if window is not None and str(window).strip():
+        return window
+    return settings.current().default_window or None
 
 
 def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False,

@@ -21,6 +21,14 @@ from console_testkit import SIZE, open_screen, plain, settle, table_rows, type_t
 CYRILLIC_71 = "Ж" * 71  # UCS-2, two parts
 
 
+async def fill(pilot, editor, text):
+    """The editor's text, and a start and end an hour apart from an hour from now; hints updated."""
+    editor.query_one("#text", TextArea).text = text
+    for name, value in (("start", "+1h"), ("end", "+2h")):
+        editor.query_one(f"#{name}").value = value
+    await settle(pilot)
+
+
 def stop_list():
     return [(o.phone, o.source) for o in models.OptOut.select().order_by(models.OptOut.phone)]
 
@@ -77,12 +85,8 @@ async def test_a_text_of_too_many_parts_is_saved_only_when_confirmed(monkeypatch
     app = MailerApp()
     async with app.run_test(size=SIZE) as pilot:
         await open_screen(pilot, "3", MailingsScreen)
-        await open_screen(pilot, "n", MailingEditor)
-        editor = app.screen
-        editor.query_one("#text", TextArea).text = CYRILLIC_71
-        for name, value in (("start", "+1h"), ("end", "+2h")):
-            editor.query_one(f"#{name}").value = value
-        await settle(pilot)
+        editor = await open_screen(pilot, "n", MailingEditor)
+        await fill(pilot, editor, CYRILLIC_71)
         assert "more than 1: asks before saving" in plain(editor.query_one("#field-text .field-hint"))
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
@@ -108,10 +112,7 @@ async def test_a_new_mailing_without_a_window_gets_the_default_one(monkeypatch):
         await wait_for(pilot, lambda: "MAILER_DEFAULT_WINDOW" in plain(editor.query_one("#field-window .field-hint")),
                        what="the default window said")
         assert plain(editor.query_one("#field-window .field-hint")).startswith("empty: the default 09:00-21:00")
-        editor.query_one("#text", TextArea).text = "quiet"
-        for name, value in (("start", "+1h"), ("end", "+2h")):
-            editor.query_one(f"#{name}").value = value
-        await settle(pilot)
+        await fill(pilot, editor, "quiet")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), what="saved")
     mailing = models.Mailing.get()
