@@ -75,6 +75,8 @@ class Mailing(BaseModel):
     window_start = pw.IntegerField(null=True)  # minutes after local midnight
     window_end = pw.IntegerField(null=True)
     days = pw.IntegerField(null=True)  # the weekdays it sends on, bit 0 Monday; None: every day (0008)
+    # Spread its messages evenly until its end (or its window's close) instead of sending at once (0010)
+    spread = pw.BooleanField(default=False)
     state = pw.CharField(default=SCHEDULED, index=True)
     state_reason = pw.TextField(default="")
     started_at = UTCDateTimeField(null=True)
@@ -208,7 +210,21 @@ class TestSend(BaseModel):
         return self.MSG_ID_BASE + self.id
 
 
-MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend)
+class RateBucket(BaseModel):
+    """A throughput cap's token bucket, shared by every consumer (engine.pacing; migration 0010): the
+    tokens it held at `at` (seconds since the epoch, by the database's clock) and the rate per second
+    the consumer that last took from it applied."""
+    key = pw.CharField(primary_key=True)  # domain.rates.TOTAL or operator_key(code)
+    tokens = pw.DoubleField()
+    at = pw.DoubleField()
+    rate = pw.DoubleField()
+    unit = pw.CharField()
+
+    class Meta:
+        table_name = "rate_bucket"
+
+
+MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend, RateBucket)
 GATEWAY = "probe"  # the GatewayStatus row of the one gateway
 
 

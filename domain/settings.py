@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from domain import rates
 from domain.validation import ValidationError, validate_tz
 from domain.vocabulary import HOLD, IN_DOUBT_POLICIES
 
@@ -149,6 +150,11 @@ class Settings:
 
     # Test sends: the operator's own numbers, comma-separated (validated where they are used)
     test_phones: str = var("MAILER_TEST_PHONES", "")
+
+    # Throughput caps shared by every consumer (domain.rates, engine.pacing)
+    rate: float | None = var("MAILER_RATE", None, rates.parse_rate)
+    rate_operators: dict = var("MAILER_RATE_OPERATOR", None, rates.parse_operator_rates)
+    rate_unit: str = var("MAILER_RATE_UNIT", rates.MESSAGES, _choice(*rates.RATE_UNITS))
 
     # What a text costs (domain.segments)
     segment_price: Price | None = var("MAILER_SEGMENT_PRICE", None, _price)
