@@ -4,6 +4,7 @@ opening and migrating the database.
 Every datetime in the database is naive UTC. The rules live in `domain`, the changes in `service`.
 """
 import re
+import time
 from pathlib import Path
 
 import peewee as pw
@@ -26,6 +27,16 @@ def db_now():
         value = db.execute_sql("SELECT clock_timestamp() AT TIME ZONE 'UTC'").fetchone()[0]
         return to_naive_utc(value)
     return utcnow()
+
+
+def shared_seconds():
+    """Seconds by the one clock every process using this database shares, for the throughput caps'
+    buckets (engine.pacing): PostgreSQL's server clock; on SQLite, whose processes share a machine,
+    the kernel's boot clock, which never steps when the wall clock is set (nor under libfaketime
+    with FAKETIME_DONT_FAKE_MONOTONIC). Only differences of it mean anything."""
+    if db.obj is not None and not isinstance(db.obj, pw.SqliteDatabase):
+        return float(db.execute_sql("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 class UTCDateTimeField(pw.DateTimeField):
@@ -212,8 +223,8 @@ class TestSend(BaseModel):
 
 class RateBucket(BaseModel):
     """A throughput cap's token bucket, shared by every consumer (engine.pacing; migration 0010): the
-    tokens it held at `at` (seconds since the epoch, by the database's clock) and the rate per second
-    the consumer that last took from it applied."""
+    tokens it held at `at` (seconds by shared_seconds(): compare only with another reading of it) and
+    the rate per second the consumer that last took from it applied."""
     key = pw.CharField(primary_key=True)  # domain.rates.TOTAL or operator_key(code)
     tokens = pw.DoubleField()
     at = pw.DoubleField()

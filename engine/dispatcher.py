@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import peewee as pw
 
 from domain import settings as _settings
-from domain import states
+from domain import rates, segments, states
 from domain.delivery import next_status, split_by_window
 from domain.times import UTC, operator_zone, utcnow
 from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, SUPPRESSED, UNKNOWN
-from engine import OWNER
+from engine import OWNER, pacing
 from engine.storage import STORAGE_ERRORS, chunks, db_clock, is_postgres, placeholders, writing
 from models import Client, Mailing, Message, OptOut, db
 from ops import metrics
@@ -40,6 +40,8 @@ LEASE = dt.timedelta(minutes=10)  # informative only: takeovers follow heartbeat
 # by a consumer that was frozen holding marks.
 MAX_WIRE_WAIT = 2.0
 HOLD, RETRY_IN_DOUBT = "hold", "retry"
+# Claimed messages the cap holds back are checked against their client's window again this often.
+WINDOW_RECHECK = 1.0
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Claimed:
     attempts: int
     tz: str | None
     in_doubt: bool
+    operator: str | None = None  # its client's operator code (a deleted client's: its phone's)
 
 
 @dataclass
@@ -94,7 +97,8 @@ def claim(limit, now=None, owner=OWNER):
     rows = []
     for part in chunks(ids):
         query = (Message.select(Message.id, Message.mailing, Message.client_id, Message.attempts,
-                                Client.tz, Message.in_doubt)
+                                Client.tz, Message.in_doubt,
+                                pw.fn.COALESCE(Client.operator, pw.fn.SUBSTR(Message.phone, 2, 3)))
                  .join(Client, pw.JOIN.LEFT_OUTER, on=(Client.id == Message.client_id))
                  .where(Message.id.in_(part)).tuples())
         rows.extend(Claimed(*row) for row in query)
@@ -301,7 +305,9 @@ def dispatch(gateway, settings=None, budget=None, stop=None):
     def refill():
         if stop is not None and stop.is_set():
             return []
-        return claim(settings.batch) if time.monotonic() < deadline else []
+        if time.monotonic() >= deadline:
+            return []
+        return claim(pacing.claim_size(rates.Caps.of(settings), settings.batch))
 
     rows = refill()
     if not rows:
@@ -342,6 +348,9 @@ class Batch:
         self.trouble = 0  # consecutive refused steps
         self.settled = 0
         self.top_up = max(1, settings.concurrency // 4)
+        self.caps = rates.Caps.of(settings)
+        self.paced_until = 0.0  # monotonic: the total cap has no room before then
+        self.admitted_at = time.monotonic()
 
     def run(self, rows):
         self.admit(rows)
@@ -359,6 +368,7 @@ class Batch:
         missing = {r.mailing_id for r in rows} - set(self.mailings)
         if missing:
             self.mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
+        self.admitted_at = time.monotonic()
         ready, later, expired = split_by_window(rows, self.mailings, utcnow(), operator_zone())
         for when, ids in later.items():
             self.pending.windows.setdefault(when, []).extend(ids)
@@ -388,10 +398,20 @@ class Batch:
     def group_size(self):
         """How many queued messages to mark now: a group at least a quarter of the concurrency wide
         (or all that is left), so steps stay few while the wire stays full."""
+        if self.paced():
+            return 0
+        if self.queue and time.monotonic() - self.admitted_at > WINDOW_RECHECK:
+            # Held back by the cap a while: a window may have closed meanwhile.
+            rows = list(self.queue)
+            self.queue.clear()
+            self.admit(rows)
         free = self.settings.concurrency - len(self.futures)
         if self.queue and (free >= self.top_up or free >= len(self.queue)):
             return min(free, len(self.queue))
         return 0
+
+    def paced(self):
+        return time.monotonic() < self.paced_until
 
     def writes_due(self):
         return self.pending.has_writes() and (
@@ -401,8 +421,8 @@ class Batch:
         """Run one step; whether storage took it."""
         group = [self.queue.popleft() for _ in range(take)]
         try:
-            marked, kept, logged, observed = run_step(self.pending, group, self.queue, self.gateway,
-                                                      self.settings)
+            marked, kept, logged, observed, wait = run_step(self.pending, group, self.queue, self.gateway,
+                                                            self.settings, self.caps, self.top_up)
         except STORAGE_ERRORS as exc:
             self.queue.extendleft(reversed(group))
             self.trouble += 1
@@ -419,6 +439,7 @@ class Batch:
         self.settled += len(self.pending.results)
         self.pending = Step()
         self.queue = kept
+        self.paced_until = time.monotonic() + wait if wait else 0.0
         for wire in marked:
             self.futures[self.pool.submit(attempt, self.gateway, wire)] = wire
         return True
@@ -429,6 +450,8 @@ class Batch:
             _wait_some(self.futures, self.pending, 0.05)
         elif self.trouble:
             time.sleep(0.05)
+        elif self.paced():
+            time.sleep(min(0.05, self.paced_until - time.monotonic()))
 
 
 def _wait_some(futures, pending, timeout):
@@ -445,11 +468,13 @@ def _wait_some(futures, pending, timeout):
             pending.results.append((wire, verdict))
 
 
-def run_step(pending, group, queue, gateway, settings=None):
-    """One transaction: settle what came back, then mark `group` as on the wire. Returns the marked
-    messages to post, the queue left (rows of mailings no longer running are handed back), the log
-    records and the metrics to emit after the commit."""
+def run_step(pending, group, queue, gateway, settings=None, caps=None, least=1):
+    """One transaction: settle what came back, then mark as on the wire what the caps let through of
+    `group`. Returns the marked messages to post, the queue left (rows of mailings no longer running
+    are handed back, rows the total cap holds back come first), the log records and the metrics to
+    emit after the commit, and how long the total cap has no room (seconds; 0: it has)."""
     settings = settings or _settings.current()
+    caps = caps if caps is not None else rates.Caps.of(settings)
     wires = [w for w, _ in pending.results] + pending.unsent
     ids = ({r.mailing_id for r in group} | {r.mailing_id for r in queue}
            | {w.row.mailing_id for w in wires} | {r.mailing_id for r in pending.expired})
@@ -467,8 +492,14 @@ def run_step(pending, group, queue, gateway, settings=None):
         if pending.expired:
             close_held(pending.expired, EXPIRED, "the client's window opens after the mailing ends")
         go, kept = _sort_group(group, queue, live, now, guard)
-        marked = _mark(go, live, now, guard)
-    return marked, kept, logged, observed
+        go = _suppress_opted_out(go)
+        grant = pacing.take(go, caps, lambda row: caps.cost(segments.count(live[row.mailing_id].text).parts),
+                            now, least)
+        if grant.later:
+            defer(grant.later)
+        kept.extendleft(reversed(grant.held))
+        marked = _mark(grant.go, live, now, guard)
+    return marked, kept, logged, observed, grant.wait
 
 
 def _unmark(unsent, live, now, guard):
@@ -519,14 +550,18 @@ def opted_out(rows):
     return found
 
 
-def _mark(go, live, now, guard):
-    """Mark what goes as on the wire; each marked message must leave before its monotonic deadline
-    (the end it read, less the guard, and MAX_WIRE_WAIT at most). A message whose phone opted out
-    after its audience was built is suppressed instead."""
+def _suppress_opted_out(go):
+    """A message whose phone opted out after its audience was built is suppressed, not sent; returns
+    the others."""
     stopped = opted_out(go) if go else set()
     if stopped:
         close_held([r for r in go if r.id in stopped], SUPPRESSED, "the phone is on the stop list")
-        go = [r for r in go if r.id not in stopped]
+    return [r for r in go if r.id not in stopped]
+
+
+def _mark(go, live, now, guard):
+    """Mark what goes as on the wire; each marked message must leave before its monotonic deadline
+    (the end it read, less the guard, and MAX_WIRE_WAIT at most)."""
     phones = mark_on_wire(go, live, now) if go else {}
     release([r.id for r in go if r.id not in phones])  # cancelled, deleted or taken meanwhile
     started = time.monotonic()
