@@ -22,7 +22,7 @@ import peewee as pw
 from domain import settings as _settings
 from domain import rates, segments, states
 from domain.delivery import next_status, split_by_window
-from domain.times import UTC, operator_zone, utcnow
+from domain.times import UTC, nap, operator_zone, utcnow
 from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, SUPPRESSED, UNKNOWN
 from engine import OWNER, pacing
 from engine.storage import STORAGE_ERRORS, chunks, db_clock, is_postgres, placeholders, writing
@@ -354,13 +354,20 @@ class Batch:
 
     def run(self, rows):
         self.admit(rows)
-        while self.queue or self.futures or self.pending.has_writes():
-            self.hand_back_if_stopping()
-            self.claim_more()
-            take = self.group_size()
-            if (take or self.writes_due()) and not self.step(take):
-                continue  # storage refused the step; it waited, with backoff
-            self.collect()
+        try:
+            while self.queue or self.futures or self.pending.has_writes():
+                self.hand_back_if_stopping()
+                self.claim_more()
+                take = self.group_size()
+                if (take or self.writes_due()) and not self.step(take):
+                    continue  # storage refused the step; it waited, with backoff
+                self.collect()
+        finally:
+            # Whatever stops this loop, what it claimed and never put on the wire goes back now:
+            # its consumer lives on, so no takeover would hand it over.
+            if self.queue:
+                with contextlib.suppress(*STORAGE_ERRORS), writing():
+                    release([r.id for r in self.queue])
         return self.settled
 
     def admit(self, rows):
@@ -449,14 +456,14 @@ class Batch:
         if self.futures:
             _wait_some(self.futures, self.pending, 0.05)
         elif self.trouble:
-            time.sleep(0.05)
+            nap(0.05)
         elif self.paced():
-            time.sleep(min(0.05, self.paced_until - time.monotonic()))
+            nap(min(0.05, self.paced_until - time.monotonic()))
 
 
 def _wait_some(futures, pending, timeout):
     if not futures:
-        time.sleep(timeout)
+        nap(timeout)
         return
     done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
     for future in done:

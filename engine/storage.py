@@ -12,6 +12,7 @@ import time
 import peewee as pw
 
 import models
+from domain.times import nap
 from models import db
 
 log = logging.getLogger("mailer.engine")
@@ -66,5 +67,5 @@ def storage_retrying(fn, *args, patience=STORAGE_PATIENCE):
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("storage refused %s (%s); retrying in %.1f s", fn.__name__, exc, delay)
-            time.sleep(delay)
+            nap(delay)
             delay = min(1.0, delay * 2)

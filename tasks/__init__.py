@@ -12,7 +12,6 @@ first task enqueued or the consumer does. The command line and the console reach
 import datetime as dt
 import logging
 import threading
-import time
 from pathlib import Path
 
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
@@ -20,7 +19,7 @@ from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 import models
 from domain import settings as _settings
 from domain import states, stats
-from domain.times import UTC, utcnow
+from domain.times import UTC, nap, utcnow
 from domain.vocabulary import LIVE_STATES, RUNNING, SCHEDULED
 from engine.storage import storage_retrying
 
@@ -130,7 +129,7 @@ def start_mailing(mailing_id):
         return
     wait = (mailing.start_at - utcnow()).total_seconds()
     if 0 < wait <= START_EARLY.total_seconds() + 0.5:
-        time.sleep(wait)
+        nap(wait)
     if storage_retrying(states.start_if_due, mailing_id):
         wakeup.set()  # this consumer's dispatchers at once, the others through the queue
         wake()
