@@ -216,6 +216,11 @@ def materialize(mailing, now, client_cond=None):
     if client_cond is not None:
         cond &= client_cond
     now = to_naive_utc(now)
+    if mailing.spread and client_cond is None:  # its start: the due times in the same statement
+        added = spreading.insert_spread(mailing, now, Client.select(Client.id, Client.phone, Client.tz)
+                                        .where(cond).order_by(Client.id))
+        if added is not None:
+            return added
     # In client id order: the (mailing, client) index then grows at its end. Unordered, SQLite reads
     # the phone index (it covers id and phone) and scatters the inserts: twice as slow.
     select = (Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
@@ -223,10 +228,10 @@ def materialize(mailing, now, client_cond=None):
               .where(cond).order_by(Client.id))
     columns = [Message.mailing, Message.client_id, Message.phone, Message.status, Message.created_at,
                Message.next_attempt_at, Message.attempts, Message.last_error]
-    # A spread mailing spreads the rows this adds: every row at its start, the clients attached
-    # while it runs (ids above the last one now) over what is left.
+    # Clients attached to a running spread mailing (ids above the last one now) are spread over
+    # what is left.
     after = None
-    if mailing.spread and client_cond is not None:
+    if mailing.spread:
         after = Message.select(pw.fn.MAX(Message.id)).scalar() or 0
     added = Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
     if mailing.spread and added:

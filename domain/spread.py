@@ -92,40 +92,76 @@ SPREADABLE = ("m.status = '{pending}' AND m.lease_owner IS NULL AND m.sending_si
               "AND m.attempts = 0").format(pending=PENDING)
 
 
+def plan(mailing, now):
+    """The Spans of `mailing` from `now`, for every zone a client is in (a window or days only)."""
+    window, days = window_of(mailing)
+    zones = []
+    if window is not None or days is not None:
+        zones = [tz for (tz,) in Client.select(Client.tz).distinct().tuples()]
+    return spans(now, mailing.end_at, window, days, zones)
+
+
+def _ranked(source, source_params, planned):
+    """SELECT over `source` (rows with an `id`, a `tz` with a window, and whatever else) adding
+    `due_us`: the row's due time in microseconds since the epoch, message k of n in its zone due at
+    start + k * span / n in id order; NULL in a zone without a Span (its window never opens)."""
+    p = db.param
+    if planned[0].tz is None:
+        span = planned[0]
+        sql = (f"SELECT a.*, CAST({p} AS BIGINT) + CAST((ROW_NUMBER() OVER (ORDER BY a.id) - 1) "
+               f"* (CAST({p} AS DOUBLE PRECISION) / COUNT(*) OVER ()) AS BIGINT) AS due_us FROM ({source}) a")
+        return sql, [_us(span.start), _us(span.end) - _us(span.start), *source_params]
+    zones = " UNION ALL ".join(f"SELECT CAST({p} AS VARCHAR(64)) AS zone, CAST({p} AS BIGINT) AS from_us, "
+                               f"CAST({p} AS BIGINT) AS span_us" for _ in planned)
+    sql = (f"SELECT a.*, z.from_us + CAST((ROW_NUMBER() OVER (PARTITION BY a.tz ORDER BY a.id) - 1) "
+           f"* (CAST(z.span_us AS DOUBLE PRECISION) / COUNT(*) OVER (PARTITION BY a.tz)) AS BIGINT) AS due_us "
+           f"FROM ({source}) a LEFT JOIN ({zones}) z ON z.zone = a.tz")
+    return sql, [*source_params, *(v for s in planned for v in (s.tz, _us(s.start), _us(s.end) - _us(s.start)))]
+
+
+def insert_spread(mailing, now, audience):
+    """Materialize a spread mailing's audience with its due times, in one INSERT ... SELECT: no
+    second pass over its rows (at a million clients an UPDATE of them all costs several seconds
+    more). `audience`: a query of the clients to reach (Client.id, Client.phone, Client.tz).
+    Returns how many messages it added (duplicates ignored), or None when nothing is to be spread
+    (a plain insert will do)."""
+    now = to_naive_utc(now)
+    planned = plan(mailing, now)
+    if not planned:
+        return None
+    source, source_params = audience.sql()
+    ranked, params = _ranked(source, source_params, planned)
+    p = db.param
+    # In client id order, as materialize's plain insert (the (mailing, client) index grows at its
+    # end); WHERE before ON CONFLICT: SQLite would read ON as a join's otherwise.
+    sql = (f"INSERT INTO message (mailing_id, client_id, phone, status, created_at, next_attempt_at, "
+           f"attempts, last_error) SELECT {p}, r.id, r.phone, '{PENDING}', {_due_time('n.now_us')}, "
+           f"{_due_time('COALESCE(r.due_us, n.now_us)')}, 0, '' "
+           f"FROM ({ranked}) r, (SELECT CAST({p} AS BIGINT) AS now_us) n WHERE 1 = 1 ORDER BY r.id "
+           f"ON CONFLICT DO NOTHING")
+    return db.execute_sql(sql, [mailing.id, *params, _us(now)]).rowcount
+
+
 def spread_pending(mailing, now, after_id=None):
     """Spread `mailing`'s messages that are pending, never tried (a retry keeps its backoff), not
     leased and not on the wire over the time it has from `now`; only those with an id above
     `after_id` when given (clients just attached). One statement; returns how many were spread."""
     now = to_naive_utc(now)
-    window, days = window_of(mailing)
-    zones = []
-    if window is not None or days is not None:
-        zones = [tz for (tz,) in Client.select(Client.tz).distinct().tuples()]
-    planned = spans(now, mailing.end_at, window, days, zones)
+    planned = plan(mailing, now)
     if not planned:
         return 0
     p = db.param
     where = f"m.mailing_id = {p} AND {SPREADABLE}" + (f" AND m.id > {p}" if after_id is not None else "")
     where_params = [mailing.id] + ([after_id] if after_id is not None else [])
     if planned[0].tz is None:
-        span = planned[0]
-        rows = (f"SELECT m.id AS mid, CAST({p} AS BIGINT) + CAST((ROW_NUMBER() OVER (ORDER BY m.id) - 1) "
-                f"* (CAST({p} AS DOUBLE PRECISION) / COUNT(*) OVER ()) AS BIGINT) AS due_us "
-                f"FROM message m WHERE {where}")
-        params = [_us(span.start), _us(span.end) - _us(span.start)] + where_params
+        source = f"SELECT m.id AS id FROM message m WHERE {where}"
     else:
-        zone_rows = " UNION ALL ".join(
-            f"SELECT CAST({p} AS VARCHAR(64)) AS tz, CAST({p} AS BIGINT) AS from_us, "
-            f"CAST({p} AS BIGINT) AS span_us" for _ in planned)
-        rows = (f"SELECT m.id AS mid, z.from_us + CAST((ROW_NUMBER() OVER (PARTITION BY z.tz ORDER BY m.id) - 1) "
-                f"* (CAST(z.span_us AS DOUBLE PRECISION) / COUNT(*) OVER (PARTITION BY z.tz)) AS BIGINT) AS due_us "
-                f"FROM message m JOIN client c ON c.id = m.client_id JOIN ({zone_rows}) z ON z.tz = c.tz "
-                f"WHERE {where}")
-        params = [v for s in planned for v in (s.tz, _us(s.start), _us(s.end) - _us(s.start))] + where_params
+        source = f"SELECT m.id AS id, c.tz AS tz FROM message m JOIN client c ON c.id = m.client_id WHERE {where}"
+    ranked, params = _ranked(source, where_params, planned)
     # The target's own conditions again: on PostgreSQL a row a consumer leased meanwhile is
     # re-read and skipped.
-    sql = (f"UPDATE message SET next_attempt_at = {_due_time('r.due_us')} FROM ({rows}) r "
-           f"WHERE message.id = r.mid AND {SPREADABLE.replace('m.', 'message.')}")
+    sql = (f"UPDATE message SET next_attempt_at = {_due_time('r.due_us')} FROM ({ranked}) r "
+           f"WHERE message.id = r.id AND r.due_us IS NOT NULL AND {SPREADABLE.replace('m.', 'message.')}")
     return db.execute_sql(sql, params).rowcount
 
 
