@@ -178,5 +178,7 @@ def unspread_pending(mailing, now):
 def last_due(mailing_id):
     """When the last of a mailing's pending messages is due (None: none is pending): through the
     (mailing, status, next_attempt_at) index."""
-    return (Message.select(pw.fn.MAX(Message.next_attempt_at))
-            .where((Message.mailing == mailing_id) & (Message.status == PENDING)).scalar(convert=True))
+    last = (Message.select(Message.next_attempt_at)
+            .where((Message.mailing == mailing_id) & (Message.status == PENDING))
+            .order_by(Message.next_attempt_at.desc()).first())
+    return last.next_attempt_at if last else None

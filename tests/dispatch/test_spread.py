@@ -8,7 +8,7 @@ import io
 import pytest
 
 import service
-from domain import spread
+from domain import spread, stats
 from domain.times import utcnow
 from domain.vocabulary import PENDING, RUNNING
 from domain.windows import format_window
@@ -151,3 +151,18 @@ def test_a_mailing_not_spread_is_due_at_once(backend):
     mailing = service.create_mailing(text="at once", start="now", end="+10m")
     assert not mailing.spread
     assert due_times(mailing.id) == [mailing.started_at] * 10
+
+
+def test_until_when_a_spread_mailing_sends_before_and_after_its_start(backend):
+    """What the console's detail says: a scheduled one, the end of its plan from its start; once
+    started, when its last pending message is due; nothing pending, None."""
+    add_clients(8)
+    mailing = service.create_mailing(text="later", start="+1h", end="+2h", spread=True)
+    row = stats.mailing_row(mailing.id)
+    assert row.spread and not row.started
+    stop = mailing.end_at - GUARD
+    assert stats.spread_until(row) == stop - margin(mailing.start_at, stop)
+    started = service.create_mailing(text="now", start="now", end="+1h", spread=True)
+    assert stats.spread_until(stats.mailing_row(started.id)) == max(due_times(started.id))
+    Message.update(status="sent").where(Message.mailing == started.id).execute()
+    assert stats.spread_until(stats.mailing_row(started.id)) is None
