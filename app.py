@@ -28,6 +28,7 @@ from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
 from domain.vocabulary import MESSAGE_STATUSES, status_label
+from domain.windows import format_window
 
 EXIT_INVALID, EXIT_DATABASE, EXIT_PARTIAL = 2, 3, 1
 
@@ -139,7 +140,7 @@ def cmd_clients_export(args):
 
 
 def mailing_fields(args):
-    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window", "days")
+    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window", "days", "spread")
             if getattr(args, k, None) is not None}
 
 
@@ -152,20 +153,44 @@ def cmd_mailings_create(args):
 
 def preview_mailing(args):
     row, estimate, opted_out = mailings.preview_mailing(**mailing_fields(args))
-    window = f"{row['window_start']}-{row['window_end']}" if row["window_start"] else "-"
+    window = format_window(row["window_start"], row["window_end"]) if row["window_start"] is not None else "-"
     too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
+    spans = mailings.spread_plan(row) if row["spread"] else []
+    spread_lines = spread_plan_lines(row, spans)
     emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
                 "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
+                "spread": [{"tz": s.tz, "from": stats.iso(s.start), "to": stats.iso(s.end)} for s in spans]
+                if row["spread"] else None,
                 **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long)}, "\n".join([
         "dry run: nothing was written",
         f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
+        *spread_lines,
         f"text: {estimate.segments.describe()}",
         f"recipients now: {estimate.recipients:,}"
         + (f" ({estimate.recipients + opted_out:,} match, {opted_out:,} of them opted out)" if opted_out else ""),
         f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
                                                 else " (MAILER_SEGMENT_PRICE unset: no cost)"),
     ] + ([f"needs --confirm-parts: {too_long}"] if too_long else [])))
+
+
+def spread_plan_lines(row, spans):
+    """What --dry-run says of a spread mailing: from when to when its messages go; with a window, per
+    client zone (the first and the last to open, and how many between)."""
+    if not row["spread"]:
+        return []
+    if not spans:
+        return ["spread: its window never opens before the end in the audience's zones"]
+    if spans[0].tz is None:
+        return [f"spread evenly from {describe_time(spans[0].start)} to {describe_time(spans[0].end)}"]
+    spans = sorted(spans, key=lambda s: (s.start, s.tz))
+    shown = [spans[0]] if len(spans) == 1 else [spans[0], spans[-1]]
+    lines = [f"spread evenly in each client zone's window until it closes ({len(spans)} zone(s)):"]
+    for i, s in enumerate(shown):
+        if i == 1 and len(spans) > 2:
+            lines.append(f"  … {len(spans) - 2} more zone(s)")
+        lines.append(f"  {s.tz}: from {describe_time(s.start)} to {describe_time(s.end)}")
+    return lines
 
 
 def cmd_mailings_edit(args):
@@ -213,7 +238,7 @@ def cmd_mailings_show(args):
         f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
         f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
         f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}"
-        f" days={mailing.weekdays or 'every day'}",
+        f" days={mailing.weekdays or 'every day'}" + (" spread" if mailing.spread else ""),
         "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
         + f", total={counts['total']}",
         "", table(lines, ["id", "phone", "status", "attempts", "sent_at", "last_error"])
@@ -441,6 +466,14 @@ def utf8_text(text):
     return text
 
 
+def on_off(text):
+    """An argument type: on or off -> True or False."""
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"must be on or off; got {quote_value(text)}")
+    return value == "on"
+
+
 def argument_errors(message):
     """argparse's own message -> [(field, why)]; a field is the argument's name without dashes."""
     def field(name):
@@ -543,8 +576,15 @@ def build_parser():
         p.add_argument("--confirm-parts", action="store_true",
                        help="save a text of more SMS parts than MAILER_MAX_PARTS")
         if name == "create":
+            p.add_argument("--spread", action="store_true",
+                           help="send its messages evenly until its end (with a window: until the "
+                                "window's close in each client zone), not all at once")
             p.add_argument("--dry-run", action="store_true",
                            help="write nothing: show the audience, the SMS parts and the cost")
+        else:
+            p.add_argument("--spread", type=on_off, metavar="on|off",
+                           help="spread its messages evenly until its end (also while it runs: what "
+                                "is unsent is spread from now; off: what is not tried yet is due now)")
     for action in ("pause", "resume", "cancel"):
         p = add(mailings, action, cmd_mailings_state, f"{action} a mailing")
         p.add_argument("id", type=ID)

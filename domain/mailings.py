@@ -4,7 +4,7 @@ import datetime as dt
 
 import peewee as pw
 
-from domain import segments, settings
+from domain import segments, settings, spread as spreading
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
@@ -66,9 +66,10 @@ def running_mailing_ids():
 
 
 def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
-                  require_future_end=True, max_parts=None, days=None):
+                  require_future_end=True, max_parts=None, days=None, spread=False):
     """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns.
-    `max_parts`: a text of more SMS parts is refused (the operator has not confirmed it)."""
+    `max_parts`: a text of more SMS parts is refused (the operator has not confirmed it); `spread`:
+    its messages go evenly until its end (or its window's close) rather than at once."""
     now = now or utcnow()
     errors, row = {}, {}
 
@@ -105,6 +106,7 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
                                for k, v in errors.items()})
     window_cols = row.pop("window")
     row["window_start"], row["window_end"] = window_cols or (None, None)
+    row["spread"] = bool(spread)
     return row
 
 
@@ -120,18 +122,19 @@ def window_or_default(window):
 
 
 def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False,
-                   days=None):
+                   days=None, spread=False):
     """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come); without
     a window it has the default one (quiet hours), if any."""
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz,
-                        max_parts=_max_parts(confirm_parts), days=days)
+                        max_parts=_max_parts(confirm_parts), days=days, spread=spread)
     return Mailing.create(**row)
 
 
-def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None):
+def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None, spread=False):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
     the audience it would have now (a segments.Estimate) and how many matching clients opted out."""
-    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz, days=days)
+    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz, days=days,
+                        spread=spread)
     matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
     return row, segments.estimate(row["text"], matching - opted_out, settings.current().segment_price), opted_out
 
@@ -152,45 +155,72 @@ def locked_mailings(cond):
     return query.for_update() if db.for_update else query
 
 
-EDITABLE_WHILE_RUNNING = {"text", "end"}
+EDITABLE_WHILE_RUNNING = {"text", "end", "spread"}
 
 
 def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
-                 tz=None, confirm_parts=False, days=None):
+                 tz=None, confirm_parts=False, days=None, spread=None):
     """A scheduled mailing can change anything; a running or paused one its text and end (for what
-    is still unsent). Pass "" to clear the filter, the window or the days."""
-    mailing = get_mailing(mailing_id)
+    is still unsent) and whether it spreads. Pass "" to clear the filter, the window or the days.
+
+    A running spread mailing given a new end, or spread from now on, spreads what it has not sent
+    over what is left (a paused one when it resumes); spread turned off, what it has not tried yet is
+    due now."""
     given = {k for k, v in dict(text=text, start=start, end=end, operator=operator, tag=tag,
-                                window=window, days=days).items() if v is not None}
-    if mailing.state in (FINISHED, CANCELLED):
-        raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; it cannot change"})
-    if mailing.state != SCHEDULED and given - EDITABLE_WHILE_RUNNING:
-        raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
-                               f"mailing {mailing.id} is {mailing.state}: only its text and end can change"})
-    row = clean_mailing(
-        text if text is not None else mailing.text,
-        start if start is not None else mailing.start_at,
-        end if end is not None else mailing.end_at,
-        operator if operator is not None else mailing.operator,
-        tag if tag is not None else mailing.tag,
-        window if window is not None else mailing.window, tz=tz,
-        # a text saved long before, confirmed then, is not asked about again while it stays
-        max_parts=_max_parts(confirm_parts or text is None or text == mailing.text),
-        days=days if days is not None else mailing.days)
-    if mailing.state != SCHEDULED:
-        row = {"text": row["text"], "end_at": row["end_at"]}
-    row["updated_at"] = utcnow()
-    Mailing.update(**row).where(Mailing.id == mailing.id).execute()
-    return get_mailing(mailing.id)
+                                window=window, days=days, spread=spread).items() if v is not None}
+    with db.atomic():
+        mailing = get_mailing(mailing_id, lock=True)
+        if mailing.state in (FINISHED, CANCELLED):
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; it cannot change"})
+        if mailing.state != SCHEDULED and given - EDITABLE_WHILE_RUNNING:
+            raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
+                                   f"mailing {mailing.id} is {mailing.state}: only its text, end and "
+                                   f"spread can change"})
+        row = clean_mailing(
+            text if text is not None else mailing.text,
+            start if start is not None else mailing.start_at,
+            end if end is not None else mailing.end_at,
+            operator if operator is not None else mailing.operator,
+            tag if tag is not None else mailing.tag,
+            window if window is not None else mailing.window, tz=tz,
+            # a text saved long before, confirmed then, is not asked about again while it stays
+            max_parts=_max_parts(confirm_parts or text is None or text == mailing.text),
+            days=days if days is not None else mailing.days,
+            spread=spread if spread is not None else mailing.spread)
+        if mailing.state != SCHEDULED:
+            row = {"text": row["text"], "end_at": row["end_at"], "spread": row["spread"]}
+        now = utcnow()
+        row["updated_at"] = now
+        Mailing.update(**row).where(Mailing.id == mailing.id).execute()
+        edited = get_mailing(mailing.id)
+        if edited.state == RUNNING and edited.spread and (not mailing.spread or edited.end_at != mailing.end_at):
+            spreading.spread_pending(edited, now)
+        elif mailing.spread and not edited.spread and edited.state != SCHEDULED:
+            spreading.unspread_pending(edited, now)
+    return edited
+
+
+def spread_plan(mailing, now=None):
+    """The spreading.Spans of a spread mailing (a Mailing, or clean_mailing's row) from its start, or
+    now if later, over the zones of the audience it would have now (with a window or days)."""
+    get = mailing.get if isinstance(mailing, dict) else lambda name: getattr(mailing, name)
+    window, days = spreading.window_of(mailing)
+    zones = audience_zones(get("operator"), get("tag")) if window is not None or days is not None else []
+    return spreading.spans(max(get("start_at"), now or utcnow()), get("end_at"), window, days, zones)
 
 
 def materialize(mailing, now, client_cond=None):
     """One pending message per matching client not on the stop list, in one INSERT ... SELECT
-    (duplicates ignored)."""
+    (duplicates ignored); a spread mailing's spread over the time it has (domain.spread)."""
     cond = audience_filter(mailing.operator, mailing.tag) & Client.phone.not_in(OptOut.select(OptOut.phone))
     if client_cond is not None:
         cond &= client_cond
     now = to_naive_utc(now)
+    if mailing.spread and client_cond is None:  # its start: the due times in the same statement
+        added = spreading.insert_spread(mailing, now, Client.select(Client.id, Client.phone, Client.tz)
+                                        .where(cond).order_by(Client.id))
+        if added is not None:
+            return added
     # In client id order: the (mailing, client) index then grows at its end. Unordered, SQLite reads
     # the phone index (it covers id and phone) and scatters the inserts: twice as slow.
     select = (Client.select(pw.Value(mailing.id), Client.id, Client.phone, pw.Value(PENDING),
@@ -198,7 +228,15 @@ def materialize(mailing, now, client_cond=None):
               .where(cond).order_by(Client.id))
     columns = [Message.mailing, Message.client_id, Message.phone, Message.status, Message.created_at,
                Message.next_attempt_at, Message.attempts, Message.last_error]
-    return Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
+    # Clients attached to a running spread mailing (ids above the last one now) are spread over
+    # what is left.
+    after = None
+    if mailing.spread:
+        after = Message.select(pw.fn.MAX(Message.id)).scalar() or 0
+    added = Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
+    if mailing.spread and added:
+        spreading.spread_pending(mailing, now, after_id=after)
+    return added
 
 
 def attach_new_clients(client_cond, now=None):

@@ -11,6 +11,7 @@ import peewee as pw
 
 from domain.audit import event
 from domain.mailings import get_mailing, locked_mailings, materialize
+from domain.spread import spread_pending
 from domain.times import utcnow
 from domain.validation import ValidationError
 from domain.vocabulary import (CANCELLED, EXPIRED, FAILED, FINISHED, LIVE_STATES, PAUSED, PENDING,
@@ -118,7 +119,8 @@ def finish_if_ended(mailing_id, now=None):
 
 
 def set_state(mailing_id, action, reason=""):
-    """The operator's pause, resume or cancel."""
+    """The operator's pause, resume or cancel. A spread mailing resumed spreads what it has not sent
+    over what is left of its time (its window's, per zone) from now."""
     if action not in OPERATOR_ACTIONS:
         raise ValidationError({"action": f"must be one of {', '.join(OPERATOR_ACTIONS)}; got {action!r}"})
     sources, _ = MAILING_TRANSITIONS[action]
@@ -130,6 +132,8 @@ def set_state(mailing_id, action, reason=""):
         _move(mailing_id, action, now, state_reason=reason)
         if action == "cancel":
             close_unsent(Message.mailing == mailing_id, CANCELLED, "mailing cancelled")
+        if action == "resume" and mailing.spread and mailing.end_at > now:
+            spread_pending(mailing, now)
     return get_mailing(mailing_id)
 
 

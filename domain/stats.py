@@ -14,7 +14,8 @@ import peewee as pw
 
 from domain import clients as client_directory
 from domain import opt_outs, segments, settings
-from domain.mailings import audience_count, get_mailing
+from domain import spread as spreading
+from domain.mailings import audience_count, get_mailing, spread_plan
 from domain.states import gateway_pause
 from domain.times import utcnow
 from domain.vocabulary import (DOUBT, FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED,
@@ -83,6 +84,7 @@ class MailingRow:
     total: int | None = 0  # how many should go: the materialized audience, or the audience it would
     # have now (None while that is not counted yet: AudienceCache)
     days: str | None = None  # the weekdays it sends on ('mon-fri'), None: every day
+    spread: bool = False  # its messages go evenly until its end (or its window's close)
 
     @property
     def started(self):
@@ -120,7 +122,8 @@ class MailingRow:
         return {"id": self.id, "state": self.state, "started": self.started, "total": self.total,
                 "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
                 "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
-                "days": self.days, "start": iso(self.start_at), "end": iso(self.end_at), "reason": self.reason,
+                "days": self.days, "spread": self.spread, "start": iso(self.start_at), "end": iso(self.end_at),
+                "reason": self.reason,
                 "encoding": cost.segments.encoding, "parts_per_message": cost.segments.parts,
                 "parts_sent": sent_parts, "parts_total": cost.parts,
                 **({"cost_sent": f"{price.of(sent_parts).amount:.2f}", "cost_total": f"{cost.cost.amount:.2f}",
@@ -155,7 +158,8 @@ def _row(m, counts, audiences):
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
-                      started_at=m.started_at, counts=counts, total=total, days=m.weekdays)
+                      started_at=m.started_at, counts=counts, total=total, days=m.weekdays,
+                      spread=bool(m.spread))
 
 
 def audience_counts(filters, cache=None):
@@ -285,6 +289,16 @@ def mailings_by_state(search=""):
     return dict(mailing_search(query, search).tuples())
 
 
+def spread_until(row, now=None):
+    """When a spread mailing (a MailingRow) sends its last message: once started, when its last
+    pending one is due (None: none is); before, the end of its plan from its start (or now) over
+    the zones of its audience now (None: its window never opens before its end)."""
+    if row.started:
+        return spreading.last_due(row.id)
+    planned = spread_plan(get_mailing(row.id), now)
+    return max(s.end for s in planned) if planned else None
+
+
 def mailing_stats(mailing_id=None):
     """The command line's statistics: one dict per mailing (all of them, or one), with what they
     cost when MAILER_SEGMENT_PRICE is set."""
@@ -357,7 +371,8 @@ def message_as_dict(m):
 def mailing_as_dict(m):
     return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
             "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
-            "days": m.weekdays, "reason": m.state_reason, "started_at": iso(m.started_at)}
+            "days": m.weekdays, "spread": bool(m.spread), "reason": m.state_reason,
+            "started_at": iso(m.started_at)}
 
 
 def client_as_dict(c):

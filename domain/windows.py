@@ -3,7 +3,7 @@ import datetime as dt
 import re
 import zoneinfo
 
-from domain.times import UTC
+from domain.times import UTC, local_to_utc
 from domain.validation import ValidationError, foreign_digit_note, quote_value
 
 
@@ -141,3 +141,30 @@ def _first_open_after(lo, hi, tz, window, days=None):
             lo = mid
     hi = hi.replace(second=0, microsecond=0)
     return hi if in_window(hi, tz, window, days) else hi + dt.timedelta(minutes=1)
+
+
+def window_close(open_utc, tz, window, days=None):
+    """The close of the opening `open_utc` is in (an instant the window is open, such as
+    next_window_open gives): the first instant after it at which the window is shut. A window across
+    midnight closes the next day; days without a window close at the first local midnight of a day
+    not among them (consecutive days are one opening); a DST jump over the closing time closes it
+    when the clocks jump, and a closing time the clocks repeat closes it the first time. None: it
+    never closes (no window and every day)."""
+    zone = zoneinfo.ZoneInfo(tz)
+    local = open_utc.replace(tzinfo=UTC).astimezone(zone)
+    day = _opening_day(local, window)
+    if window is not None:
+        close_day = day + dt.timedelta(days=1) if window[0] > window[1] else day
+        wall = dt.datetime(close_day.year, close_day.month, close_day.day, window[1] // 60, window[1] % 60)
+    else:
+        if days is None or days & EVERY_DAY == EVERY_DAY:
+            return None
+        close_day = day + dt.timedelta(days=1)
+        while days >> close_day.weekday() & 1:
+            close_day += dt.timedelta(days=1)
+        wall = dt.datetime(close_day.year, close_day.month, close_day.day)
+    close = local_to_utc(wall, zone)
+    if close <= open_utc:
+        # The opening is in the second pass of an hour the clocks repeat: the close is its second pass.
+        close = wall.replace(tzinfo=zone, fold=1).astimezone(UTC).replace(tzinfo=None)
+    return close

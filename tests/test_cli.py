@@ -128,7 +128,7 @@ def test_mailing_lifecycle_rules(seeded):
     assert (edited["operator"], edited["tag"], edited["window"]) == ("916", None, None)
     running = seeded.mailer_json("mailings", "create", "--text", "now", "--start", "now", "--end", "+1h")
     assert running["state"] == "running"
-    refused(seeded, "mailings", "edit", running["id"], "--tag", "vip", says="only its text and end")
+    refused(seeded, "mailings", "edit", running["id"], "--tag", "vip", says="only its text, end and spread")
     refused(seeded, "mailings", "resume", running["id"], says="is running; cannot resume")
     assert seeded.mailer_json("mailings", "cancel", running["id"])["state"] == "cancelled"
     refused(seeded, "mailings", "edit", running["id"], "--text", "x", says="is cancelled")

@@ -172,11 +172,26 @@ class MailingDetailScreen(TestSendAction, ExportsView):
 
     # -- summary ----------------------------------------------------------------------------------
 
+    _plan = (None, None)  # (what a scheduled spread mailing's plan was read for, when it ends)
+
     @db_work(group="detail-summary")
     def _load_summary(self):
-        deliver(self.app, self._show_summary, stats.mailing_row(self.mailing_id))
+        row = stats.mailing_row(self.mailing_id)
+        deliver(self.app, self._show_summary, row, self._spread_until(row))
 
-    def _show_summary(self, m):
+    def _spread_until(self, row):
+        """When a live spread mailing sends its last message (None: not spread, over, or nothing
+        left). A scheduled one's plan reads its audience's zones: once per version of the mailing."""
+        if not row.spread or row.state not in vocabulary.LIVE_STATES:
+            return None
+        if row.started:
+            return stats.spread_until(row)
+        key = (row.start_at, row.end_at, row.window, row.days, row.operator, row.tag)
+        if self._plan[0] != key:
+            self._plan = (key, stats.spread_until(row))
+        return self._plan[1]
+
+    def _show_summary(self, m, spread_until=None):
         self.row = m
         self.live = m.state in vocabulary.LIVE_STATES
         text = Text()
@@ -192,6 +207,12 @@ class MailingDetailScreen(TestSendAction, ExportsView):
         text.append(f"\nfilter: operator {m.operator or '*'}  tag ")
         text.append(repr(m.tag) if m.tag else "*")
         text.append(f"  window {m.window or '-'}  days {m.days or 'every day'}")
+        if m.spread:
+            text.append("  spread", style="bold")
+            if spread_until is not None:
+                same_day = local_time(spread_until, fmt="%Y-%m-%d") == local_time(times.utcnow(), fmt="%Y-%m-%d")
+                text.append(f" until {local_time(spread_until, fmt='%H:%M' if same_day else '%Y-%m-%d %H:%M')}",
+                            style="bold")
         text.append("\ncounts: ")
         for status in vocabulary.MESSAGE_STATUSES:
             text.append_text(outcome_text(status))

@@ -6,11 +6,11 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from domain import mailings, segments, settings, times, validation, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
-from domain.vocabulary import SCHEDULED
+from domain.vocabulary import PAUSED, RUNNING, SCHEDULED
 import service
 from console.format import local_time
 from console.screens.confirm import ConfirmScreen
@@ -19,7 +19,7 @@ from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
 INPUTS = ("start", "end", "operator", "tag", "window", "days")
-FIELDS = ("text",) + INPUTS
+FIELDS = ("text",) + INPUTS + ("spread",)
 
 
 class MailingEditor(EditForm):
@@ -45,10 +45,12 @@ class MailingEditor(EditForm):
     def initial_values(self):
         m = self.mailing
         if m is None:
-            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": "", "days": ""}
+            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": "", "days": "",
+                    "spread": False}
         iso = "%Y-%m-%dT%H:%M:%S"
         return {"text": m.text, "start": local_time(m.start_at, fmt=iso), "end": local_time(m.end_at, fmt=iso),
-                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or "", "days": m.days or ""}
+                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or "", "days": m.days or "",
+                "spread": bool(m.spread)}
 
     def compose(self):
         self.initial = self.initial_values()
@@ -86,6 +88,7 @@ class MailingEditor(EditForm):
                                               placeholder="optional, like 09:00-21:00"))
         yield Field("days", "Days", Input(v["days"], id="days", compact=True,
                                           placeholder="every day, or like mon-fri"))
+        yield Field("spread", "Spread", Checkbox("evenly until the end", v["spread"], id="spread", compact=True))
         yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
 
     def on_mount(self):
@@ -96,7 +99,7 @@ class MailingEditor(EditForm):
                 if name not in EDITABLE_WHILE_RUNNING:
                     self.query_one(f"#{name}").disabled = True
             self.query_one(".note", Static).update(Text(
-                f"This mailing is {self.mailing.state}: only its text and end can change."))
+                f"This mailing is {self.mailing.state}: only its text, end and spread can change."))
         for name in FIELDS:
             self._update_hint(name)
         self.query_one("#text", TextArea).focus()
@@ -108,6 +111,8 @@ class MailingEditor(EditForm):
 
     def field_value(self, name):
         widget = self.query_one(f"#{name}")
+        if isinstance(widget, Checkbox):
+            return widget.value
         return widget.text if isinstance(widget, TextArea) else widget.value.strip()
 
     @on(TextArea.Changed, "#text")
@@ -117,6 +122,10 @@ class MailingEditor(EditForm):
     @on(Input.Changed, ", ".join(f"#{name}" for name in INPUTS))
     def _input_changed(self, event):
         self._changed(event.input.id)
+
+    @on(Checkbox.Changed, "#spread")
+    def _spread_changed(self, event):
+        self._update_hint("spread")
 
     def _changed(self, name):
         self._update_hint(name)  # (the form clears the field's error: FormScreen._field_changed)
@@ -171,6 +180,8 @@ class MailingEditor(EditForm):
                 field.set_hint("every day" if days is None else f"only on {days} in each client's local time")
             except validation.ValidationError as exc:
                 field.set_hint(f"⚠ {exc.errors['days']}", style="yellow", warning=True)
+        elif name == "spread":
+            field.set_hint(self._spread_hint(value))
         elif name in ("operator", "tag"):
             if name == "operator" and value:
                 try:
@@ -181,6 +192,18 @@ class MailingEditor(EditForm):
             known = self.known[0 if name == "operator" else 1]
             shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
             field.set_hint(f"known: {shown}" if known else "no values yet")
+
+    def _spread_hint(self, on):
+        """What the Spread switch means, for this mailing as it is."""
+        live = self.mailing is not None and self.mailing.state in (RUNNING, PAUSED)
+        was = live and bool(self.mailing.spread)
+        if on and live and not was:
+            return "from now: what is unsent goes evenly until the end (a window: until it closes)"
+        if not on and was:
+            return "off: what is not tried yet goes now, as fast as the gateway takes it"
+        if on:
+            return "evenly from the start until the end (with a window: until it closes, per client zone)"
+        return "off: everything goes from the start, as fast as the gateway takes it"
 
     def _filter(self):
         return self.field_value("operator") or None, self.field_value("tag") or None

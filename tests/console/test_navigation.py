@@ -57,8 +57,8 @@ def many_mailings(env, count, client_id, others=()):
         with conn:
             conn.executemany(
                 "INSERT INTO mailing (text, start_at, end_at, state, state_reason, started_at, created_at,"
-                " updated_at) VALUES (?, '2026-01-01 09:00:00', '2026-01-01 10:00:00', 'finished', '',"
-                " '2026-01-01 09:00:00', '2026-01-01 08:00:00', '2026-01-01 08:00:00')",
+                " updated_at, spread) VALUES (?, '2026-01-01 09:00:00', '2026-01-01 10:00:00', 'finished', '',"
+                " '2026-01-01 09:00:00', '2026-01-01 08:00:00', '2026-01-01 08:00:00', 0)",
                 [(f"old news {i}",) for i in range(count)])
             for client in (client_id, *others):
                 conn.execute(

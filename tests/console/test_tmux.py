@@ -206,7 +206,7 @@ def test_every_screen_in_tmux_at_80x24_and_200x50(env, sim, width, height):
         tmux.wait_for("3 client(s) match (no filter)")
         tmux.keys("900", literal=True)
         tmux.wait_for("3 client(s) match (operator 900)")
-        for _ in range(4):  # operator -> tag -> window -> days -> Save
+        for _ in range(5):  # operator -> tag -> window -> days -> spread -> Save
             tmux.keys("Tab")
         screen = tmux.wait_for_footer("esc Cancel", "^s Save")
         assert "3 client(s) match (operator 900)" in screen

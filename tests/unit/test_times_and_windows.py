@@ -164,3 +164,70 @@ def test_the_next_opening_skips_the_other_days_across_a_dst_change():
     # open now: now
     monday_noon = dt.datetime(2026, 3, 30, 11, 0)
     assert windows.next_window_open(monday_noon, "Europe/London", (9 * 60, 21 * 60), weekdays) == monday_noon
+
+
+# -- the close of a window's opening (a spread mailing goes until it: issue 12, part 4) --------------
+
+def close(at, window, days=None, tz=BERLIN):
+    return windows.window_close(at, tz, parse_window(window) if window else None,
+                                windows.parse_days(days) if days else None)
+
+
+def test_a_window_closes_at_its_end_the_same_day_and_across_midnight_the_next():
+    assert close(dt.datetime(2026, 11, 22, 12, 0), "09:00-21:00") == dt.datetime(2026, 11, 22, 20, 0)
+    # opened at 23:00 CET on the 22nd, or in its small hours (00:30 CET on the 23rd): 06:00 on the 23rd
+    assert close(dt.datetime(2026, 11, 22, 22, 0), "22:00-06:00") == dt.datetime(2026, 11, 23, 5, 0)
+    assert close(dt.datetime(2026, 11, 22, 23, 30), "22:00-06:00") == dt.datetime(2026, 11, 23, 5, 0)
+    # a window that ends at midnight closes at the next local midnight
+    assert close(dt.datetime(2026, 11, 22, 12, 0), "09:00-00:00") == dt.datetime(2026, 11, 22, 23, 0)
+
+
+def test_a_closing_time_the_clocks_skip_closes_the_window_when_they_jump():
+    # 2026-03-29: 02:00 CET -> 03:00 CEST; a window until 02:30 shuts at the jump (01:00 UTC)
+    assert close(dt.datetime(2026, 3, 29, 0, 30), "01:00-02:30") == dt.datetime(2026, 3, 29, 1, 0)
+    assert not in_window(dt.datetime(2026, 3, 29, 1, 0), BERLIN, parse_window("01:00-02:30"))
+    # across midnight on the night of the jump: 22:00 CET to 06:00 CEST is 7 hours, not 8
+    assert close(dt.datetime(2026, 3, 28, 21, 0), "22:00-06:00") == dt.datetime(2026, 3, 29, 4, 0)
+
+
+def test_a_closing_time_the_clocks_repeat_closes_the_window_the_first_time():
+    # 2026-10-25: 03:00 CEST -> 02:00 CET; 02:30 comes at 00:30 UTC and again at 01:30 UTC
+    assert close(dt.datetime(2026, 10, 24, 23, 0), "01:00-02:30") == dt.datetime(2026, 10, 25, 0, 30)
+    # the second pass of the repeated hour is open again (02:00-02:30 CET): it closes at its 02:30
+    assert close(dt.datetime(2026, 10, 25, 1, 10), "01:00-02:30") == dt.datetime(2026, 10, 25, 1, 30)
+
+
+def test_days_without_hours_are_one_opening_until_a_day_not_among_them():
+    # Monday 2026-11-23 noon, mon-fri: open until Saturday's local midnight
+    assert close(dt.datetime(2026, 11, 23, 11, 0), None, "mon-fri") == dt.datetime(2026, 11, 27, 23, 0)
+    # fri-mon wraps the week: from Saturday until Tuesday's midnight
+    assert close(dt.datetime(2026, 11, 28, 11, 0), None, "fri-mon") == dt.datetime(2026, 11, 30, 23, 0)
+    # no window and every day: it never closes
+    assert close(dt.datetime(2026, 11, 23, 11, 0), None, None) is None
+    # the days' close across a DST change: Saturday 2026-03-28 to Monday's midnight in CEST
+    assert close(dt.datetime(2026, 3, 28, 11, 0), None, "sat-sun") == dt.datetime(2026, 3, 29, 22, 0)
+
+
+def test_a_window_with_days_closes_its_own_opening_across_midnight():
+    # fridays 22:00-06:00 in London: opened Friday 2026-03-27 at 22:00 GMT, closed Saturday 06:00 GMT
+    assert close(dt.datetime(2026, 3, 27, 22, 0), "22:00-06:00", "fri", tz="Europe/London") == \
+        dt.datetime(2026, 3, 28, 6, 0)
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Asia/Kathmandu"])
+@pytest.mark.parametrize("window, days", [("09:00-21:00", None), ("22:00-06:00", None), ("00:30-02:30", "sat"),
+                                          (None, "mon-fri"), ("23:00-00:00", "sun")])
+def test_the_close_is_the_first_shut_instant_after_every_opening_of_a_year(tz, window, days):
+    """From each opening (next_window_open every 29 hours over a year, DST changes included) the
+    window stays open until its close, and is shut there."""
+    span, mask = parse_window(window) if window else None, windows.parse_days(days) if days else None
+    at = dt.datetime(2026, 1, 1)
+    while at < dt.datetime(2027, 1, 1):
+        opens = windows.next_window_open(at, tz, span, mask)
+        shut = windows.window_close(opens, tz, span, mask)
+        assert shut > opens
+        assert not in_window(shut, tz, span, mask), (opens, shut)
+        step = (shut - opens) / 16
+        assert all(in_window(opens + step * i, tz, span, mask) for i in range(16)), (opens, shut)
+        assert in_window(shut - dt.timedelta(seconds=1), tz, span, mask), (opens, shut)
+        at += dt.timedelta(hours=29)
