@@ -58,12 +58,15 @@ def audience_by_operator(operator=None, tag=None, recipients=None):
                   .group_by(Client.operator).tuples())
     # From the stop list (short) to each phone's client, as opted_out_query: never a pass over the
     # clients of the filter.
-    client_operator = Client.select(Client.operator).where((Client.phone == OptOut.phone) & cond)
-    stopped = OptOut.select(client_operator.alias("op"), pw.fn.COUNT(pw.SQL("*"))).group_by(pw.SQL("op"))
-    for code, n in stopped.tuples():
+    for code, n in opted_out_by_operator_query(cond).tuples():
         if code is not None:
             counts[code] = counts.get(code, 0) - n
     return {code: n for code, n in counts.items() if n > 0}
+
+
+def opted_out_by_operator_query(cond):
+    client_operator = Client.select(Client.operator).where((Client.phone == OptOut.phone) & cond)
+    return OptOut.select(client_operator.alias("op"), pw.fn.COUNT(pw.SQL("*"))).group_by(pw.SQL("op"))
 
 
 def cap_shortfall(text, start_at, end_at, by_operator, now=None, caps=None, windowed=False):

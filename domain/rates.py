@@ -150,15 +150,19 @@ class Shortfall:
 
     def text(self):
         """'at the cap of 50 messages/s the 20,000 recipients need 6 min 40 s; the mailing has 5 min:
-        about 5,000 would not go' (naming the operator when its cap is the one that binds)."""
+        about 5,000 would not go'; naming the operator when its cap is the one that binds ('at
+        operator 900's cap of 20 messages/s its 12,000 recipients need 10 min; the mailing has 5 min:
+        about 6,000 of the 20,000 recipients would not go')."""
         each = f" ({self.parts} parts each)" if self.unit == SEGMENTS and self.parts > 1 else ""
         if self.operator is None:
             cap = f"at the cap of {_rate_text(self.rate)} {self.unit}/s the {self.capped:,} recipients{each}"
         else:
             cap = (f"at operator {self.operator}'s cap of {_rate_text(self.rate)} {self.unit}/s its "
                    f"{self.capped:,} recipients{each}")
+        # (the total cap may hold back others too: the figure is of the whole audience)
+        of = f" of the {self.audience:,} recipients" if self.capped != self.audience else ""
         return (f"{cap} need {duration_text(self.needed)}; the mailing has {duration_text(self.there)}: "
-                f"about {self.missed:,} would not go"
+                f"about {self.missed:,}{of} would not go"
                 + (" (not counting its window, which leaves it less time)" if self.windowed else ""))
 
     def as_dict(self):
