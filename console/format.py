@@ -64,21 +64,24 @@ def progress_text(sent, done, total, width=20, percent=True):
 
 def finish_text(finish, compact=False):
     """A running mailing's expected finish (a stats.Finish): '≈ in 3 min' within the hour, '≈ 14:05'
-    (with the date on another day) beyond; in red 'after its end: ~N will not go' (compact: '~N will
-    not go') when it falls after the end; 'spread until 14:05'; '—' when unknown."""
+    (with the date on another day) beyond; in red 'after its end: ~N will not go' when it falls after
+    the end; 'spread until 14:05'; '—' when unknown. `compact` (under 120 columns, where the text
+    must keep its room): '≈ 3 min', '~N won't go', 'until 14:05', 'none left'."""
     if finish is None:
         return Text("—", style="dim", no_wrap=True)
     if finish.none_pending:
-        return Text("none pending", style="dim", no_wrap=True)
+        return Text("none left" if compact else "none pending", style="dim", no_wrap=True)
     if finish.spread_until is not None:
-        return Text(f"spread until {local_time(finish.spread_until, fmt='%H:%M')}", no_wrap=True)
-    if finish.late:
-        return Text(f"{'' if compact else 'after its end: '}~{finish.missed:,} will not go", style="bold red",
+        return Text(f"{'' if compact else 'spread '}until {local_time(finish.spread_until, fmt='%H:%M')}",
                     no_wrap=True)
+    if finish.late:
+        return Text(f"~{finish.missed:,} won't go" if compact else f"after its end: ~{finish.missed:,} will not go",
+                    style="bold red", no_wrap=True)
+    soon = "≈ " if compact else "≈ in "
     if finish.seconds < 60:
-        return Text(f"≈ in {max(1, math.ceil(finish.seconds))} s", no_wrap=True)
+        return Text(f"{soon}{max(1, math.ceil(finish.seconds))} s", no_wrap=True)
     if finish.seconds < 3600:
-        return Text(f"≈ in {math.ceil(finish.seconds / 60)} min", no_wrap=True)
+        return Text(f"{soon}{math.ceil(finish.seconds / 60)} min", no_wrap=True)
     read_at = finish.at - dt.timedelta(seconds=finish.seconds)
     same_day = local_time(read_at, fmt="%Y-%m-%d") == local_time(finish.at, fmt="%Y-%m-%d")
     return Text(f"≈ {local_time(finish.at, fmt='%H:%M' if same_day else '%m-%d %H:%M')}", no_wrap=True)

@@ -104,8 +104,9 @@ async def test_the_dashboard_says_the_cap_and_each_running_mailings_expected_fin
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: table.compact and table.columns["finish"].label.plain == "Finish",
                        what="a compact table")
-        await wait_for(pilot, lambda: re.fullmatch(r"~\d+ will not go", finish_cells(table)[late.id]),
+        await wait_for(pilot, lambda: re.fullmatch(r"~\d+ won't go", finish_cells(table)[late.id]),
                        what="the compact finish")
+        assert finish_cells(table)[spread.id] == cells[spread.id].replace("spread ", "")
         assert table.virtual_size.width <= table.size.width  # nothing pushed out sideways
         await wait_for(pilot, lambda: "cap 50/s; op 900: 20/s" in plain(summary), what="the cap said shorter")
 

@@ -78,6 +78,7 @@ def test_the_expected_finish_is_the_pending_at_the_last_minutes_rate():
     finish = stats.finish_of(running(pending=120), T0, sent=60)  # 1/s
     assert (finish.at, finish.seconds, finish.missed) == (at(120), 120, 0)
     assert finish_text(finish).plain == "≈ in 2 min"
+    assert finish_text(finish, compact=True).plain == "≈ 2 min"  # under 120 columns
     assert finish_text(stats.finish_of(running(pending=30), T0, sent=60)).plain == "≈ in 30 s"
 
 
@@ -85,7 +86,7 @@ def test_a_finish_after_the_end_says_how_many_will_not_go():
     finish = stats.finish_of(running(pending=100, end=60), T0, sent=30)  # 0.5/s: 30 go by the end
     assert finish.late and finish.missed == 70
     assert finish_text(finish).plain == "after its end: ~70 will not go"
-    assert finish_text(finish, compact=True).plain == "~70 will not go"
+    assert finish_text(finish, compact=True).plain == "~70 won't go"
     assert "red" in str(finish_text(finish).style)
 
 
@@ -104,3 +105,5 @@ def test_a_far_finish_is_a_time_of_day_and_unknowns_are_a_dash():
     assert finish_text(stats.finish_of(running(pending=0), T0, sent=5)).plain == "none pending"
     spread = stats.finish_of(running(spread=True), T0, sent=5, spread_until=at(1800))
     assert finish_text(spread).plain == "spread until 12:30"
+    assert finish_text(spread, compact=True).plain == "until 12:30"
+    assert finish_text(stats.finish_of(running(pending=0), T0, sent=5), compact=True).plain == "none left"
