@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, mailings, opt_outs, segments, stats
+from domain import clients, mailings, opt_outs, rates, segments, stats
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -152,7 +152,7 @@ def cmd_mailings_create(args):
 
 
 def preview_mailing(args):
-    row, estimate, opted_out = mailings.preview_mailing(**mailing_fields(args))
+    row, estimate, opted_out, short = mailings.preview_mailing(**mailing_fields(args))
     window = format_window(row["window_start"], row["window_end"]) if row["window_start"] is not None else "-"
     too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
     spans = mailings.spread_plan(row) if row["spread"] else []
@@ -161,7 +161,9 @@ def preview_mailing(args):
                 "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
                 "spread": [{"tz": s.tz, "from": stats.iso(s.start), "to": stats.iso(s.end)} for s in spans]
                 if row["spread"] else None,
-                **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long)}, "\n".join([
+                **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long),
+                "caps": rates.Caps.of(_settings.current()).describe(),
+                "cap_shortfall": short.as_dict() if short else None}, "\n".join([
         "dry run: nothing was written",
         f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
@@ -171,7 +173,8 @@ def preview_mailing(args):
         + (f" ({estimate.recipients + opted_out:,} match, {opted_out:,} of them opted out)" if opted_out else ""),
         f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
                                                 else " (MAILER_SEGMENT_PRICE unset: no cost)"),
-    ] + ([f"needs --confirm-parts: {too_long}"] if too_long else [])))
+    ] + ([f"needs --confirm-parts: {too_long}"] if too_long else [])
+      + ([f"throughput cap: {short.text()}"] if short else [])))
 
 
 def spread_plan_lines(row, spans):

@@ -1,5 +1,6 @@
 """Turning domain values into display text. Everything user-typed becomes a literal `Text`."""
 import datetime as dt
+import math
 import zoneinfo
 
 from rich.text import Text
@@ -59,6 +60,31 @@ def progress_text(sent, done, total, width=20, percent=True):
     text.append("░" * (width - done_cells), style="dim")
     text.append(f" {100 * sent / total:3.0f}%  {sent}/{total}" if percent else f"  {sent}/{total}")
     return text
+
+
+def finish_text(finish, compact=False):
+    """A running mailing's expected finish (a stats.Finish): '≈ in 3 min' within the hour, '≈ 14:05'
+    (with the date on another day) beyond; in red 'after its end: ~N will not go' when it falls after
+    the end; 'spread until 14:05'; '—' when unknown. `compact` (under 120 columns, where the text
+    must keep its room): '≈ 3 min', '~N won't go', 'until 14:05', 'none left'."""
+    if finish is None:
+        return Text("—", style="dim", no_wrap=True)
+    if finish.none_pending:
+        return Text("none left" if compact else "none pending", style="dim", no_wrap=True)
+    if finish.spread_until is not None:
+        return Text(f"{'' if compact else 'spread '}until {local_time(finish.spread_until, fmt='%H:%M')}",
+                    no_wrap=True)
+    if finish.late:
+        return Text(f"~{finish.missed:,} won't go" if compact else f"after its end: ~{finish.missed:,} will not go",
+                    style="bold red", no_wrap=True)
+    soon = "≈ " if compact else "≈ in "
+    if finish.seconds < 60:
+        return Text(f"{soon}{max(1, math.ceil(finish.seconds))} s", no_wrap=True)
+    if finish.seconds < 3600:
+        return Text(f"{soon}{math.ceil(finish.seconds / 60)} min", no_wrap=True)
+    read_at = finish.at - dt.timedelta(seconds=finish.seconds)
+    same_day = local_time(read_at, fmt="%Y-%m-%d") == local_time(finish.at, fmt="%Y-%m-%d")
+    return Text(f"≈ {local_time(finish.at, fmt='%H:%M' if same_day else '%m-%d %H:%M')}", no_wrap=True)
 
 
 def page_label(event, noun):

@@ -4,7 +4,7 @@ import datetime as dt
 
 import peewee as pw
 
-from domain import segments, settings, spread as spreading
+from domain import rates, segments, settings, spread as spreading
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
@@ -43,6 +43,44 @@ def opted_out_query(operator=None, tag=None):
 def audience_count(operator=None, tag=None):
     """The clients a mailing with this filter would reach now: matching and not opted out."""
     return matching_count(operator, tag) - opted_out_count(operator, tag)
+
+
+def audience_by_operator(operator=None, tag=None, recipients=None):
+    """{operator code: recipients} of a filter's audience, as the caps need it: counted by operator
+    only when MAILER_RATE_OPERATOR names some and the filter does not pick one operator already (a
+    GROUP BY over the (operator, tag) index, and the stop list's phones looked up by phone); else
+    the `recipients` counted already (audience_count when not given) under the filter's operator."""
+    caps = rates.Caps.of(settings.current())
+    if operator or not caps.operators:
+        return {operator or None: audience_count(operator, tag) if recipients is None else recipients}
+    cond = audience_filter(None, tag or None)
+    counts = dict(Client.select(Client.operator, pw.fn.COUNT(pw.SQL("*"))).where(cond)
+                  .group_by(Client.operator).tuples())
+    # From the stop list (short) to each phone's client, as opted_out_query: never a pass over the
+    # clients of the filter.
+    for code, n in opted_out_by_operator_query(cond).tuples():
+        if code is not None:
+            counts[code] = counts.get(code, 0) - n
+    return {code: n for code, n in counts.items() if n > 0}
+
+
+def opted_out_by_operator_query(cond):
+    client_operator = Client.select(Client.operator).where((Client.phone == OptOut.phone) & cond)
+    return OptOut.select(client_operator.alias("op"), pw.fn.COUNT(pw.SQL("*"))).group_by(pw.SQL("op"))
+
+
+def cap_shortfall(text, start_at, end_at, by_operator, now=None, caps=None, windowed=False):
+    """What the throughput caps (MAILER_RATE, MAILER_RATE_OPERATOR) leave out of an audience
+    ({operator: recipients}: audience_by_operator) between max(start, now) and the end: a
+    rates.Shortfall, or None when it all fits. A window or days (`windowed`) are not counted: they
+    leave less time than this, never more, and the text says so."""
+    caps = rates.Caps.of(settings.current()) if caps is None else caps
+    if not caps:
+        return None
+    now = to_naive_utc(now or utcnow())
+    parts = segments.count(text or "").parts
+    return rates.limit(max(to_naive_utc(start_at), now), to_naive_utc(end_at), by_operator, caps, parts,
+                       windowed)
 
 
 def audience_zones(operator=None, tag=None):
@@ -130,13 +168,20 @@ def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=No
     return Mailing.create(**row)
 
 
-def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None, spread=False):
+def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None, spread=False,
+                    now=None):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
-    the audience it would have now (a segments.Estimate) and how many matching clients opted out."""
-    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz, days=days,
+    the audience it would have now (a segments.Estimate), how many matching clients opted out, and
+    what the throughput caps would leave out of that audience before its end (cap_shortfall)."""
+    now = now or utcnow()
+    row = clean_mailing(text, start, end, operator, tag, window_or_default(window), now=now, tz=tz, days=days,
                         spread=spread)
     matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
-    return row, segments.estimate(row["text"], matching - opted_out, settings.current().segment_price), opted_out
+    recipients = matching - opted_out
+    short = cap_shortfall(row["text"], row["start_at"], row["end_at"],
+                          audience_by_operator(row["operator"], row["tag"], recipients), now,
+                          windowed=row["window_start"] is not None or row["days"] is not None)
+    return row, segments.estimate(row["text"], recipients, settings.current().segment_price), opted_out, short
 
 
 def get_mailing(mailing_id, lock=False):

@@ -132,24 +132,83 @@ def expected_finish(now, pending, per_second):
     return now + dt.timedelta(seconds=pending / per_second)
 
 
+@dataclasses.dataclass(frozen=True)
+class Shortfall:
+    """What the caps leave out of an audience between a start and an end: the cap that binds (the
+    total's, or one operator's), how long it needs for what it caps, the time there is, and about how
+    many recipients would not go before the end."""
+    needed: float  # seconds the binding cap takes
+    there: float  # seconds between the start and the end
+    missed: int  # recipients that would not go (about)
+    audience: int  # every recipient
+    rate: float  # the binding cap, per second
+    unit: str
+    parts: int  # SMS parts per message (what a message costs with unit=segments)
+    operator: str | None = None  # the operator whose cap binds; None: the total's
+    capped: int = 0  # the recipients that cap holds back: the operator's, or the whole audience
+    windowed: bool = False  # the mailing sends only in a window (or on some days): not counted here
+
+    def text(self):
+        """'at the cap of 50 messages/s the 20,000 recipients need 6 min 40 s; the mailing has 5 min:
+        about 5,000 would not go'; naming the operator when its cap is the one that binds ('at
+        operator 900's cap of 20 messages/s its 12,000 recipients need 10 min; the mailing has 5 min:
+        about 6,000 of the 20,000 recipients would not go')."""
+        each = f" ({self.parts} parts each)" if self.unit == SEGMENTS and self.parts > 1 else ""
+        if self.operator is None:
+            cap = f"at the cap of {_rate_text(self.rate)} {self.unit}/s the {self.capped:,} recipients{each}"
+        else:
+            cap = (f"at operator {self.operator}'s cap of {_rate_text(self.rate)} {self.unit}/s its "
+                   f"{self.capped:,} recipients{each}")
+        # (the total cap may hold back others too: the figure is of the whole audience)
+        of = f" of the {self.audience:,} recipients" if self.capped != self.audience else ""
+        return (f"{cap} need {duration_text(self.needed)}; the mailing has {duration_text(self.there)}: "
+                f"about {self.missed:,}{of} would not go"
+                + (" (not counting its window, which leaves it less time)" if self.windowed else ""))
+
+    def as_dict(self):
+        return {"needed_seconds": round(self.needed, 1), "seconds": round(self.there, 1),
+                "would_not_go": self.missed, "recipients": self.audience, "cap": self.rate,
+                "unit": self.unit, "operator": self.operator, "window_not_counted": self.windowed,
+                "text": self.text()}
+
+
+def limit(start, end, by_operator, caps, parts=1, windowed=False):
+    """The Shortfall of an audience ({operator code: recipients}) between start and end under `caps`,
+    or None when nothing caps it or it all fits. The recipients through by the end are those each
+    operator's cap lets through (all of an uncapped operator's), at most what the total cap lets
+    through: a bottleneck at one operator holds back only that operator's recipients."""
+    cost = caps.cost(parts)
+    floors = []  # (seconds, operator or None, recipients it caps, rate)
+    audience = sum(by_operator.values())
+    if caps.total is not None and audience:
+        floors.append((audience * cost / caps.total, None, audience, caps.total))
+    for operator, n in sorted(by_operator.items(), key=lambda item: str(item[0])):
+        if operator in caps.operators and n:
+            floors.append((n * cost / caps.operators[operator], operator, n, caps.operators[operator]))
+    there = max(0.0, (end - start).total_seconds())
+    if not floors or max(f[0] for f in floors) <= there:
+        return None
+    needed, operator, capped, rate = max(floors, key=lambda f: f[0])
+    through = sum(min(n, caps.operators[op] * there / cost) if op in caps.operators else n
+                  for op, n in by_operator.items())
+    if caps.total is not None:
+        through = min(through, caps.total * there / cost)
+    return Shortfall(needed, there, audience - int(through), audience, rate, caps.unit, parts,
+                     operator, capped, windowed)
+
+
 def shortfall(start, end, by_operator, caps, parts=1):
     """What the caps mean for an audience between start and end: (seconds needed, seconds there are,
-    how many would not go), or None when nothing caps it or it fits."""
-    needed = caps.seconds_for(by_operator, parts)
-    if needed is None:
-        return None
-    there = max(0.0, (end - start).total_seconds())
-    if needed <= there:
-        return None
-    audience = sum(by_operator.values())
-    return needed, there, audience - int(audience * there / needed)
+    how many would not go), or None when nothing caps it or it fits (see `limit`)."""
+    found = limit(start, end, by_operator, caps, parts)
+    return None if found is None else (found.needed, found.there, found.missed)
 
 
 def duration_text(seconds):
-    """'2 h 05 min', '4 min 10 s', '12 s'."""
+    """'2 h 05 min', '4 min 10 s', '5 min', '12 s'."""
     seconds = int(round(seconds))
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
+        return f"{seconds // 60} min" + (f" {seconds % 60:02d} s" if seconds % 60 else "")
     return f"{seconds} s"

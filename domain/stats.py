@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 import peewee as pw
 
 from domain import clients as client_directory
-from domain import opt_outs, segments, settings
+from domain import opt_outs, rates, segments, settings
 from domain import spread as spreading
 from domain.mailings import audience_count, get_mailing, spread_plan
 from domain.states import gateway_pause
 from domain.times import utcnow
 from domain.vocabulary import (DOUBT, FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED,
                                SENT, UNKNOWN)
-from models import Attempt, Client, Heartbeat, Mailing, Message
+from models import Attempt, Client, Heartbeat, Mailing, Message, RateBucket, db_now
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
 HEARTBEAT_EVERY = 2.0
@@ -85,6 +85,7 @@ class MailingRow:
     # have now (None while that is not counted yet: AudienceCache)
     days: str | None = None  # the weekdays it sends on ('mon-fri'), None: every day
     spread: bool = False  # its messages go evenly until its end (or its window's close)
+    finish: object = None  # a Finish: when a running one is expected through (the dashboard's)
 
     @property
     def started(self):
@@ -577,6 +578,8 @@ class Dashboard:
     failed_total: int | None  # None when not read this time (see dashboard's with_totals)
     gateway_pause: tuple | None  # (until, reason)
     live_total: int = 0  # how many mailings may still send in all (live shows at most LIVE_SHOWN)
+    caps: rates.Caps = rates.Caps()  # the throughput caps of this console's settings
+    applied: list = field(default_factory=list)  # AppliedCap: what consumers apply, where it differs
 
     @property
     def alive(self):
@@ -585,6 +588,111 @@ class Dashboard:
     def gateway_health(self, beats=None):
         """The gateway's health as the consumers shown alive (or `beats`) found it."""
         return combined_health(GatewayHealth.of(b) for b in (self.alive if beats is None else beats))
+
+
+@dataclass(frozen=True)
+class Finish:
+    """When a running mailing's pending messages are expected through, at the rate it sent over the
+    last minute: `at` (and `seconds` from the reading), `missed` of them would not go before its end
+    (the finish falls after it); or, spread, when its last pending message is due; or nothing
+    pending. A mailing whose rate is unknown (it sent nothing lately) has no Finish."""
+    at: dt.datetime | None = None
+    seconds: float | None = None  # from `now` of the reading to `at`
+    missed: int = 0  # pending messages that would not go before the end
+    spread_until: dt.datetime | None = None
+    none_pending: bool = False
+
+    @property
+    def late(self):
+        return self.missed > 0
+
+
+def finish_of(row, now, sent, spread_until=None, window=RATE_WINDOW):
+    """The Finish of a MailingRow read at `now`, that sent `sent` messages over the last `window`
+    seconds (or since it started, if later): None when it is not running or its rate is unknown."""
+    if row.state != RUNNING:
+        return None
+    pending = row.count(PENDING)
+    if pending <= 0:
+        return Finish(none_pending=True)
+    if row.spread:
+        return Finish(spread_until=spread_until) if spread_until is not None else None
+    lasted = window if row.started_at is None else min(window, (now - row.started_at).total_seconds())
+    per_second = sent / max(1.0, lasted)
+    at = rates.expected_finish(now, pending, per_second)
+    if at is None:
+        return None
+    missed = 0
+    if at > row.end_at:
+        missed = pending - int(per_second * max(0.0, (row.end_at - now).total_seconds()))
+    return Finish(at=at, seconds=(at - now).total_seconds(), missed=missed)
+
+
+def recent_sends(since):
+    """{mailing id: messages sent since `since`}: one GROUP BY over the journal's `at` index (the
+    last minute's rows, however long the journal), for every mailing that sent lately."""
+    return dict(recent_sends_query(since).tuples())
+
+
+def recent_sends_query(since):
+    # Grouped by mailing_id + 0, not the column: SQLite would otherwise read the whole journal in
+    # the order of its mailing_id index to skip a sort of the minute's rows. (A literal 0: PostgreSQL
+    # must see the same expression in the SELECT list and the GROUP BY.)
+    mailing = Attempt.mailing_id + pw.SQL("0")
+    return (Attempt.select(mailing, pw.fn.COUNT(Attempt.id))
+            .where((Attempt.at >= since) & (Attempt.outcome == SENT)).group_by(mailing))
+
+
+def last_pending_at(mailing_id):
+    """When a mailing's last pending message is due: the end of the (mailing, status,
+    next_attempt_at) index's pending run, read backwards, one entry."""
+    last = last_pending_query(mailing_id).first()
+    return last.next_attempt_at if last is not None else None
+
+
+def last_pending_query(mailing_id):
+    return (Message.select(Message.next_attempt_at)
+            .where((Message.mailing == mailing_id) & (Message.status == PENDING))
+            .order_by(Message.next_attempt_at.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class AppliedCap:
+    """A cap a consumer applied within the last minute (a RateBucket row it took from) that is not
+    this console's setting for the same key: another configuration sends."""
+    key: str  # rates.TOTAL or rates.operator_key(code)
+    rate: float
+    unit: str
+    ours: float | None  # this console's cap for that key (None: none)
+
+    def text(self, unit=None):
+        """'consumers apply 30/s in all (here: 50/s)'; units named when they differ from `unit`
+        (this console's)."""
+        what = "in all" if self.key == rates.TOTAL else self.key
+        theirs = f"{self.rate:g} {self.unit}/s" if unit and unit != self.unit else f"{self.rate:g}/s"
+        ours = "no cap" if self.ours is None else f"{self.ours:g} {unit}/s" if unit and unit != self.unit else f"{self.ours:g}/s"
+        return f"consumers apply {theirs} {what} (here: {ours})"
+
+
+BUCKET_RECENT = 60  # seconds: a bucket taken from within this long tells what consumers apply now
+
+
+def caps_applied_elsewhere(caps, now_epoch=None):
+    """The caps consumers applied within the last BUCKET_RECENT seconds (by the database's clock, as
+    the buckets are written) that differ from `caps` (rates.Caps): a few rows, one per cap."""
+    if now_epoch is None:
+        now_epoch = db_now().replace(tzinfo=dt.timezone.utc).timestamp()
+    differ = []
+    for bucket in RateBucket.select().where(RateBucket.at >= now_epoch - BUCKET_RECENT).order_by(RateBucket.key):
+        if bucket.key == rates.TOTAL:
+            ours = caps.total
+        elif bucket.key.startswith(rates.operator_key("")):
+            ours = caps.operators.get(bucket.key[len(rates.operator_key("")):])
+        else:
+            continue
+        if ours is None or abs(bucket.rate - ours) > 1e-9 or bucket.unit != caps.unit:
+            differ.append(AppliedCap(bucket.key, bucket.rate, bucket.unit, ours))
+    return differ
 
 
 def failed_total():
@@ -613,10 +721,18 @@ def dashboard(now=None, limit=LIVE_SHOWN, with_totals=True, audiences=None):
     # no sort of every live mailing), then the newest `limit` of those.
     newest = sorted((m for state in LIVE_STATES for m in Mailing.select().where(Mailing.state == state)
                      .order_by(Mailing.id.desc()).limit(limit)), key=lambda m: -m.id)[:limit]
+    live = mailing_rows(newest, audiences)
+    # Each running mailing's expected finish: its sends of the last minute (one GROUP BY for all),
+    # its pending count (the rows' counts), a spread one's last due message (one index entry each).
+    sent = recent_sends(since) if any(r.state == RUNNING for r in live) else {}
+    live = [replace(r, finish=finish_of(r, now, sent.get(r.id, 0),
+                                        last_pending_at(r.id) if r.spread and r.state == RUNNING else None))
+            if r.state == RUNNING else r for r in live]
+    caps = rates.Caps.of(settings.current())
     return Dashboard(
         now=now, series=series, outcomes=outcomes,
         beats=list(Heartbeat.select().order_by(Heartbeat.beat_at.desc())),
-        live=mailing_rows(newest, audiences),
+        live=live, caps=caps, applied=caps_applied_elsewhere(caps),
         live_total=Mailing.select().where(Mailing.state.in_(LIVE_STATES)).count(),
         failed_total=failed_total() if with_totals else None,
         gateway_pause=gateway_pause(now))

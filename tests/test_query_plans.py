@@ -27,3 +27,22 @@ def test_opted_out_clients_are_counted_from_the_stop_list_to_the_clients(databas
     steps = plan(mailings.opted_out_query("916", "vip")).split(" / ")
     assert steps[0].startswith("SCAN") and "opt_out" in steps[0]  # the short list drives
     assert any("SEARCH" in step and "client_phone (phone=?)" in step for step in steps)
+
+
+def test_the_caps_count_the_opted_out_by_operator_from_the_stop_list(database):
+    steps = plan(mailings.opted_out_by_operator_query(mailings.audience_filter(None, "vip"))).split(" / ")
+    assert steps[0].startswith("SCAN") and "opt_out" in steps[0]  # the short list drives
+    assert any("SEARCH" in step and "client_phone (phone=?)" in step for step in steps)
+    assert not any(step.startswith("SCAN") and "client" in step.split()[1] for step in steps)
+
+
+def test_the_dashboards_finish_reads_the_last_minute_and_one_index_entry(database):
+    import datetime as dt
+
+    from domain import stats
+
+    recent = plan(stats.recent_sends_query(dt.datetime(2030, 1, 1)))
+    assert "USING INDEX attempt_at (at>?)" in recent and "SCAN" not in recent  # the minute's rows, not the journal
+    last = plan(stats.last_pending_query(7))
+    assert "USING COVERING INDEX message_mailing_id_status_next_attempt_at (mailing_id=? AND status=?)" in last
+    assert "ORDER BY" not in last  # the index's order, read backwards: no sort

@@ -17,11 +17,12 @@ from console.format import local_time
 from console.screens.mailing_detail import MailingDetailScreen
 from console.widgets import MailingTable, KeyFooter
 from console.workers import db_work, deliver
-from domain import stats
+from domain import rates, stats
 from domain.vocabulary import status_label
 
-# The mailings screen's columns but the filter: the dashboard has room for more of the text.
-COLUMNS = ("id", "state", "progress", "failed", "start", "end", "text")
+# The mailings screen's columns but the filter (the dashboard has room for more of the text), and a
+# running mailing's expected finish, kept when compact (it is what the dashboard is for).
+COLUMNS = ("id", "state", "progress", "failed", "start", "end", "finish", "text")
 
 WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
 TOTALS_EVERY = 15  # seconds between reads of the failed total (a scan of the messages)
@@ -39,6 +40,17 @@ def exit_status(code):
     return f"code {code}"
 
 
+def cap_text(caps, short=False):
+    """'cap 50 messages/s in all; operator 900: 20/s', or 'no cap'; `short`: 'cap 50/s; op 900: 20/s'
+    (the unit named only when it is segments)."""
+    if not caps or not short:
+        return f"cap {caps.describe()}" if caps else "no cap"
+    said = [f"{caps.total:g}/s"] if caps.total is not None else []
+    if caps.operators:
+        said.append("op " + ", ".join(f"{op}: {rate:g}/s" for op, rate in sorted(caps.operators.items())))
+    return "cap " + "; ".join(said) + (f" ({caps.unit})" if caps.unit != rates.MESSAGES else "")
+
+
 class DashboardScreen(Screen):
     SUB_TITLE = "Dashboard"
     AUTO_FOCUS = "#live-mailings"
@@ -50,8 +62,12 @@ class DashboardScreen(Screen):
             with VerticalScroll(classes="panel", id="consumer-panel"):
                 yield Label("Consumer", classes="panel-title")
                 yield Static("…", id="consumer")
+            # The rate, then the cap (said shorter when narrow); first, a cap the consumers apply
+            # otherwise than this console's settings, if any. The sparkline takes the lines the text
+            # leaves it.
             with Vertical(classes="panel", id="rate-panel"):
                 yield Label("Sends per second (last 60 s)", classes="panel-title")
+                yield Static("", id="rate-applied")
                 yield Sparkline([0] * WINDOW, id="rate")
                 yield Static("…", id="rate-summary")
             with Vertical(classes="panel", id="failures-panel"):
@@ -168,8 +184,16 @@ class DashboardScreen(Screen):
             sparkline.data = series
         last10 = sum(series[-10:]) / 10
         summary = Text(f"now {series[-1]}/s · 10 s avg {last10:.1f}/s · peak {max(series)}/s\n"
-                       f"{sum(series)} sent in the last 60 s")
+                       f"{sum(series)} sent in the last 60 s\n")
+        cap = cap_text(snap.caps)
+        if len(cap) > self.query_one("#rate-summary").size.width:  # on one line if it can be
+            cap = cap_text(snap.caps, short=True)
+        summary.append(cap, style="" if snap.caps else "dim")
         self._put("#rate-summary", summary)
+        # consumers configured otherwise than this console
+        applied = Text("\n".join(f"⚠ {a.text(snap.caps.unit)}" for a in snap.applied), style="bold yellow")
+        self._put("#rate-applied", applied)
+        self.query_one("#rate-applied").display = bool(snap.applied)
 
         outcomes = snap.outcomes
         failures = Text()

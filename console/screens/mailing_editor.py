@@ -36,6 +36,7 @@ class MailingEditor(EditForm):
     _debounce = None
     _window_debounce = None
     _window_note = None  # (inputs, text, style) from the last check of the window against start/end/zones
+    _counted = None  # (operator, tag, matching, opted out, {operator: recipients}) last counted
     known = ([], [])
 
     def __init__(self, mailing=None):
@@ -133,6 +134,9 @@ class MailingEditor(EditForm):
             if self._debounce is not None:
                 self._debounce.stop()
             self._debounce = self.set_timer(0.25, lambda: self._count_audience(*self._filter()))
+        if name in ("start", "end", "window", "days") and self._counted is not None:
+            # the caps' shortfall is arithmetic on the counts made: shown again, no query
+            self._show_audience(*self._counted)
         if name != "text":
             if self._window_debounce is not None:
                 self._window_debounce.stop()
@@ -152,7 +156,8 @@ class MailingEditor(EditForm):
                            + f", {counted.parts} SMS part{'' if counted.parts == 1 else 's'}"
                            + (f" (more than {settings.current().max_parts}: asks before saving)" if long else ""),
                            style="bold red" if over else "yellow" if long else "")
-            self._show_audience(*self._filter(), *getattr(self, "_audience", (None, None)))
+            if self._counted is not None:
+                self._show_audience(*self._counted)
         elif name in ("start", "end"):
             try:
                 when = times.parse_when(value, name)
@@ -223,14 +228,18 @@ class MailingEditor(EditForm):
     @db_work(group="editor-audience")
     def _count_audience(self, operator, tag):
         matching, opted_out = mailings.matching_count(operator, tag), mailings.opted_out_count(operator, tag)
-        deliver(self.app, self._show_audience, operator, tag, matching, opted_out)
+        # By operator only when operator caps are set and the filter does not pick one (else no query)
+        by_operator = mailings.audience_by_operator(operator, tag, matching - opted_out)
+        deliver(self.app, self._show_audience, operator, tag, matching, opted_out, by_operator)
 
-    def _show_audience(self, operator, tag, matching, opted_out):
+    def _show_audience(self, operator, tag, matching, opted_out, by_operator=None):
         """'N client(s) match (filter), M opted out · P SMS parts ≈ cost': one line at 80 columns, so
-        that the buttons under it stay in view."""
+        that the buttons under it stay in view; under it, when the throughput caps cannot let the
+        whole audience through before the end, what they leave out (mailings.cap_shortfall, from
+        the counts already made and the fields as they are: no query of its own)."""
         if (operator, tag) != self._filter() or matching is None:
             return
-        self._audience = (matching, opted_out)
+        self._counted = (operator, tag, matching, opted_out, by_operator)
         who = " and ".join(p for p in (f"operator {operator}" if operator else "",
                                        f"tag {tag!r}" if tag else "") if p) or "no filter"
         recipients = matching - opted_out
@@ -242,7 +251,28 @@ class MailingEditor(EditForm):
         text.append(f" · {estimate.parts:,} SMS part{'' if estimate.parts == 1 else 's'}")
         if estimate.cost is not None:
             text.append(f" ≈ {estimate.cost}")
+        short = self._cap_shortfall(by_operator)
+        if short is not None:
+            text.append(f"\n⚠ {short.text()}", style="bold yellow")
         self.query_one("#audience", Static).update(text)
+
+    def _cap_shortfall(self, by_operator):
+        """What the caps leave out of the audience counted, with the text, start, end, window and days
+        as typed (None when they fit, or while a time does not parse: its field says why)."""
+        if not by_operator or (self.mailing is not None and self.mailing.state != SCHEDULED):
+            return None  # one that started: the dashboard's expected finish says what is left
+        try:
+            now = times.utcnow()
+            start, end = (times.parse_when(self.field_value(name), name, now=now) for name in ("start", "end"))
+            windowed = (windows.parse_window(self.field_value("window")) is not None
+                        or windows.parse_days(self.field_value("days")) is not None)
+        except validation.ValidationError:
+            return None
+        if not self.field_value("window") and self.mailing is None and settings.current().default_window:
+            windowed = True  # the default window applies
+        if end <= start:
+            return None
+        return mailings.cap_shortfall(self.field_value("text"), start, end, by_operator, now, windowed=windowed)
 
     def _window_inputs(self):
         return tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag", "days"))

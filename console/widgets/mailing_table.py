@@ -16,7 +16,7 @@ import math
 from rich.cells import cell_len
 from rich.text import Text
 
-from console.format import lit, local_time, one_line, progress_text, state_text
+from console.format import finish_text, lit, local_time, one_line, progress_text, state_text
 from console.widgets.paged_table import PagedTable, PageSource
 from console.workers import db_work, deliver
 from domain import stats, times
@@ -24,8 +24,10 @@ from domain.vocabulary import FAILED, MESSAGE_STATUSES, SENT, status_label
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
           "start": "Start", "end": "End", "filter": "Filter", "text": "Text"}
-ALL_COLUMNS = tuple(LABELS)
-COMPACT_LABELS = dict(LABELS, progress="Progress")
+ALL_COLUMNS = tuple(LABELS)  # the mailings screen's
+# The dashboard's too: a running mailing's expected finish (stats.Finish, read with the dashboard)
+LABELS["finish"] = "Expected finish"
+COMPACT_LABELS = dict(LABELS, progress="Progress", finish="Finish")
 NARROW = 120  # a table narrower than this (in columns) is compact
 COMPACT_DROP = ("failed", "end")  # the columns a compact table leaves out
 MIN_TEXT = 16  # the text column is never narrower than this (the table scrolls sideways instead)
@@ -54,6 +56,7 @@ def row_cells(row, text_width=28, compact=False):
         "failed": Text(str(failed), style="red" if failed else ""),
         "start": lit(local_time(row.start_at, fmt=when)), "end": lit(local_time(row.end_at, fmt=when)),
         "filter": one_line(audience_filter(row), 16 if compact else 24), "text": one_line(row.text, text_width),
+        "finish": finish_text(row.finish, compact),
     }
 
 
