@@ -20,7 +20,7 @@ from domain.states import gateway_pause
 from domain.times import utcnow
 from domain.vocabulary import (DOUBT, FAILED, LIVE_STATES, MESSAGE_STATUSES, PENDING, RUNNING, SCHEDULED,
                                SENT, UNKNOWN)
-from models import Attempt, Client, Heartbeat, Mailing, Message, RateBucket, db_now
+from models import Attempt, Client, Heartbeat, Mailing, Message, RateBucket, shared_seconds
 
 # A consumer is alive while its heartbeat moved within this long (it beats every HEARTBEAT_EVERY).
 HEARTBEAT_EVERY = 2.0
@@ -677,13 +677,12 @@ class AppliedCap:
 BUCKET_RECENT = 60  # seconds: a bucket taken from within this long tells what consumers apply now
 
 
-def caps_applied_elsewhere(caps, now_epoch=None):
-    """The caps consumers applied within the last BUCKET_RECENT seconds (by the database's clock, as
-    the buckets are written) that differ from `caps` (rates.Caps): a few rows, one per cap."""
-    if now_epoch is None:
-        now_epoch = db_now().replace(tzinfo=dt.timezone.utc).timestamp()
+def caps_applied_elsewhere(caps):
+    """The caps consumers applied within the last BUCKET_RECENT seconds (by the clock the buckets are
+    written with, models.shared_seconds) that differ from `caps` (rates.Caps): a few rows, one per cap."""
+    now = shared_seconds()
     differ = []
-    for bucket in RateBucket.select().where(RateBucket.at >= now_epoch - BUCKET_RECENT).order_by(RateBucket.key):
+    for bucket in RateBucket.select().where(RateBucket.at >= now - BUCKET_RECENT).order_by(RateBucket.key):
         if bucket.key == rates.TOTAL:
             ours = caps.total
         elif bucket.key.startswith(rates.operator_key("")):

@@ -6,7 +6,6 @@ screen and in the database."""
 import datetime as dt
 import os
 import re
-import time
 
 import peewee as pw
 from textual.widgets import TextArea
@@ -95,8 +94,8 @@ async def test_the_dashboard_says_the_cap_and_each_running_mailings_expected_fin
         # a consumer took from the total's bucket with another rate; one took from operator 900's
         # two minutes ago: only the first is what consumers apply now
         models.RateBucket.insert_many([
-            {"key": "all", "tokens": 1, "at": time.time(), "rate": 30, "unit": "messages"},
-            {"key": "operator 900", "tokens": 1, "at": time.time() - 120, "rate": 5, "unit": "messages"},
+            {"key": "all", "tokens": 1, "at": models.shared_seconds(), "rate": 30, "unit": "messages"},
+            {"key": "operator 900", "tokens": 1, "at": models.shared_seconds() - 120, "rate": 5, "unit": "messages"},
         ]).execute()
         await wait_for(pilot, lambda: applied.display, what="the cap the consumers apply")
         assert plain(applied) == "⚠ consumers apply 30/s in all (here: 50/s)"

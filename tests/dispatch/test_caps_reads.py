@@ -5,7 +5,6 @@ about a GROUP BY than SQLite."""
 import dataclasses
 import datetime as dt
 import io
-import time
 
 import pytest
 
@@ -42,9 +41,9 @@ def test_the_caps_figures_and_the_expected_finish_read_alike_on_both_backends(ba
                           "outcome": "sent"} for k, i in enumerate(sent)]).execute()
     last = now + dt.timedelta(minutes=30)
     Message.update(next_attempt_at=last).where(Message.mailing == spread.id).execute()
-    RateBucket.create(key="all", tokens=1, at=models.db_now().replace(tzinfo=dt.timezone.utc).timestamp(),
+    RateBucket.create(key="all", tokens=1, at=models.shared_seconds(),
                       rate=30, unit="messages")
-    RateBucket.create(key="operator 916", tokens=1, at=time.time() - 3600, rate=1, unit="messages")
+    RateBucket.create(key="operator 916", tokens=1, at=models.shared_seconds() - 3600, rate=1, unit="messages")
 
     snap = stats.dashboard()
     finish = {r.id: r.finish for r in snap.live}
