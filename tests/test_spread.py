@@ -1,7 +1,7 @@
 """A spread mailing through a real consumer and the gateway simulator: its messages reach the gateway
 evenly until its end, or per client zone until its window closes, never all at once and never at or
 after the end. Judged by the simulator's log (`received_at`) and the database; the due times'
-arithmetic on both databases is tests/dispatch/test_spread.py's."""
+arithmetic on both databases is tests/dispatch/test_spread_due_times.py's."""
 import datetime as dt
 import zoneinfo
 

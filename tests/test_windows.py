@@ -139,6 +139,40 @@ def test_window_across_a_dst_change_with_a_real_consumer(world, simulator):
     wait_for(lambda: world.statuses(mailing["id"]) == {"sent": 1, "pending": 1}, message="sent recorded")
 
 
+def test_quiet_hours_and_weekdays_across_a_dst_change_with_a_real_consumer(world, simulator):
+    """Issue 12, part 5: 15 s before Berlin's clocks jump (Sunday 2027-03-28, 02:00 CET -> 03:00
+    CEST, 01:00 UTC). Quiet hours by default (MAILER_DEFAULT_WINDOW=03:00-05:00) on Sundays go at the
+    jump; the same hours on Monday to Saturday skip the Sunday and open on Monday at 03:00 CEST."""
+    jump = dt.datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
+    shift = round((jump - dt.timedelta(seconds=15)).timestamp() - time.time())
+    world.env.update(faketime_env(shift))
+    world.env["MAILER_DEFAULT_WINDOW"] = "03:00-05:00"
+    sim = simulator()
+    world.use_gateway(sim)
+    world.mailer("clients", "add", "--phone", "79000000001", "--tz", "Europe/Berlin", "--tag", "sunday")
+    world.mailer("clients", "add", "--phone", "79000000002", "--tz", "Europe/Berlin", "--tag", "weekdays")
+    world.start_consumer()
+    sunday = world.mailer_json("mailings", "create", "--text", "sunday", "--start", "now", "--end", "+3d",
+                               "--tag", "sunday", "--days", "sun")
+    weekdays = world.mailer_json("mailings", "create", "--text", "weekdays", "--start", "now",
+                                 "--end", "+3d", "--tag", "weekdays", "--days", "mon-sat")
+    assert sunday["window"] == weekdays["window"] == "03:00-05:00"
+    wait_for(lambda: read_log(sim.log_path), timeout=40, message="the Sunday send after the jump")
+    sent = read_log(sim.log_path)
+    assert [e["phone"] for e in sent] == [79000000001]
+    assert jump.timestamp() <= sent[0]["received_at"] + shift < jump.timestamp() + 60
+    # Monday 03:00 CEST is 01:00 UTC: a week's arithmetic that kept the winter offset says 02:00.
+    monday = dt.datetime(2027, 3, 29, 1, 0)
+    wait_for(lambda: world.query("SELECT next_attempt_at FROM message WHERE mailing_id = ? AND status = 'pending' "
+                                 "AND next_attempt_at > ?", weekdays["id"], "2027-03-28 12:00")[0:1],
+             message="the weekday message deferred")
+    deferred = world.query("SELECT next_attempt_at FROM message WHERE mailing_id = ?", weekdays["id"])[0][0]
+    assert dt.datetime.fromisoformat(deferred) == monday
+    wait_for(lambda: world.statuses(sunday["id"]) == {"sent": 1}, message="the Sunday send recorded")
+    assert world.statuses(weekdays["id"]) == {"pending": 1}
+    assert [e["phone"] for e in read_log(sim.log_path)] == [79000000001]
+
+
 def test_quiet_hours_by_default_and_any_time_when_said(world, simulator):
     """MAILER_DEFAULT_WINDOW (issue 12, part 5): a mailing that names no window gets it, in each
     client's local time, from a real consumer's point of view; `--window any` sends at any hour."""

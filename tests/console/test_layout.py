@@ -88,6 +88,11 @@ async def test_the_client_form_at_80x24_tab_reaches_save_in_view():
     assert models.Client.get().phone == "79001234567"
 
 
+def all_in_view(screen):
+    """Whether every key of the footer is laid out whole on screen (after a resize, once redrawn)."""
+    return all(in_view(screen, k) for k in screen.query_one(KeyFooter).query(FooterKey))
+
+
 def footer_keys(screen):
     """The keys the footer shows, every one of them whole on screen."""
     footer = screen.query_one(KeyFooter)
@@ -117,8 +122,8 @@ async def test_the_footer_keeps_the_global_keys_at_80_columns():
                        what="the detail's keys and the global ones")
         # a wide terminal shows every description whole, the palette key too
         await pilot.resize_terminal(200, 50)
-        await wait_for(pilot, lambda: detail.query_one(KeyFooter).level == 0, what="a footer drawn anew")
-        assert {"R", "c", "ctrl+p"} <= set(footer_keys(detail))
+        await wait_for(pilot, lambda: detail.query_one(KeyFooter).level == 0 and all_in_view(detail)
+                       and {"R", "c", "ctrl+p"} <= set(footer_keys(detail)), what="a footer drawn anew")
 
 
 async def test_mailing_texts_take_the_width_of_the_terminal():
