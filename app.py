@@ -207,9 +207,9 @@ def cmd_mailings_state(args):
 
 
 def cmd_mailings_resend(args):
-    count = service.resend_in_doubt(args.id)
-    emit(args, {"id": args.id, "resent": count},
-         f"mailing {args.id}: {count} message(s) in doubt will be sent again with the same msgId")
+    done = service.resend_in_doubt(args.id)
+    emit(args, {"id": args.id, "resent": done.resent, "opted_out": done.opted_out},
+         f"mailing {args.id}: {done.describe()}")
 
 
 def cmd_mailings_test(args):

@@ -7,6 +7,8 @@ will not be sent (the end came, the mailing or its client went) is closed here, 
 while it is on the wire, and as `unknown` where an earlier attempt may have reached the gateway.
 The delivery policy (what an answer makes of a message) is `domain.delivery`.
 """
+from typing import NamedTuple
+
 import peewee as pw
 
 from domain.audit import event
@@ -16,7 +18,7 @@ from domain.times import utcnow
 from domain.validation import ValidationError
 from domain.vocabulary import (CANCELLED, EXPIRED, FAILED, FINISHED, LIVE_STATES, PAUSED, PENDING,
                                RUNNING, SCHEDULED, SENDING_STATES, UNKNOWN)
-from models import GATEWAY, Attempt, GatewayStatus, Mailing, Message, db, db_now
+from models import GATEWAY, Attempt, GatewayStatus, Mailing, Message, OptOut, db, db_now
 
 # action -> (the states it may leave, the state it enters)
 MAILING_TRANSITIONS = {
@@ -70,10 +72,23 @@ def send_again_in_doubt(cond, reason, now):
             .where(cond & (Message.status == PENDING) & Message.sending_since.is_null(False)).execute())
 
 
+class Resend(NamedTuple):
+    """What an operator's resend of the messages in doubt did: how many go again, and how many stay
+    in doubt because their phone opted out meanwhile (never posted again)."""
+    resent: int
+    opted_out: int
+
+    def describe(self):
+        said = f"{self.resent} message(s) in doubt will be sent again with the same msgId"
+        if self.opted_out:
+            said += f"; {self.opted_out} stay in doubt: their phones are on the stop list"
+        return said
+
+
 def resend_in_doubt(mailing_id, now=None):
     """Put a mailing's in-doubt (`unknown`) messages back to be sent, with the same msgId: the
     operator's call, since each may already have reached the phone. Only while the mailing can
-    still send; returns how many."""
+    still send, and never to a phone on the stop list; returns a Resend."""
     now = now or utcnow()
     with db.atomic():
         mailing = get_mailing(mailing_id, lock=True)
@@ -81,10 +96,13 @@ def resend_in_doubt(mailing_id, now=None):
             raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}"
                                             + (" and has ended" if mailing.end_at <= now else "")
                                             + "; only a running or paused mailing can resend"})
-        return (Message.update(status=PENDING, next_attempt_at=now, lease_owner=None, lease_until=None,
-                               sending_since=None, last_error="resent by the operator after an "
-                                                              "attempt in doubt")
-                .where((Message.mailing == mailing_id) & (Message.status == UNKNOWN)).execute())
+        in_doubt = (Message.mailing == mailing_id) & (Message.status == UNKNOWN)
+        opted_out = Message.phone.in_(OptOut.select(OptOut.phone))
+        resent = (Message.update(status=PENDING, next_attempt_at=now, lease_owner=None, lease_until=None,
+                                 sending_since=None, last_error="resent by the operator after an "
+                                                                "attempt in doubt")
+                  .where(in_doubt & ~opted_out).execute())
+        return Resend(resent, Message.select().where(in_doubt & opted_out).count())
 
 
 # ---------------------------------------------------------------------------------------------------

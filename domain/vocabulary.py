@@ -26,6 +26,9 @@ SENDING_STATES = (RUNNING, PAUSED)  # audience materialized, end not reached
 # What one attempt (or decision) came to, as the journal records it: a status, or `retry`.
 RETRY = "retry"
 ATTEMPT_OUTCOMES = (SENT, RETRY, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
+# Of those, what a request to the gateway came to, and what was decided without one.
+REQUEST_OUTCOMES = (SENT, RETRY, FAILED, UNKNOWN)
+DECISIONS = (EXPIRED, CANCELLED, SUPPRESSED)
 
 # Where an opt-out came from (OptOut.source).
 OPT_OUT_SOURCES = ("cli", "console", "import", "reply")

@@ -15,7 +15,7 @@ import peewee as pw
 from domain import segments, settings, stats
 from domain.times import UTC, describe_time, operator_zone, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_tz
-from domain.vocabulary import ATTEMPT_OUTCOMES, CANCELLED, MESSAGE_STATUSES, status_label
+from domain.vocabulary import ATTEMPT_OUTCOMES, CANCELLED, DECISIONS, MESSAGE_STATUSES, REQUEST_OUTCOMES, status_label
 from models import Attempt, Mailing
 
 TEXT_PREVIEW = 100
@@ -110,7 +110,7 @@ def build_report(day=None, tz=None, now=None):
             "id": m.id, "state": m.state, "text": m.text,
             "start": describe_time(m.start_at, tz), "end": describe_time(m.end_at, tz),
             "total": sum(by_status.values()), **by_status,
-            "day_attempts": sum(day_row.values()), "day_sent": day_row.get("sent", 0),
+            "day_attempts": sum(day_row.get(o, 0) for o in REQUEST_OUTCOMES), "day_sent": day_row.get("sent", 0),
             "parts_sent": segments.count(m.text).parts * by_status["sent"],
         })
     totals = totals_of(rows, settings.current().segment_price)
@@ -143,9 +143,12 @@ def _one_line(text, limit=TEXT_PREVIEW):
 
 
 def _attempt_summary(attempts):
-    total = sum(attempts.values())
-    parts = ", ".join(f"{k} {v}" for k, v in attempts.items())
-    return f"{total} ({parts})"
+    """'6 (sent 4, retry 2, failed 0, in doubt 0)', and the decisions taken without a request, when
+    there were any: '; decided without an attempt: expired 3'."""
+    total = sum(attempts.get(o, 0) for o in REQUEST_OUTCOMES)
+    said = f"{total} ({', '.join(f'{status_label(o)} {attempts.get(o, 0)}' for o in REQUEST_OUTCOMES)})"
+    decided = [f"{status_label(o)} {attempts[o]}" for o in DECISIONS if attempts.get(o)]
+    return said + (f"; decided without an attempt: {', '.join(decided)}" if decided else "")
 
 
 def _render_text(day, tz, rows, totals, attempts):

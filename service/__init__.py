@@ -90,11 +90,11 @@ def set_mailing_state(mailing_id, action, reason=""):
 
 
 def resend_in_doubt(mailing_id):
-    count = states.resend_in_doubt(mailing_id)
-    if count:
+    done = states.resend_in_doubt(mailing_id)
+    if done.resent:
         _work_if_running()
-    event("mailing resend in doubt", mailing_id=mailing_id, resent=count)
-    return count
+    event("mailing resend in doubt", mailing_id=mailing_id, resent=done.resent, opted_out=done.opted_out)
+    return done
 
 
 # ---------------------------------------------------------------------------------------------------

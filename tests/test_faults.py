@@ -577,12 +577,21 @@ def test_the_operator_resends_what_is_in_doubt(world, simulator):
     shown = world.mailer("mailings", "show", mailing["id"]).stdout
     assert f"in doubt={doubtful}" in shown, shown
     time.sleep(max(0.0, half_until - time.monotonic()))  # the gateway answers whole again
-    result = world.mailer_json("mailings", "resend", mailing["id"], "--in-doubt")
-    assert result["resent"] == doubtful
-    wait_for(lambda: world.statuses(mailing["id"]) == {"sent": total}, timeout=30, message="all sent")
+    # One of them opts out meanwhile: the resend leaves it in doubt, and says so.
+    refused_id, refused_phone = world.query("SELECT id, phone FROM message WHERE status = 'unknown' "
+                                            "ORDER BY id LIMIT 1")[0]
+    world.mailer("optout", "add", refused_phone)
+    said = world.mailer("mailings", "resend", mailing["id"], "--in-doubt").stdout
+    assert f"{doubtful - 1} message(s) in doubt will be sent again" in said
+    assert "1 stay in doubt: their phones are on the stop list" in said
+    wait_for(lambda: world.statuses(mailing["id"]) == {"sent": total - 1, "unknown": 1}, timeout=30,
+             message="all sent but the opted-out one")
     log = read_log(sim.log_path)
     twice = [i for i in {e["id"] for e in log} if [e["id"] for e in log].count(i) == 2]
-    assert len(twice) == doubtful  # the same msgId, posted again by the operator's choice
+    assert len(twice) == doubtful - 1  # the same msgId, posted again by the operator's choice
+    assert refused_id not in twice
+    result = world.mailer_json("mailings", "resend", mailing["id"], "--in-doubt")
+    assert (result["resent"], result["opted_out"]) == (0, 1)
     # Once the mailing has ended there is nothing to resend into.
     world.mailer("mailings", "edit", mailing["id"], "--end", "+2s")
     wait_for(lambda: world.mailer_json("stats", mailing["id"])["state"] == "finished", timeout=20,

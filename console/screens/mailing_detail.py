@@ -285,11 +285,11 @@ class MailingDetailScreen(TestSendAction, ExportsView):
     @db_work(group="detail-resend")
     def _resend(self):
         try:
-            count = service.resend_in_doubt(self.mailing_id)
+            done = service.resend_in_doubt(self.mailing_id)
         except validation.ValidationError as exc:
             deliver(self.app, notify_literal, self.app, "; ".join(exc.errors.values()), severity="warning")
             return
-        deliver(self.app, notify_literal, self.app, f"{count} message(s) in doubt will be sent again")
+        deliver(self.app, notify_literal, self.app, done.describe())
         deliver(self.app, self._load_summary)
 
     # -- messages ---------------------------------------------------------------------------------

@@ -83,14 +83,19 @@ def test_the_parts_sent_are_summed_and_priced_only_when_a_price_is_set():
 def test_the_attempts_that_day_are_summed_and_listed():
     attempts = {o: 0 for o in ATTEMPT_OUTCOMES} | {"sent": 4, "retry": 2}
     text, html = render([mailing(1, "a", sent=4)], attempts)
-    assert "Attempts that day: 6 (sent 4, retry 2, failed 0, expired 0, cancelled 0, unknown 0, suppressed 0)" in text
+    assert "Attempts that day: 6 (sent 4, retry 2, failed 0, in doubt 0)\n" in text
     assert "<p>Attempts that day: 6 (sent 4, retry 2," in html
+    # Decisions are not attempts: said apart, and only when there were any.
+    attempts |= {"expired": 3, "suppressed": 1, "unknown": 1}
+    text, _ = render([mailing(1, "a", sent=4)], attempts)
+    assert ("Attempts that day: 7 (sent 4, retry 2, failed 0, in doubt 1); "
+            "decided without an attempt: expired 3, suppressed 1\n") in text
 
 
 def test_an_empty_day_says_so_without_a_table():
     text, html = render([])
     assert text == (f"Mailings processed on 2026-03-10 ({TZ})\n\n"
-                    "Attempts that day: 0 (sent 0, retry 0, failed 0, expired 0, cancelled 0, unknown 0, suppressed 0)\n\n"
+                    "Attempts that day: 0 (sent 0, retry 0, failed 0, in doubt 0)\n\n"
                     "No mailing was processed that day.\n")
     assert "<table" not in html and "<p>No mailing was processed that day.</p>" in html
 
