@@ -40,8 +40,6 @@ LEASE = dt.timedelta(minutes=10)  # informative only: takeovers follow heartbeat
 # by a consumer that was frozen holding marks.
 MAX_WIRE_WAIT = 2.0
 HOLD, RETRY_IN_DOUBT = "hold", "retry"
-# Claimed messages the cap holds back are checked against their client's window again this often.
-WINDOW_RECHECK = 1.0
 
 
 @dataclass
@@ -71,10 +69,11 @@ def running_mailings(now):
 
 
 def claim(limit, now=None, owner=OWNER):
-    """Lease up to `limit` due messages of running mailings to `owner`; returns them.
-    Each running mailing is read through its (mailing, status, next_attempt_at) index, in a
+    """Lease up to `limit` due messages of running mailings to `owner`; returns them. Due by the
+    database's clock (on PostgreSQL the server's: a consumer whose own clock is wrong takes nothing
+    early). Each running mailing is read through its (mailing, status, next_attempt_at) index, in a
     random order so no mailing starves another."""
-    now = now or utcnow()
+    now = now or db_clock()
     if gateway_paused():
         return []
     p = db.param
@@ -350,7 +349,6 @@ class Batch:
         self.top_up = max(1, settings.concurrency // 4)
         self.caps = rates.Caps.of(settings)
         self.paced_until = 0.0  # monotonic: the total cap has no room before then
-        self.admitted_at = time.monotonic()
 
     def run(self, rows):
         self.admit(rows)
@@ -375,12 +373,16 @@ class Batch:
         missing = {r.mailing_id for r in rows} - set(self.mailings)
         if missing:
             self.mailings.update({m.id: m for m in Mailing.select().where(Mailing.id.in_(list(missing)))})
-        self.admitted_at = time.monotonic()
-        ready, later, expired = split_by_window(rows, self.mailings, utcnow(), operator_zone())
+        self.queue.extend(self.in_window(rows))
+
+    def in_window(self, rows):
+        """Those of `rows` whose client's window is open now (by the database's clock); the others are
+        deferred to its next opening, or expire when it opens after the end."""
+        ready, later, expired = split_by_window(rows, self.mailings, db_clock(), operator_zone())
         for when, ids in later.items():
             self.pending.windows.setdefault(when, []).extend(ids)
         self.pending.expired.extend(expired)
-        self.queue.extend(ready)
+        return ready
 
     def hand_back_if_stopping(self):
         # Stopping: what is claimed but not on the wire goes back now, not after a takeover.
@@ -407,11 +409,6 @@ class Batch:
         (or all that is left), so steps stay few while the wire stays full."""
         if self.paced():
             return 0
-        if self.queue and time.monotonic() - self.admitted_at > WINDOW_RECHECK:
-            # Held back by the cap a while: a window may have closed meanwhile.
-            rows = list(self.queue)
-            self.queue.clear()
-            self.admit(rows)
         free = self.settings.concurrency - len(self.futures)
         if self.queue and (free >= self.top_up or free >= len(self.queue)):
             return min(free, len(self.queue))
@@ -427,6 +424,9 @@ class Batch:
     def step(self, take):
         """Run one step; whether storage took it."""
         group = [self.queue.popleft() for _ in range(take)]
+        if self.caps:
+            # Held back by a cap, a message may have waited past its client's window: checked again.
+            group = self.in_window(group)
         try:
             marked, kept, logged, observed, wait = run_step(self.pending, group, self.queue, self.gateway,
                                                             self.settings, self.caps, self.top_up)

@@ -84,7 +84,8 @@ def take(rows, caps, cost, now, least=1):
                 bucket.tokens -= tokens
     if grant.held:
         grant.wait = rates.wait_for_token(total.tokens, total.rate)
-        enough = min(least, len(grant.held), rates.capacity(total.rate))
+        # Half a bucket at most: waiting for a full one, any lateness would spill tokens.
+        enough = max(1.0, min(least, len(grant.held), rates.capacity(total.rate) / 2))
         grant.wait = max(grant.wait, (enough - total.tokens) / total.rate)
     _store(buckets.values(), caps.unit, seconds)
     return grant

@@ -5,7 +5,9 @@ database (SQLite, and PostgreSQL with Redis as the queue).
 Each test watches a window of the gateway's log that starts a few seconds after the first acceptance
 (consumers starting, buckets filling) and ends before the last: the rate in it is what an operator's
 gateway contract would see."""
+import datetime as dt
 import time
+import zoneinfo
 from collections import Counter
 
 import pytest
@@ -30,7 +32,17 @@ def rate_over(times, start, seconds):
 
 
 def busiest_second(times, start, seconds):
-    return max(Counter(int(t - start) for t in times if start <= t < start + seconds).values())
+    """The most arrivals in any second (a sliding one, as a gateway counting its last second sees)
+    that starts within [start, start + seconds)."""
+    inside = [t for t in times if start <= t < start + seconds + 1]
+    j, most = 0, 0
+    for i, t in enumerate(inside):
+        if t >= start + seconds:
+            break
+        while j < len(inside) and inside[j] < t + 1:
+            j += 1
+        most = max(most, j - i)
+    return most
 
 
 def sent_once(world, sim, mailing_id, total):
@@ -55,10 +67,12 @@ def two_consumers_under_a_cap(world, sim, clocks=((), ())):
     rate = rate_over(times, start, 60)
     peak = busiest_second(times, start, 60)
     owners = dict(world.query("SELECT owner, count(*) FROM attempt WHERE outcome = 'sent' GROUP BY owner"))
-    print(f"\ncap 50/s, two consumers: {rate:.2f}/s over a minute at the gateway, busiest second {peak}, "
+    print(f"\ncap 50/s, two consumers: {rate:.2f}/s over a minute at the gateway, busiest sliding second {peak}, "
           f"{total / (times[-1] - times[0]):.2f}/s first to last; sent per consumer {owners}")
     assert 47.5 <= rate <= 52.5
-    assert peak <= 50 + 10 + 2, "no second far above the cap (a bucket holds a fifth of a second)"
+    # A bucket holds a tenth of a second (5 here); the rest is the jitter of posting on two loaded
+    # cores (58 measured while other tests ran; a second-long bucket would make it 100).
+    assert peak <= 62, "no second, sliding, far above the cap"
     assert len(owners) == 2 and min(owners.values()) > total / 10, "both consumers sent"
     sent_once(world, sim, mailing["id"], total)
     return first, second
@@ -155,3 +169,39 @@ def test_a_consumer_killed_while_the_cap_holds_messages_back_loses_none(world, s
     assert set(status.values()) <= {"sent", "unknown"} and list(status.values()).count("unknown") <= 8, "only one group (a fifth of a second of the cap) was on the wire"
     assert {i for i, s in status.items() if s == "sent"} <= set(accepted), "each sent one reached the gateway"
     assert set(accepted) <= set(status), "the gateway got nothing the database does not know"
+
+
+def test_messages_the_cap_holds_back_never_go_after_their_window_closes(world, simulator):
+    """Under MAILER_RATE=5 most of an audience waits in the consumers' queues for tokens; the window
+    (clients in Moscow) closes at the next minute boundary meanwhile: nothing reaches the gateway at
+    or after the close, and what is left waits for tomorrow's opening."""
+    moscow = zoneinfo.ZoneInfo("Europe/Moscow")
+    local = dt.datetime.now(moscow)
+    if local.second > 45:  # at least 15 s of sending before the close
+        time.sleep(61 - local.second)
+        local = dt.datetime.now(moscow)
+    opened = local.replace(second=0, microsecond=0)
+    closes = opened + dt.timedelta(minutes=1)
+    window = f"{opened:%H:%M}-{closes:%H:%M}"
+    sim = simulator(latency=(1, 5))
+    world.use_gateway(sim)
+    world.env["MAILER_RATE"] = "5"
+    total = 300
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(total)])
+    world.start_consumer()
+    world.start_consumer()
+    mailing = world.mailer_json("mailings", "create", "--text", "closing", "--start", "now", "--end", "+1d",
+                                "--window", window)
+    close_at = closes.timestamp()
+    wait_for(lambda: world.query("SELECT count(*) FROM message WHERE status = 'pending' AND next_attempt_at > ?",
+                                 (closes + dt.timedelta(hours=12)).astimezone(dt.timezone.utc)
+                                 .strftime("%Y-%m-%d %H:%M:%S"))[0][0]
+             == total - world.statuses(mailing["id"]).get("sent", 0),
+             timeout=close_at - time.time() + 20, interval=0.5, message="the rest deferred to tomorrow")
+    times = arrivals(sim)
+    print(f"\nwindow {window} Moscow, cap 5/s: {len(times)} sent, the last {close_at - times[-1]:.2f} s "
+          f"before the close; {total - len(times)} wait for tomorrow")
+    assert times and all(t < close_at for t in times), [t - close_at for t in times if t >= close_at]
+    assert 0 < len(times) < total
+    sent = world.statuses(mailing["id"])
+    assert sent == {"sent": len(times), "pending": total - len(times)}
