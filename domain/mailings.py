@@ -229,11 +229,12 @@ def clone_fields(source_id, start=None, end=None, tz=None, now=None, **given):
     source = get_mailing(source_id)
     now = now or utcnow()
     start = start if start is not None else "now"
+    try:
+        start = parse_when(start, "start", tz, now)  # one instant for the start and the end from it
+    except ValidationError:
+        pass  # said by clean_mailing
     if end is None:
-        try:
-            end = parse_when(start, "start", tz, now) + (source.end_at - source.start_at)
-        except ValidationError:
-            end = now + (source.end_at - source.start_at)  # the start's own error is said
+        end = (start if isinstance(start, dt.datetime) else now) + (source.end_at - source.start_at)
     fields = {"text": source.text, "operator": source.operator or "", "tag": source.tag or "",
               # no window is any hour (not MAILER_DEFAULT_WINDOW, which a new mailing without one gets)
               "window": source.window or "any", "days": source.weekdays or "", "spread": bool(source.spread)}
