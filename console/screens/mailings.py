@@ -36,7 +36,7 @@ class MailingsScreen(CloneDeleteActions, TestSendAction, ExportsView):
         Binding("t", "test_send", "Test send", id="mailings.test_send"),
         Binding("C", "clone", "Clone", id="mailings.clone"),
         Binding("d", "delete", "Delete", id="mailings.delete"),
-        Binding("a", "toggle_archived", "Archived", id="mailings.archived"),
+        Binding("a", "toggle_archived", "Archived", show=False, id="mailings.archived"),
         Binding("enter", "open", "Open", priority=True, id="mailings.open"),
         Binding("slash", "filter", "Filter", id="mailings.filter"),
         Binding("escape", "leave_filter", "Clear filter", show=False, id="mailings.clear_filter"),
