@@ -151,8 +151,23 @@ def cmd_mailings_create(args):
     emit(args, stats.mailing_as_dict(mailing), str(mailing.id))
 
 
-def preview_mailing(args):
-    row, estimate, opted_out, short = mailings.preview_mailing(**mailing_fields(args))
+def cmd_mailings_clone(args):
+    fields = mailing_fields(args)
+    if args.dry_run:
+        return preview_mailing(args, mailings.clone_fields(args.id, **fields), args.only)
+    mailing = service.clone_mailing(args.id, only=args.only, confirm_parts=args.confirm_parts, **fields)
+    emit(args, stats.mailing_as_dict(mailing), str(mailing.id))
+
+
+def cmd_mailings_delete(args):
+    done = service.delete_mailing(args.id)
+    emit(args, {"id": done.mailing_id, "outcome": done.outcome, "messages": done.messages}, done.describe())
+
+
+def preview_mailing(args, fields=None, only=None):
+    fields = mailing_fields(args) if fields is None else fields
+    row, estimate, opted_out, short = mailings.preview_mailing(**fields, only=only)
+    source = mailings.row_source(row)
     window = format_window(row["window_start"], row["window_end"]) if row["window_start"] is not None else "-"
     too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
     spans = mailings.spread_plan(row) if row["spread"] else []
@@ -163,10 +178,12 @@ def preview_mailing(args):
                 if row["spread"] else None,
                 **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long),
                 "caps": rates.Caps.of(_settings.current()).describe(),
+                "cloned_from": row.get("source_id"), "only": list(source[1]) if source else None,
                 "cap_shortfall": short.as_dict() if short else None}, "\n".join([
         "dry run: nothing was written",
         f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
+        *([f"audience: {mailings.describe_source(source)}, as they are now"] if source else []),
         *spread_lines,
         f"text: {estimate.segments.describe()}",
         f"recipients now: {estimate.recipients:,}"
@@ -222,9 +239,9 @@ def cmd_mailings_test(args):
 
 
 def cmd_mailings_list(args):
-    rows, total = stats.mailing_page(args.limit, args.offset)
+    rows, total = stats.mailing_page(args.limit, args.offset, archived=args.archived)
     lines = [{**r.as_dict(), "progress": f"{r.count('sent')}/{r.total}", "start": describe_time(r.start_at),
-              "text": r.text[:30]} for r in rows]
+              "text": r.text[:30], "state": r.state + (" (archived)" if r.archived else "")} for r in rows]
     emit(args, [r.as_dict() for r in rows],
          table(lines, ["id", "state", "progress", "failed", "start", "operator", "tag", "window", "text"])
          + shown(len(rows), total, args.offset))
@@ -238,7 +255,10 @@ def cmd_mailings_show(args):
     lines = [{**m, "sent_at": describe_time(parse_iso(m["sent_at"]))} for m in messages]
     data = {"mailing": stats.mailing_as_dict(mailing), "stats": counts, "messages": messages}
     text = "\n".join([
-        f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else ""),
+        f"mailing {mailing.id}: {mailing.state}" + (f" ({mailing.state_reason})" if mailing.state_reason else "")
+        + (", archived" if mailing.archived_at else ""),
+        *([f"a resend to {mailings.describe_source(mailing.source)}"] if mailing.source
+          else [f"cloned from mailing {mailing.source_id}"] if mailing.source_id else []),
         f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
         f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}"
         f" days={mailing.weekdays or 'every day'}" + (" spread" if mailing.spread else ""),
@@ -588,6 +608,33 @@ def build_parser():
             p.add_argument("--spread", type=on_off, metavar="on|off",
                            help="spread its messages evenly until its end (also while it runs: what "
                                 "is unsent is spread from now; off: what is not tried yet is due now)")
+    p = add(mailings, "clone", cmd_mailings_clone,
+            "a new mailing from mailing ID: its text, filter, window, days and spread (any of them given "
+            "instead), from --start (default now) for as long as ID ran (its end minus its start) unless "
+            "--end is given; prints its id. With --only, a resend: its audience is the clients of ID's "
+            "messages in those statuses when it starts (deleted and opted-out clients left out, at each "
+            "client's current phone), its filter narrowing them")
+    p.add_argument("id", type=ID)
+    p.add_argument("--only", type=utf8_text, metavar="STATUSES",
+                   help="failed, expired, cancelled and/or unknown (in doubt: each may have been delivered, "
+                        "so only when named), comma-separated: e.g. failed,expired")
+    p.add_argument("--text", type=utf8_text)
+    p.add_argument("--start", type=utf8_text, help="ISO time, now, or +10m/+2h/+1d (default: now)")
+    p.add_argument("--end", type=utf8_text, help="ISO time or +10m/+2h/+1d (default: the start plus ID's duration)")
+    p.add_argument("--operator", type=utf8_text, help="only clients of this operator code ('' for any)")
+    p.add_argument("--tag", type=utf8_text, help="only clients with this tag ('' for any)")
+    p.add_argument("--window", type=utf8_text, help="HH:MM-HH:MM in each client's local time, or 'any'")
+    p.add_argument("--days", type=utf8_text, help="mon-fri, mon,wed,fri, sat-sun, or any")
+    p.add_argument("--spread", type=on_off, metavar="on|off", help="spread its messages evenly until its end")
+    p.add_argument("--confirm-parts", action="store_true",
+                   help="save a text of more SMS parts than MAILER_MAX_PARTS")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing: show the audience, the SMS parts and the cost")
+    p = add(mailings, "delete", cmd_mailings_delete,
+            "delete a mailing that never started (with its messages); one that started is archived: hidden "
+            "from lists (mailings list --archived shows it), its messages and journal kept for statistics "
+            "and reports. A running or paused mailing is refused: cancel it first")
+    p.add_argument("id", type=ID)
     for action in ("pause", "resume", "cancel"):
         p = add(mailings, action, cmd_mailings_state, f"{action} a mailing")
         p.add_argument("id", type=ID)
@@ -604,6 +651,7 @@ def build_parser():
     p.add_argument("--to", type=utf8_text, action="append",
                    help="a number to send it to (again for more; default: MAILER_TEST_PHONES)")
     p = add(mailings, "list", cmd_mailings_list, "list mailings with their progress, newest first")
+    p.add_argument("--archived", action="store_true", help="archived mailings too (hidden by default)")
     paging(p)
     p = add(mailings, "show", cmd_mailings_show, "a mailing, its counts and its messages")
     p.add_argument("id", type=ID)

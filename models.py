@@ -88,6 +88,12 @@ class Mailing(BaseModel):
     days = pw.IntegerField(null=True)  # the weekdays it sends on, bit 0 Monday; None: every day (0008)
     # Spread its messages evenly until its end (or its window's close) instead of sending at once (0010)
     spread = pw.BooleanField(default=False)
+    # A clone's original, and for a resend the statuses of the original's messages whose clients it
+    # reaches ('failed,expired'; None: the filter's audience, as any mailing's); when a mailing that
+    # had started was archived (hidden from lists, kept for statistics) (0011)
+    source_id = pw.IntegerField(null=True)
+    source_statuses = pw.CharField(null=True)
+    archived_at = UTCDateTimeField(null=True)
     state = pw.CharField(default=SCHEDULED, index=True)
     state_reason = pw.TextField(default="")
     started_at = UTCDateTimeField(null=True)
@@ -104,6 +110,14 @@ class Mailing(BaseModel):
     def weekdays(self):
         """'mon-fri', or None for every day."""
         return format_days(self.days)
+
+    @property
+    def source(self):
+        """(original's id, (statuses, ...)) of a resend, whose audience is the clients of those of
+        the original's messages; None for a mailing whose audience is its filter's."""
+        if not self.source_statuses:
+            return None
+        return self.source_id, tuple(self.source_statuses.split(","))
 
 
 class Message(BaseModel):

@@ -7,53 +7,82 @@ import peewee as pw
 from domain import rates, segments, settings, spread as spreading
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
-from domain.vocabulary import CANCELLED, FINISHED, PAUSED, PENDING, RUNNING, SCHEDULED
+from domain.vocabulary import (CANCELLED, FINISHED, PAUSED, PENDING, RESEND_STATUSES, RUNNING, SCHEDULED,
+                               status_label)
 from domain.windows import parse_days, parse_window
 from models import Client, Mailing, Message, OptOut, db
 
 
-def audience_filter(operator=None, tag=None):
+def audience_filter(operator=None, tag=None, source=None):
+    """The clients a mailing's audience is made of: those its filter matches; for a resend (`source`:
+    (original's id, statuses), Mailing.source), only the clients of the original's messages in those
+    statuses (still in the directory: a deleted client's message has no client left)."""
     cond = pw.SQL("1 = 1")
     if operator:
         cond &= Client.operator == operator
     if tag:
         cond &= Client.tag == tag
+    if source:
+        source_id, statuses = source
+        cond &= Client.id.in_(Message.select(Message.client_id).where(
+            (Message.mailing == source_id) & Message.status.in_(list(statuses))))
     return cond
 
 
-def matching_count(operator=None, tag=None):
+def matching_count(operator=None, tag=None, source=None):
     """Clients the filter matches, opted out or not (from the (operator, tag) index alone)."""
-    return Client.select().where(audience_filter(operator or None, tag or None)).count()
+    return Client.select().where(audience_filter(operator or None, tag or None, source)).count()
 
 
-def opted_out_count(operator=None, tag=None):
+def opted_out_count(operator=None, tag=None, source=None):
     """Clients the filter matches whose phone is on the stop list: from the stop list (short) to
     the clients by their phone, so the count of everyone else stays an index-only count."""
-    return opted_out_query(operator, tag).scalar()
+    return opted_out_query(operator, tag, source).scalar()
 
 
-def opted_out_query(operator=None, tag=None):
+def opted_out_query(operator=None, tag=None, source=None):
     # EXISTS, not a join: SQLite, knowing nothing of the tables' sizes, drove a join from the
     # clients of the filter (250,000 probes, 110-240 ms for an empty stop list).
     clients = Client.select(pw.SQL("1")).where((Client.phone == OptOut.phone)
-                                                & audience_filter(operator or None, tag or None))
+                                                & audience_filter(operator or None, tag or None, source))
     return OptOut.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.fn.EXISTS(clients))
 
 
-def audience_count(operator=None, tag=None):
+def audience_count(operator=None, tag=None, source=None):
     """The clients a mailing with this filter would reach now: matching and not opted out."""
-    return matching_count(operator, tag) - opted_out_count(operator, tag)
+    return matching_count(operator, tag, source) - opted_out_count(operator, tag, source)
 
 
-def audience_by_operator(operator=None, tag=None, recipients=None):
+def parse_statuses(value):
+    """'failed,expired' (or a list) -> ('failed', 'expired'): the statuses a resend picks of the
+    original's messages, from RESEND_STATUSES ('in doubt' or 'doubt' said for unknown)."""
+    words = value if isinstance(value, (list, tuple)) else str(value or "").replace(" ", ",").split(",")
+    words = [w.strip().lower() for w in words if w and w.strip()]
+    words = ["unknown" if w in ("doubt", "in-doubt", "in_doubt") else w for w in words]
+    bad = [w for w in words if w not in RESEND_STATUSES]
+    if bad or not words:
+        raise ValidationError({"only": f"must be statuses among {', '.join(RESEND_STATUSES)} "
+                                       f"(unknown: in doubt, it may have been delivered); got "
+                                       f"{', '.join(map(repr, bad)) or 'nothing'}"})
+    return tuple(s for s in RESEND_STATUSES if s in words)  # in one order, each once
+
+
+def describe_source(source):
+    """'the clients of mailing 3's failed or expired messages' for a resend's (id, statuses)."""
+    source_id, statuses = source
+    return (f"the clients of mailing {source_id}'s "
+            f"{' or '.join(status_label(s) for s in statuses)} messages")
+
+
+def audience_by_operator(operator=None, tag=None, recipients=None, source=None):
     """{operator code: recipients} of a filter's audience, as the caps need it: counted by operator
     only when MAILER_RATE_OPERATOR names some and the filter does not pick one operator already (a
     GROUP BY over the (operator, tag) index, and the stop list's phones looked up by phone); else
     the `recipients` counted already (audience_count when not given) under the filter's operator."""
     caps = rates.Caps.of(settings.current())
     if operator or not caps.operators:
-        return {operator or None: audience_count(operator, tag) if recipients is None else recipients}
-    cond = audience_filter(None, tag or None)
+        return {operator or None: audience_count(operator, tag, source) if recipients is None else recipients}
+    cond = audience_filter(None, tag or None, source)
     counts = dict(Client.select(Client.operator, pw.fn.COUNT(pw.SQL("*"))).where(cond)
                   .group_by(Client.operator).tuples())
     # From the stop list (short) to each phone's client, as opted_out_query: never a pass over the
@@ -83,9 +112,9 @@ def cap_shortfall(text, start_at, end_at, by_operator, now=None, caps=None, wind
                        windowed)
 
 
-def audience_zones(operator=None, tag=None):
+def audience_zones(operator=None, tag=None, source=None):
     """The distinct time zones of the clients a filter matches (a few, however many clients)."""
-    return [tz for (tz,) in Client.select(Client.tz).where(audience_filter(operator or None, tag or None))
+    return [tz for (tz,) in Client.select(Client.tz).where(audience_filter(operator or None, tag or None, source))
             .distinct().tuples()]
 
 
@@ -159,27 +188,83 @@ def window_or_default(window):
     return settings.current().default_window or None
 
 
+def _with_source(row, cloned_from, only):
+    """A new mailing's columns with the original it was cloned from and, for a resend, the statuses
+    of the original's messages whose clients it reaches."""
+    if only and not cloned_from:
+        raise ValidationError({"only": "picks messages of the mailing cloned: only a clone has it"})
+    if cloned_from:
+        source = get_mailing(cloned_from)
+        row["source_id"] = source.id
+        if only:
+            row["source_statuses"] = ",".join(parse_statuses(only))
+            if source.started_at is None:
+                raise ValidationError({"only": f"mailing {source.id} never started: it has no messages "
+                                               f"to resend"})
+    return row
+
+
 def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False,
-                   days=None, spread=False):
+                   days=None, spread=False, cloned_from=None, only=None):
     """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come); without
-    a window it has the default one (quiet hours), if any."""
+    a window it has the default one (quiet hours), if any. A clone names its original
+    (`cloned_from`); a resend also the statuses of the original's messages whose clients it reaches
+    (`only`: parse_statuses), its filter narrowing them further."""
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz,
                         max_parts=_max_parts(confirm_parts), days=days, spread=spread)
-    return Mailing.create(**row)
+    return Mailing.create(**_with_source(row, cloned_from, only))
+
+
+def row_source(row):
+    """Mailing.source of a row of columns (clean_mailing's, with _with_source's)."""
+    if not row.get("source_statuses"):
+        return None
+    return row["source_id"], tuple(row["source_statuses"].split(","))
+
+
+def clone_fields(source_id, start=None, end=None, tz=None, now=None, **given):
+    """The fields of a new mailing cloned from mailing `source_id`: its text, filter, window, days and
+    spread, those `given` (not None) instead; from `start` (default now) for as long as the original
+    ran (its end minus its start) unless `end` is given."""
+    source = get_mailing(source_id)
+    now = now or utcnow()
+    start = start if start is not None else "now"
+    try:
+        start = parse_when(start, "start", tz, now)  # one instant for the start and the end from it
+    except ValidationError:
+        pass  # said by clean_mailing
+    if end is None:
+        end = (start if isinstance(start, dt.datetime) else now) + (source.end_at - source.start_at)
+    fields = {"text": source.text, "operator": source.operator or "", "tag": source.tag or "",
+              # no window is any hour (not MAILER_DEFAULT_WINDOW, which a new mailing without one gets)
+              "window": source.window or "any", "days": source.weekdays or "", "spread": bool(source.spread)}
+    fields.update({k: v for k, v in given.items() if v is not None})
+    return {**fields, "start": start, "end": end, "cloned_from": source.id}
+
+
+def duration_text(span):
+    """A timedelta as the relative time an operator types: '+2h', '+90m', '+1d', '+45s'."""
+    seconds = max(int(span.total_seconds()), 1)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"+{seconds // size}{unit}"
+    return f"+{seconds}s"
 
 
 def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None, spread=False,
-                    now=None):
+                    now=None, cloned_from=None, only=None):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
     the audience it would have now (a segments.Estimate), how many matching clients opted out, and
     what the throughput caps would leave out of that audience before its end (cap_shortfall)."""
     now = now or utcnow()
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), now=now, tz=tz, days=days,
                         spread=spread)
-    matching, opted_out = matching_count(row["operator"], row["tag"]), opted_out_count(row["operator"], row["tag"])
+    source = row_source(_with_source(row, cloned_from, only))
+    matching = matching_count(row["operator"], row["tag"], source)
+    opted_out = opted_out_count(row["operator"], row["tag"], source)
     recipients = matching - opted_out
     short = cap_shortfall(row["text"], row["start_at"], row["end_at"],
-                          audience_by_operator(row["operator"], row["tag"], recipients), now,
+                          audience_by_operator(row["operator"], row["tag"], recipients, source), now,
                           windowed=row["window_start"] is not None or row["days"] is not None)
     return row, segments.estimate(row["text"], recipients, settings.current().segment_price), opted_out, short
 
@@ -249,15 +334,18 @@ def spread_plan(mailing, now=None):
     """The spreading.Spans of a spread mailing (a Mailing, or clean_mailing's row) from its start, or
     now if later, over the zones of the audience it would have now (with a window or days)."""
     get = mailing.get if isinstance(mailing, dict) else lambda name: getattr(mailing, name)
+    source = row_source(mailing) if isinstance(mailing, dict) else mailing.source
     window, days = spreading.window_of(mailing)
-    zones = audience_zones(get("operator"), get("tag")) if window is not None or days is not None else []
+    zones = (audience_zones(get("operator"), get("tag"), source) if window is not None or days is not None
+             else [])
     return spreading.spans(max(get("start_at"), now or utcnow()), get("end_at"), window, days, zones)
 
 
 def materialize(mailing, now, client_cond=None):
     """One pending message per matching client not on the stop list, in one INSERT ... SELECT
     (duplicates ignored); a spread mailing's spread over the time it has (domain.spread)."""
-    cond = audience_filter(mailing.operator, mailing.tag) & Client.phone.not_in(OptOut.select(OptOut.phone))
+    cond = (audience_filter(mailing.operator, mailing.tag, mailing.source)
+            & Client.phone.not_in(OptOut.select(OptOut.phone)))
     if client_cond is not None:
         cond &= client_cond
     now = to_naive_utc(now)

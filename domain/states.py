@@ -2,6 +2,8 @@
 
 A mailing: scheduled -> running (its start came: the audience is materialized) <-> paused (by the
 operator, or by itself when its attempts mostly fail) -> finished (its end came) or cancelled.
+A mailing that never started may be deleted (with its messages: it has none); one that started is
+archived instead (`delete_mailing`): hidden from lists, its messages and journal kept.
 A message: pending -> sent | failed | expired | cancelled | unknown (in doubt). A pending message that
 will not be sent (the end came, the mailing or its client went) is closed here, in one place: never
 while it is on the wire, and as `unknown` where an earlier attempt may have reached the gateway.
@@ -18,7 +20,7 @@ from domain.times import utcnow
 from domain.validation import ValidationError
 from domain.vocabulary import (CANCELLED, EXPIRED, FAILED, FINISHED, LIVE_STATES, PAUSED, PENDING,
                                RUNNING, SCHEDULED, SENDING_STATES, UNKNOWN)
-from models import GATEWAY, Attempt, GatewayStatus, Mailing, Message, OptOut, db, db_now
+from models import GATEWAY, Attempt, GatewayStatus, Mailing, Message, OptOut, TestSend, db, db_now
 
 # action -> (the states it may leave, the state it enters)
 MAILING_TRANSITIONS = {
@@ -113,8 +115,8 @@ def start_if_due(mailing_id, now=None):
     """Materialize the audience of a scheduled mailing whose start has come. Idempotent."""
     now = now or db_now()
     with db.atomic():
-        mailing = locked_mailings(Mailing.id == mailing_id).get()
-        if mailing.state != SCHEDULED or mailing.start_at > now:
+        mailing = locked_mailings(Mailing.id == mailing_id).first()
+        if mailing is None or mailing.state != SCHEDULED or mailing.start_at > now:  # None: deleted
             return False
         if mailing.end_at <= now:
             _move(mailing_id, "finish", now, state_reason="ended before it could start")
@@ -128,8 +130,8 @@ def finish_if_ended(mailing_id, now=None):
     """At the end, whatever is unsent and not on the wire expires and the mailing finishes."""
     now = now or db_now()
     with db.atomic():
-        mailing = locked_mailings(Mailing.id == mailing_id).get()
-        if mailing.state not in LIVE_STATES or mailing.end_at > now:
+        mailing = locked_mailings(Mailing.id == mailing_id).first()
+        if mailing is None or mailing.state not in LIVE_STATES or mailing.end_at > now:
             return False
         close_unsent(Message.mailing == mailing_id, EXPIRED, "mailing ended before it was sent")
         _move(mailing_id, "finish", now)
@@ -153,6 +155,40 @@ def set_state(mailing_id, action, reason=""):
         if action == "resume" and mailing.spread and mailing.end_at > now:
             spread_pending(mailing, now)
     return get_mailing(mailing_id)
+
+
+class Deleted(NamedTuple):
+    """What deleting a mailing did: `deleted` (it never started: its row and test sends are gone) or
+    `archived` (it had started: hidden from lists, its messages and journal kept)."""
+    mailing_id: int
+    outcome: str
+    messages: int = 0
+
+    def describe(self):
+        if self.outcome == "deleted":
+            return f"mailing {self.mailing_id} deleted (it never started)"
+        return (f"mailing {self.mailing_id} archived: hidden from lists (--archived shows it), its "
+                f"{self.messages} message(s) and their journal kept for statistics and reports")
+
+
+def delete_mailing(mailing_id, now=None):
+    """The operator's delete. A mailing that never started goes, with its messages (it has none) and
+    its test sends; one that started is archived: hidden from lists, its messages and journal kept
+    for statistics and reports. A running or paused one is refused: it may have messages on the
+    wire, and cancelling it first says what becomes of its unsent ones."""
+    now = now or utcnow()
+    with db.atomic():
+        mailing = get_mailing(mailing_id, lock=True)
+        if mailing.state in SENDING_STATES:
+            raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; cancel it first"})
+        if mailing.started_at is None:
+            TestSend.delete().where(TestSend.mailing_id == mailing.id).execute()
+            Mailing.delete().where(Mailing.id == mailing.id).execute()  # its messages: ON DELETE CASCADE
+            return Deleted(mailing.id, "deleted")
+        if mailing.archived_at is not None:
+            raise ValidationError({"id": f"mailing {mailing.id} is archived already"})
+        Mailing.update(archived_at=now).where(Mailing.id == mailing.id).execute()
+        return Deleted(mailing.id, "archived", Message.select().where(Message.mailing == mailing.id).count())
 
 
 def pause_if_failing(mailing_id, settings):

@@ -86,6 +86,9 @@ class MailingRow:
     days: str | None = None  # the weekdays it sends on ('mon-fri'), None: every day
     spread: bool = False  # its messages go evenly until its end (or its window's close)
     finish: object = None  # a Finish: when a running one is expected through (the dashboard's)
+    archived: bool = False  # hidden from lists (it had started when it was deleted)
+    source_id: int | None = None  # the mailing it was cloned from
+    source: tuple | None = None  # a resend's (original's id, statuses): Mailing.source
 
     @property
     def started(self):
@@ -124,7 +127,8 @@ class MailingRow:
                 "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
                 "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
                 "days": self.days, "spread": self.spread, "start": iso(self.start_at), "end": iso(self.end_at),
-                "reason": self.reason,
+                "reason": self.reason, "archived": self.archived, "cloned_from": self.source_id,
+                "only": list(self.source[1]) if self.source else None,
                 "encoding": cost.segments.encoding, "parts_per_message": cost.segments.parts,
                 "parts_sent": sent_parts, "parts_total": cost.parts,
                 **({"cost_sent": f"{price.of(sent_parts).amount:.2f}", "cost_total": f"{cost.cost.amount:.2f}",
@@ -154,13 +158,21 @@ def _row(m, counts, audiences):
     if m.started_at:
         total = sum(counts.values())
     elif m.state == SCHEDULED:
-        total = audiences[(m.operator or None, m.tag or None)]  # None: not counted yet
+        total = audiences[audience_key(m)]  # None: not counted yet
     else:
         total = 0
     return MailingRow(id=m.id, state=m.state, reason=m.state_reason, text=m.text, operator=m.operator,
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
                       started_at=m.started_at, counts=counts, total=total, days=m.weekdays,
-                      spread=bool(m.spread))
+                      spread=bool(m.spread), archived=m.archived_at is not None, source_id=m.source_id,
+                      source=m.source)
+
+
+def audience_key(m):
+    """What a mailing's audience depends on: its filter, and a resend's original and statuses (the
+    arguments of audience_count)."""
+    key = (m.operator or None, m.tag or None)
+    return key + (m.source,) if m.source else key
 
 
 def audience_counts(filters, cache=None):
@@ -228,7 +240,7 @@ def mailing_rows(query, audiences=None):
     the unstarted ones in one COUNT per distinct filter (`audiences`: an AudienceCache, optional)."""
     mailings = list(query)
     counts = status_counts([m.id for m in mailings])
-    totals = audience_counts(((m.operator or None, m.tag or None) for m in mailings
+    totals = audience_counts((audience_key(m) for m in mailings
                               if m.started_at is None and m.state == SCHEDULED), audiences)
     return [_row(m, counts.get(m.id, {}), totals) for m in mailings]
 
@@ -243,9 +255,11 @@ def all_mailings():
     return mailing_rows(Mailing.select().order_by(Mailing.id))
 
 
-def mailing_page(limit=50, offset=0, audiences=None):
-    """A page of mailings, newest first, with their counts; and how many there are."""
-    return mailing_page_rows(limit, offset, audiences), mailing_count()
+def mailing_page(limit=50, offset=0, audiences=None, archived=False):
+    """A page of mailings, newest first, with their counts; and how many there are. Archived ones
+    only with `archived`."""
+    return (mailing_page_rows(limit, offset, audiences, archived=archived),
+            mailing_count(archived=archived))
 
 
 # The mailings screen's orders: by id (the primary key) and by state (the state index, whose entries
@@ -257,10 +271,12 @@ MAILING_SORTS = Sorts(
     indexed=frozenset({"id", "state"}), default=("id", True))
 
 
-def mailing_search(query, search=""):
+def mailing_search(query, search="", archived=False):
     """`query` narrowed to the mailings whose text, state, tag or operator contains `search`, or whose
     id it is ('12' or '#12'). A scan of the mailings table (no index helps a substring), which is
-    small beside the clients and messages."""
+    small beside the clients and messages. Archived mailings are left out unless `archived`."""
+    if not archived:
+        query = query.where(Mailing.archived_at.is_null())
     search = (search or "").strip()
     if not search:
         return query
@@ -272,22 +288,27 @@ def mailing_search(query, search=""):
     return query.where(cond)
 
 
-def mailing_page_rows(limit=50, offset=0, audiences=None, search="", sort=None):
+def mailing_page_rows(limit=50, offset=0, audiences=None, search="", sort=None, archived=False):
     """A page of mailings, newest first (by id, the primary key: no sort), with their counts; or
     those matching `search`, or in the order `sort` ((column key, descending), MAILING_SORTS)."""
     order = MAILING_SORTS.order_by(sort) if sort else [Mailing.id.desc()]
-    query = mailing_search(Mailing.select(), search).order_by(*order).limit(limit).offset(offset)
+    query = mailing_search(Mailing.select(), search, archived).order_by(*order).limit(limit).offset(offset)
     return mailing_rows(query, audiences)
 
 
-def mailing_count(search=""):
-    return mailing_search(Mailing.select(), search).count()
+def mailing_count(search="", archived=False):
+    return mailing_search(Mailing.select(), search, archived).count()
 
 
-def mailings_by_state(search=""):
+def mailings_by_state(search="", archived=False):
     """{state: mailings} (matching `search`) in one GROUP BY over the state index."""
     query = Mailing.select(Mailing.state, pw.fn.COUNT(pw.SQL("*"))).group_by(Mailing.state)
-    return dict(mailing_search(query, search).tuples())
+    return dict(mailing_search(query, search, archived).tuples())
+
+
+def archived_count():
+    """How many mailings are archived (the mailings screen says so while it hides them)."""
+    return Mailing.select().where(Mailing.archived_at.is_null(False)).count()
 
 
 def spread_until(row, now=None):
@@ -373,7 +394,8 @@ def mailing_as_dict(m):
     return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
             "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
             "days": m.weekdays, "spread": bool(m.spread), "reason": m.state_reason,
-            "started_at": iso(m.started_at)}
+            "started_at": iso(m.started_at), "archived": m.archived_at is not None,
+            "cloned_from": m.source_id, "only": list(m.source[1]) if m.source else None}
 
 
 def client_as_dict(c):
@@ -848,11 +870,11 @@ class _AudienceMemo:
         return {f: self._counts[f] for f in filters}
 
 
-def mailing_pages(search="", size=EXPORT_PAGE):
+def mailing_pages(search="", size=EXPORT_PAGE, archived=False):
     """Every mailing (matching `search`: mailing_search) with its counts, newest first
     (mailing_page_rows' order); each page's counts in one GROUP BY."""
     memo = _AudienceMemo()
-    query = mailing_search(Mailing.select(), search).order_by(Mailing.id.desc())
+    query = mailing_search(Mailing.select(), search, archived).order_by(Mailing.id.desc())
     for page in _keyed_pages(query, (Mailing.id,), Mailing.id, _below, size):
         ids = [row[0] for row in page]
         yield mailing_rows(Mailing.select().where(Mailing.id.in_(ids)).order_by(Mailing.id.desc()), memo)

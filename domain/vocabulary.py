@@ -8,6 +8,9 @@ PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED = (
     "pending", "sent", "failed", "expired", "cancelled", "unknown", "suppressed")
 MESSAGE_STATUSES = (PENDING, SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
 FINAL_STATUSES = (SENT, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED)
+# The statuses of an original's messages whose clients a resend (a clone with --only) may reach: those
+# that did not go. `unknown` only when named: each may have been delivered.
+RESEND_STATUSES = (FAILED, EXPIRED, CANCELLED, UNKNOWN)
 
 # How a status is said to an operator: `unknown` is an attempt in doubt (it may have reached the phone).
 STATUS_LABELS = {UNKNOWN: "in doubt"}

@@ -80,6 +80,22 @@ def edit_mailing(mailing_id, **fields):
     return mailing
 
 
+def clone_mailing(source_id, only=None, confirm_parts=False, **fields):
+    """A new mailing from mailing `source_id` (mailings.clone_fields: its fields, those given instead);
+    with `only` (statuses), a resend to the clients of its messages in those statuses."""
+    cloned = mailings.clone_fields(source_id, **fields)
+    mailing = create_mailing(**cloned, only=only, confirm_parts=confirm_parts)
+    event("mailing cloned", mailing_id=mailing.id, source_id=source_id, only=mailing.source_statuses)
+    return mailing
+
+
+def delete_mailing(mailing_id):
+    """Delete a mailing that never started, archive one that did (states.delete_mailing)."""
+    done = states.delete_mailing(mailing_id)  # its start task, if queued, finds no mailing: nothing
+    event(f"mailing {done.outcome}", mailing_id=mailing_id, messages=done.messages)
+    return done
+
+
 def set_mailing_state(mailing_id, action, reason=""):
     """pause, resume or cancel."""
     mailing = states.set_state(mailing_id, action, reason)

@@ -14,12 +14,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Label, Static
 
-from domain import stats, times, validation, vocabulary
+from domain import mailings, stats, times, validation, vocabulary
 import service
 from console.exporting import ExportsView
 from console.read_only import writes
 from console.screens.confirm import ConfirmScreen
-from console.screens.mailing_actions import TestSendAction, cancel_question, editable
+from console.screens.mailing_actions import CloneDeleteActions, TestSendAction, cancel_question, editable
 from console.screens.mailing_editor import MailingEditor
 from console.format import lit, local_time, one_line, outcome_text, page_label, state_text
 from console.widgets import FilterBar, KeyedTable, KeyFooter, PagedTable, PageSource
@@ -102,7 +102,7 @@ class MessageSource(PageSource):
                 m.next_attempt_at if m.status == vocabulary.PENDING else None, m.last_error)
 
 
-class MailingDetailScreen(TestSendAction, ExportsView):
+class MailingDetailScreen(CloneDeleteActions, TestSendAction, ExportsView):
     SUB_TITLE = "Mailing"
     HELP_TITLE = "Mailing detail"
     AUTO_FOCUS = "#messages"
@@ -118,6 +118,8 @@ class MailingDetailScreen(TestSendAction, ExportsView):
         Binding("c", "cancel", "Cancel", id="detail.cancel"),
         Binding("t", "test_send", "Test send", id="detail.test_send"),
         Binding("R", "resend_in_doubt", "Resend in doubt", id="detail.resend"),
+        Binding("C", "clone", "Clone", id="detail.clone"),
+        Binding("d", "delete", "Delete", id="detail.delete"),
     ]
 
     def __init__(self, mailing_id, message_id=None):
@@ -200,6 +202,12 @@ class MailingDetailScreen(TestSendAction, ExportsView):
         if m.reason:
             text.append(f" ({m.reason})")
         text.append("  started" if m.started else "  not started yet", style="dim")
+        if m.archived:
+            text.append("  archived", style="bold")
+        if m.source is not None:
+            text.append(f"\na resend to {mailings.describe_source(m.source)}")
+        elif m.source_id is not None:
+            text.append(f"\ncloned from mailing {m.source_id}")
         text.append("\nstart ")
         text.append(times.describe_time(m.start_at))
         text.append("   end ")
@@ -269,6 +277,21 @@ class MailingDetailScreen(TestSendAction, ExportsView):
     def _reload_all(self):
         self._load_summary()
         self.messages.reload(recount=True)
+
+    # -- clone and delete ---------------------------------------------------------------------------
+
+    def life_target(self):
+        return self.row
+
+    def cloned(self, mailing):
+        if mailing:
+            notify_literal(self.app, f"mailing {mailing.id} saved ({mailing.state})")
+
+    def deleted(self, done):
+        if done.outcome == "deleted":  # nothing left to show
+            self.app.pop_screen()
+        else:
+            self._load_summary()
 
     # -- resend what is in doubt --------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
-from domain import mailings, segments, settings, times, validation, windows
+from domain import mailings, segments, settings, times, validation, vocabulary, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
 from domain.vocabulary import PAUSED, RUNNING, SCHEDULED
 import service
@@ -36,15 +36,26 @@ class MailingEditor(EditForm):
     _debounce = None
     _window_debounce = None
     _window_note = None  # (inputs, text, style) from the last check of the window against start/end/zones
-    _counted = None  # (operator, tag, matching, opted out, {operator: recipients}) last counted
+    _counted = None  # (operator, tag, matching, opted out, {operator: recipients}, source) last counted
     known = ([], [])
 
-    def __init__(self, mailing=None):
+    def __init__(self, mailing=None, clone_of=None):
         super().__init__()
         self.mailing = mailing  # None: a new mailing; else the stats.MailingRow to edit
+        # a new mailing cloned from this stats.MailingRow: its fields pre-filled, and an Only field
+        # that makes it a resend to the clients of its messages in those statuses
+        self.clone_of = clone_of
+        if clone_of is not None:
+            self.FIELDS = FIELDS + ("only",)
 
     def initial_values(self):
         m = self.mailing
+        if self.clone_of is not None:
+            c = self.clone_of
+            # from now for as long as the original ran; no window is any hour (not the default one)
+            return {"text": c.text, "start": "now", "end": mailings.duration_text(c.end_at - c.start_at),
+                    "operator": c.operator or "", "tag": c.tag or "", "window": c.window or "any",
+                    "days": c.days or "", "spread": bool(c.spread), "only": ""}
         if m is None:
             return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": "", "days": "",
                     "spread": False}
@@ -57,7 +68,9 @@ class MailingEditor(EditForm):
         self.initial = self.initial_values()
         v = self.initial
         zone = times.operator_zone()
-        if self.mailing is None:
+        if self.clone_of is not None:
+            title = f"New mailing: a clone of mailing {self.clone_of.id}"
+        elif self.mailing is None:
             title = "New mailing"
         else:
             title = f"Edit mailing {self.mailing.id} ({self.mailing.state})"
@@ -90,6 +103,9 @@ class MailingEditor(EditForm):
         yield Field("days", "Days", Input(v["days"], id="days", compact=True,
                                           placeholder="every day, or like mon-fri"))
         yield Field("spread", "Spread", Checkbox("evenly until the end", v["spread"], id="spread", compact=True))
+        if self.clone_of is not None:
+            yield Field("only", "Only", Input(v["only"], id="only", compact=True,
+                                              placeholder="everyone the filter matches, or failed,expired"))
         yield Static(Text(f"Times without an offset are in {zone}."), classes="note")
 
     def on_mount(self):
@@ -101,7 +117,7 @@ class MailingEditor(EditForm):
                     self.query_one(f"#{name}").disabled = True
             self.query_one(".note", Static).update(Text(
                 f"This mailing is {self.mailing.state}: only its text, end and spread can change."))
-        for name in FIELDS:
+        for name in self.FIELDS:
             self._update_hint(name)
         self.query_one("#text", TextArea).focus()
         self._load_known()
@@ -120,7 +136,7 @@ class MailingEditor(EditForm):
     def _text_changed(self, event):
         self._changed("text")
 
-    @on(Input.Changed, ", ".join(f"#{name}" for name in INPUTS))
+    @on(Input.Changed, ", ".join(f"#{name}" for name in INPUTS + ("only",)))
     def _input_changed(self, event):
         self._changed(event.input.id)
 
@@ -130,7 +146,7 @@ class MailingEditor(EditForm):
 
     def _changed(self, name):
         self._update_hint(name)  # (the form clears the field's error: FormScreen._field_changed)
-        if name in ("operator", "tag"):
+        if name in ("operator", "tag", "only"):
             if self._debounce is not None:
                 self._debounce.stop()
             self._debounce = self.set_timer(0.25, lambda: self._count_audience(*self._filter()))
@@ -187,6 +203,19 @@ class MailingEditor(EditForm):
                 field.set_hint(f"⚠ {exc.errors['days']}", style="yellow", warning=True)
         elif name == "spread":
             field.set_hint(self._spread_hint(value))
+        elif name == "only":
+            if not value:
+                field.set_hint(f"empty: a new mailing to everyone the filter matches; or a resend to the "
+                               f"clients of mailing {self.clone_of.id}'s messages in these statuses: "
+                               f"{', '.join(vocabulary.RESEND_STATUSES)} (unknown: in doubt, it may have "
+                               f"been delivered)")
+                return
+            try:
+                field.set_hint(f"{mailings.describe_source((self.clone_of.id, mailings.parse_statuses(value)))} "
+                               f"when it starts (deleted and opted-out clients left out); the filter "
+                               f"narrows them")
+            except validation.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors['only']}", style="yellow", warning=True)
         elif name in ("operator", "tag"):
             if name == "operator" and value:
                 try:
@@ -211,7 +240,18 @@ class MailingEditor(EditForm):
         return "off: everything goes from the start, as fast as the gateway takes it"
 
     def _filter(self):
-        return self.field_value("operator") or None, self.field_value("tag") or None
+        """(operator, tag, source): the arguments of the audience's counts as the fields are now."""
+        return self.field_value("operator") or None, self.field_value("tag") or None, self._source()
+
+    def _source(self):
+        """A resend's (original's id, statuses) as the Only field says (None: not a resend, or not
+        readable yet: its hint says why)."""
+        if self.clone_of is None or not self.field_value("only"):
+            return None
+        try:
+            return self.clone_of.id, mailings.parse_statuses(self.field_value("only"))
+        except validation.ValidationError:
+            return None
 
     @db_work(group="editor-known")
     def _load_known(self):
@@ -226,22 +266,25 @@ class MailingEditor(EditForm):
         self._update_hint("tag")
 
     @db_work(group="editor-audience")
-    def _count_audience(self, operator, tag):
-        matching, opted_out = mailings.matching_count(operator, tag), mailings.opted_out_count(operator, tag)
+    def _count_audience(self, operator, tag, source=None):
+        matching = mailings.matching_count(operator, tag, source)
+        opted_out = mailings.opted_out_count(operator, tag, source)
         # By operator only when operator caps are set and the filter does not pick one (else no query)
-        by_operator = mailings.audience_by_operator(operator, tag, matching - opted_out)
-        deliver(self.app, self._show_audience, operator, tag, matching, opted_out, by_operator)
+        by_operator = mailings.audience_by_operator(operator, tag, matching - opted_out, source)
+        deliver(self.app, self._show_audience, operator, tag, matching, opted_out, by_operator, source)
 
-    def _show_audience(self, operator, tag, matching, opted_out, by_operator=None):
+    def _show_audience(self, operator, tag, matching, opted_out, by_operator=None, source=None):
         """'N client(s) match (filter), M opted out · P SMS parts ≈ cost': one line at 80 columns, so
         that the buttons under it stay in view; under it, when the throughput caps cannot let the
         whole audience through before the end, what they leave out (mailings.cap_shortfall, from
         the counts already made and the fields as they are: no query of its own)."""
-        if (operator, tag) != self._filter() or matching is None:
+        if (operator, tag, source) != self._filter() or matching is None:
             return
-        self._counted = (operator, tag, matching, opted_out, by_operator)
+        self._counted = (operator, tag, matching, opted_out, by_operator, source)
         who = " and ".join(p for p in (f"operator {operator}" if operator else "",
                                        f"tag {tag!r}" if tag else "") if p) or "no filter"
+        if source is not None:
+            who = mailings.describe_source(source) + ("" if who == "no filter" else f", {who}")
         recipients = matching - opted_out
         text = Text(f"{matching:,} client(s) match ", style="bold" if recipients else "bold red")
         text.append(f"({who})", style="")
@@ -275,11 +318,12 @@ class MailingEditor(EditForm):
         return mailings.cap_shortfall(self.field_value("text"), start, end, by_operator, now, windowed=windowed)
 
     def _window_inputs(self):
-        return tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag", "days"))
+        return (tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag", "days"))
+                + (self._source(),))
 
     @db_work(group="editor-window")
     def _check_window(self, inputs):
-        start, end, window, operator, tag, day_names = inputs
+        start, end, window, operator, tag, day_names, source = inputs
         try:
             now = times.utcnow()
             start_at, end_at = times.parse_when(start, "start", now=now), times.parse_when(end, "end", now=now)
@@ -287,7 +331,7 @@ class MailingEditor(EditForm):
         except validation.ValidationError:
             deliver(self.app, self._show_window_note, inputs, None)  # the fields say what is wrong
             return
-        zones = mailings.audience_zones(operator, tag)
+        zones = mailings.audience_zones(operator, tag, source)
         if (span is None and days is None) or not zones or end_at <= start_at:
             deliver(self.app, self._show_window_note, inputs, None)
             return
@@ -315,8 +359,10 @@ class MailingEditor(EditForm):
     # -- saving -----------------------------------------------------------------------------------
 
     def action_save(self):
-        values = {name: self.field_value(name) for name in FIELDS}
-        if self.mailing is None:
+        values = {name: self.field_value(name) for name in self.FIELDS}
+        if self.clone_of is not None:  # every field as typed: an empty one is not the original's
+            fields = {**values, "only": values["only"] or None}
+        elif self.mailing is None:
             fields = {k: (v if v or k in ("text", "start", "end") else None) for k, v in values.items()}
         else:
             fields = {k: v for k, v in values.items() if v != self.initial[k]}
@@ -341,6 +387,8 @@ class MailingEditor(EditForm):
                              answered)
 
     def submit(self, fields):
+        if self.clone_of is not None:
+            return service.clone_mailing(self.clone_of.id, **fields)
         if self.mailing is None:
             return service.create_mailing(**fields)
         return service.edit_mailing(self.mailing.id, **fields)

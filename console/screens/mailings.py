@@ -14,7 +14,7 @@ from domain.vocabulary import LIVE_STATES
 import service
 from console.exporting import ExportsView
 from console.read_only import writes
-from console.screens.mailing_actions import TestSendAction, cancel_question, editable
+from console.screens.mailing_actions import CloneDeleteActions, TestSendAction, cancel_question, editable
 from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
 from console.widgets import FilterBar, KeyFooter, MailingSource, MailingTable, PagedTable
@@ -24,7 +24,7 @@ RECOUNT_EVERY = 5  # seconds between reads of a page with nothing live on it (an
 PAGE_SIZE = 50  # mailings per page: a screenful or so (each row has a progress bar to draw)
 
 
-class MailingsScreen(TestSendAction, ExportsView):
+class MailingsScreen(CloneDeleteActions, TestSendAction, ExportsView):
     SUB_TITLE = "Mailings"
     AUTO_FOCUS = "#mailings-table"
     BINDINGS = [
@@ -34,6 +34,9 @@ class MailingsScreen(TestSendAction, ExportsView):
         Binding("r", "resume", "Resume", id="mailings.resume"),
         Binding("c", "cancel", "Cancel", id="mailings.cancel"),
         Binding("t", "test_send", "Test send", id="mailings.test_send"),
+        Binding("C", "clone", "Clone", id="mailings.clone"),
+        Binding("d", "delete", "Delete", id="mailings.delete"),
+        Binding("a", "toggle_archived", "Archived", show=False, id="mailings.archived"),
         Binding("enter", "open", "Open", priority=True, id="mailings.open"),
         Binding("slash", "filter", "Filter", id="mailings.filter"),
         Binding("escape", "leave_filter", "Clear filter", show=False, id="mailings.clear_filter"),
@@ -110,7 +113,7 @@ class MailingsScreen(TestSendAction, ExportsView):
     def _filter(self, event):
         source = self.table.source
         if event.value != source.search:
-            self.table.set_source(MailingSource(event.value, source.sort, source.audiences))
+            self.table.set_source(MailingSource(event.value, source.sort, source.audiences, source.archived))
         if event.submitted:
             self.table.focus()
 
@@ -150,6 +153,10 @@ class MailingsScreen(TestSendAction, ExportsView):
                 text.append(f": {summary}")
             if table.total > table.page_size:
                 text.append(f" · page {table.page + 1:,} of {table.pages:,}")
+        if table.source.archived:
+            text.append(" · archived ones shown")
+        elif table.source.archived_hidden:
+            text.append(f" · {table.source.archived_hidden:,} archived hidden")
         current = table.current_row()
         if current and current.reason:  # e.g. why it paused itself
             text.append(f" · mailing {current.id} {current.state}: ", style="bold")
@@ -213,6 +220,20 @@ class MailingsScreen(TestSendAction, ExportsView):
                 self._set_state(row.id, "cancel")
 
         self.app.push_screen(cancel_question(row.id), answered)
+
+    def action_toggle_archived(self):
+        """Show the archived mailings too, or hide them again."""
+        source = self.table.source
+        self.table.set_source(MailingSource(source.search, source.sort, source.audiences, not source.archived))
+
+    def life_target(self):
+        return self.current()
+
+    def cloned(self, mailing):
+        self._saved(mailing)
+
+    def deleted(self, done):
+        self.reload()
 
     def _act(self, action):
         row = self.current()

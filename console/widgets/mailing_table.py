@@ -40,6 +40,14 @@ def audience_filter(row):
     return " ".join(p for p in parts if p) or "everyone"
 
 
+def _state(row):
+    """Its state, and whether it is archived (shown only when archived ones are)."""
+    text = state_text(row.state)
+    if row.archived:
+        text.append(" archived", style="dim")
+    return text
+
+
 def _progress(row, sent, compact):
     bar = 6 if compact else 12
     if row.total is None:  # a scheduled mailing's audience, not counted yet
@@ -52,7 +60,7 @@ def row_cells(row, text_width=28, compact=False):
     failed = row.count(FAILED)
     when = "%m-%d %H:%M" if compact else "%Y-%m-%d %H:%M"
     return {
-        "id": lit(row.id), "state": state_text(row.state), "progress": _progress(row, row.count(SENT), compact),
+        "id": lit(row.id), "state": _state(row), "progress": _progress(row, row.count(SENT), compact),
         "failed": Text(str(failed), style="red" if failed else ""),
         "start": lit(local_time(row.start_at, fmt=when)), "end": lit(local_time(row.end_at, fmt=when)),
         "filter": one_line(audience_filter(row), 16 if compact else 24), "text": one_line(row.text, text_width),
@@ -76,20 +84,24 @@ class MailingSource(PageSource):
     MailingTable draws them for the width it has."""
     sorts = stats.MAILING_SORTS
 
-    def __init__(self, search="", sort=None, audiences=None):
+    def __init__(self, search="", sort=None, audiences=None, archived=False):
         self.search = search
         self.sort = sort
+        self.archived = archived  # archived mailings too (else hidden)
+        self.archived_hidden = 0  # how many archived ones are hidden, once counted
         self.by_state = None  # {state: mailings}, once counted
         # A scheduled mailing's total is the audience it would have now: see stats.AudienceCache.
         self.audiences = audiences if audiences is not None else stats.AudienceCache()
 
     def count(self):
-        self.by_state = stats.mailings_by_state(self.search)
+        self.by_state = stats.mailings_by_state(self.search, self.archived)
+        self.archived_hidden = 0 if self.archived else stats.archived_count()
         return sum(self.by_state.values())
 
     def rows(self, offset, limit):
         return [(r.id, None, r)
-                for r in stats.mailing_page_rows(limit, offset, self.audiences, self.search, self.sort)]
+                for r in stats.mailing_page_rows(limit, offset, self.audiences, self.search, self.sort,
+                                                 self.archived)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
     export_name = "mailings"
@@ -100,7 +112,7 @@ class MailingSource(PageSource):
                 f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES))
 
     def export_pages(self):
-        return stats.mailing_pages(self.search)
+        return stats.mailing_pages(self.search, archived=self.archived)
 
     def export_values(self, r):
         return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,

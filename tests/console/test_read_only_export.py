@@ -81,14 +81,15 @@ async def test_read_only_refuses_every_change_and_the_database_is_unchanged(env)
         screen = await open_screen(pilot, "3", MailingsScreen)
         await wait_for(pilot, lambda: screen.table.row_count == 2, what="the mailings")
         for key, what in (("n", "creating a mailing"), ("e", "editing a mailing"), ("p", "pausing a mailing"),
-                          ("r", "resuming a mailing"), ("c", "cancelling a mailing"), ("t", "sending a test")):
+                          ("r", "resuming a mailing"), ("c", "cancelling a mailing"), ("t", "sending a test"),
+                          ("C", "cloning a mailing"), ("d", "deleting a mailing")):
             await refused(pilot, key, what, MailingsScreen)
         await pilot.press("j", "enter")  # the running one (newest first: the later one is on top)
         await wait_for(pilot, lambda: isinstance(app.screen, MailingDetailScreen), what="the detail")
         assert app.screen.mailing_id == running.id
         for key, what in (("e", "editing a mailing"), ("p", "pausing a mailing"), ("r", "resuming a mailing"),
                           ("c", "cancelling a mailing"), ("R", "resending the messages in doubt"),
-                          ("t", "sending a test")):
+                          ("t", "sending a test"), ("C", "cloning a mailing"), ("d", "deleting a mailing")):
             await refused(pilot, key, what, MailingDetailScreen)
         await pilot.press("escape")
         for command, what in (("new client", "adding a client"), ("new mailing", "creating a mailing"),
@@ -108,9 +109,10 @@ def test_every_action_that_reaches_the_service_is_tagged_as_writing():
     assert writing_actions(ClientsScreen) == {"add": "adding a client", "edit": "editing a client",
                                               "delete": "deleting a client", "import": "importing clients",
                                               "stop_list": "changing the stop list"}
-    assert set(writing_actions(MailingsScreen)) == {"new", "edit", "pause", "resume", "cancel", "test_send"}
+    assert set(writing_actions(MailingsScreen)) == {"new", "edit", "pause", "resume", "cancel", "test_send",
+                                                    "clone", "delete"}
     assert set(writing_actions(MailingDetailScreen)) == {"edit", "pause", "resume", "cancel", "resend_in_doubt",
-                                                         "test_send"}
+                                                         "test_send", "clone", "delete"}
     assert set(writing_actions(MailerApp)) == {"new_client", "new_mailing", "import_csv", "demo"}
     assert writing_actions(LogScreen) == {}
 
