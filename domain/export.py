@@ -193,11 +193,11 @@ class MessageExport:
         return ("Message id", "Phone", "Client id", "Status", "Attempts", f"Created at ({zone})",
                 f"Sent at ({zone})", f"Next attempt ({zone})", "Last error", "Text")
 
-    def export_pages(self):
+    def export_pages(self, size=stats.EXPORT_PAGE):
         fields = (Message.id, Message.phone, Message.status, Message.attempts, Message.created_at,
                   Message.sent_at, Message.next_attempt_at, Message.last_error, Message.text,
                   Message.client_id)
-        return stats.message_tuples(self.mailing_id, self.status, self.phone, self.message,
+        return stats.message_tuples(self.mailing_id, self.status, self.phone, self.message, size=size,
                                     fields=fields, convert_times=False)
 
     def export_cells(self, row):
