@@ -197,11 +197,12 @@ class MessageExport:
         fields = (Message.id, Message.phone, Message.status, Message.attempts, Message.created_at,
                   Message.sent_at, Message.next_attempt_at, Message.last_error, Message.text,
                   Message.client_id)
-        return stats.message_tuples(self.mailing_id, self.status, self.phone, self.message, size=size,
-                                    fields=fields, convert_times=False)
+        return stats.message_tuples(self.mailing_id, fields, self.status, self.phone, self.message,
+                                    size=size, convert_times=False)
 
     def export_cells(self, row):
-        message_id, phone, status, attempts, created_at, sent_at, next_attempt_at, error, sent_text, client_id = row
+        (message_id, phone, status, attempts, created_at, sent_at, next_attempt_at, error, sent_text,
+         client_id) = row
         local = self._local
         return (message_id, phone, client_id, status, attempts, local(created_at), local(sent_at),
                 local(next_attempt_at) if status == PENDING else "", defused(one_line(error)),

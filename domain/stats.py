@@ -321,9 +321,9 @@ MESSAGE_SORTS = Sorts(
 
 
 def message_query(mailing_id, status=None, phone="", message=None, sort=None):
-    """A mailing's messages, optionally of one status (or of any of several), whose phone contains `phone`, or the one
-    message `message`; in the order of the (mailing, client) index (a page needs no sort of the whole
-    mailing), or in `sort`'s ((column key, descending), MESSAGE_SORTS)."""
+    """A mailing's messages, optionally of one status (or of any of several), whose phone contains
+    `phone`, or the one message `message`; in the order of the (mailing, client) index (a page needs
+    no sort of the whole mailing), or in `sort`'s ((column key, descending), MESSAGE_SORTS)."""
     order = MESSAGE_SORTS.order_by(sort) if sort else [Message.client_id, Message.id]
     query = Message.select().where(Message.mailing == mailing_id).order_by(*order)
     if isinstance(status, str):
@@ -862,18 +862,14 @@ def mailing_pages(search="", size=EXPORT_PAGE):
         yield mailing_rows(Mailing.select().where(Mailing.id.in_(ids)).order_by(Mailing.id.desc()), memo)
 
 
-MESSAGE_ROW_FIELDS = (Message.id, Message.phone, Message.status, Message.attempts, Message.sent_at,
-                      Message.last_error, Message.next_attempt_at, Message.client_id)
-
-
-def message_tuples(mailing_id, status=None, phone="", message=None, size=EXPORT_PAGE,
-                   fields=MESSAGE_ROW_FIELDS, convert_times=True):
+def message_tuples(mailing_id, fields, status=None, phone="", message=None, size=EXPORT_PAGE,
+                   convert_times=True):
     """Pages of tuples of `fields` (the first Message.id, the last Message.client_id: the keys) of
     every message of a mailing (filtered as message_query filters), in message_query's order: by
     client, the messages of deleted clients (no client any more) where the database sorts a NULL
-    (first on SQLite, last on PostgreSQL), among themselves by id. A client has one message per mailing, so the client id
-    keys the others; both walk the (mailing, client) index, a page past the last key each, never an
-    OFFSET nor a sort of the whole mailing (tests/test_query_plans.py)."""
+    (first on SQLite, last on PostgreSQL), among themselves by id. A client has one message per
+    mailing, so the client id keys the others; both walk the (mailing, client) index, a page past the
+    last key each, never an OFFSET nor a sort of the whole mailing (tests/test_query_plans.py)."""
     query = message_query(mailing_id, status, phone, message)
     orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), fields,
                            Message.id, _above, size, convert_times=convert_times)
@@ -882,13 +878,6 @@ def message_tuples(mailing_id, status=None, phone="", message=None, size=EXPORT_
     nulls_last = isinstance(Message._meta.database.obj, pw.PostgresqlDatabase)
     for pages in ((clients, orphans) if nulls_last else (orphans, clients)):
         yield from pages
-
-
-def message_pages(mailing_id, status=None, phone="", message=None, size=EXPORT_PAGE):
-    """Every message of a mailing (filtered as message_query filters) as MessageRows, in
-    message_tuples' order."""
-    for page in message_tuples(mailing_id, status, phone, message, size):
-        yield [MessageRow(*row[:-1]) for row in page]
 
 
 @dataclass(frozen=True)
