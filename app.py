@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, mailings, opt_outs, rates, segments, stats
+from domain import clients, export, mailings, opt_outs, rates, segments, stats
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -267,6 +267,40 @@ def cmd_mailings_show(args):
         "", table(lines, ["id", "phone", "status", "attempts", "sent_at", "last_error"])
         + shown(len(messages), stats.message_count(args.id, args.status), args.offset)])
     emit(args, data, text)
+
+
+def export_statuses(given):
+    """--status given once or more, each a status or a comma list: the vocabulary's words, in the
+    order given, each once (None: every status)."""
+    wanted = []
+    for word in (w.strip() for value in given or () for w in value.split(",")):
+        if word not in MESSAGE_STATUSES:
+            raise ValidationError({"status": f"{quote_value(word)} is not a status: say "
+                                             f"{', '.join(MESSAGE_STATUSES)} (unknown: in doubt)"})
+        if word not in wanted:
+            wanted.append(word)
+    return wanted or None
+
+
+def cmd_mailings_export(args):
+    """A mailing's messages as CSV, streamed (domain.export.MessageExport, what the console's `x`
+    on a mailing writes): to FILE (replaced, like `clients export`'s, only once whole: a failed
+    export leaves no file and an existing one as it was), or to stdout (`-` or no FILE)."""
+    view = export.MessageExport(args.id, export_statuses(args.status))
+    mailings.get_mailing(args.id)  # error: id: no mailing with id N; nothing written
+    header, pages = view.export_header(), view.export_pages()
+    to_stdout = args.file in (None, "-")
+    try:
+        if to_stdout:
+            export.write_rows(sys.stdout, header, pages, view.export_cells)
+            sys.stdout.flush()
+        else:
+            export.write_csv(args.file, header, pages, cells=view.export_cells, reserved=False)
+    except OSError as exc:
+        if to_stdout:  # what is still buffered goes nowhere, instead of failing again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"error: file: {exc.strerror or exc}: {'stdout' if to_stdout else args.file}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def cmd_stats(args):
@@ -523,6 +557,21 @@ class Parser(argparse.ArgumentParser):
                   "".join(f"error: {field}: {why}\n" for field, why in argument_errors(message)))
 
 
+class IntermixedParser(Parser):
+    """A subcommand whose positionals may come after its options (`mailings export 3 --status failed
+    out.csv`), which argparse's default parsing refuses once a positional was read before an option."""
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # the two passes parse_known_intermixed_args makes
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
 def paging(p):
     p.add_argument("--limit", type=COUNT, default=50, help="show at most this many rows (default 50)")
     p.add_argument("--offset", type=COUNT, default=0, help="skip this many rows first (default 0)")
@@ -657,6 +706,15 @@ def build_parser():
     p.add_argument("id", type=ID)
     p.add_argument("--status", choices=MESSAGE_STATUSES)
     paging(p)
+    mailings._parser_class = IntermixedParser
+    p = add(mailings, "export", cmd_mailings_export,
+            "a mailing's messages as CSV, streamed (what the console's x on a mailing writes)", json_flag=False)
+    mailings._parser_class = Parser
+    p.add_argument("id", type=ID)
+    p.add_argument("--status", type=utf8_text, action="append",
+                   help="only messages of this status (again, or a comma list, for more): "
+                        + ", ".join(MESSAGE_STATUSES))
+    p.add_argument("file", nargs="?", help="the CSV file to write (replaced once whole); - or none: stdout")
 
     p = add(sub, "stats", cmd_stats, "statistics as JSON, per mailing", json_flag=False)
     # Always JSON; --json is still taken (scripts pass it to every command) but not offered.
@@ -691,6 +749,7 @@ def build_parser():
 # Commands that only read: they never create a database, so a typo in MAILER_DB_URL, or running them
 # from another folder, is said, not answered from a fresh empty database.
 READS_ONLY = {("clients", "list"), ("clients", "export"), ("mailings", "list"), ("mailings", "show"),
+              ("mailings", "export"),
               ("optout", "list"),
               ("stats", None), ("logs", None), ("report", None)}
 

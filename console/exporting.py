@@ -4,7 +4,9 @@ path a notification then gives.
 
 A screen says what its view is with `view_export()`: an object with `export_name` (the file's stem),
 `export_header()`, `export_pages()` (lists of records from a read model, page by page: see
-domain.stats' `*_pages`) and `export_values(record)` (the row's values, which `y` also copies). The
+domain.stats' `*_pages`) and `export_values(record)` (the row's values, which `y` also copies), or
+`export_cells(record)` (its CSV cells already: domain.export.MessageExport, a mailing's messages as
+`mailer mailings export` writes them). The
 export runs in a thread worker of the app, so it goes on when the operator leaves the screen; memory
 holds one page at a time, whatever the size of the view.
 """
@@ -46,7 +48,8 @@ def run_export(app, view):
     worker = get_current_worker()
     try:
         path = export.new_file(export.export_dir(), view.export_name)
-        rows = export.write_csv(path, view.export_header(), view.export_pages(), view.export_values,
+        rows = export.write_csv(path, view.export_header(), view.export_pages(),
+                                getattr(view, "export_values", None), cells=getattr(view, "export_cells", None),
                                 stop=lambda: worker.is_cancelled)
     except Exception as exc:  # noqa: BLE001 - a full disk or a lost database is said, not fatal
         report_error(app, exc, title="Export failed")

@@ -10,6 +10,7 @@ mailings    defining a mailing and its audience
 states      the one state machine of mailings and messages, auto-pause and the gateway pause
 delivery    the delivery policy: an answer in, the message's next state out (pure functions)
 stats       the read models: counts by status, the dashboard, the journal, consumer liveness
+export      CSV for a spreadsheet: the one streaming writer, and a mailing's messages (CLI and console)
 audit       the audit events every change writes
 
 Nothing here imports textual, huey, requests or prometheus_client (tests/test_layers.py).

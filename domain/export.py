@@ -1,4 +1,6 @@
-"""A view of the console written as CSV for a spreadsheet, and one row of it as text to paste.
+"""A view of the console written as CSV for a spreadsheet, and one row of it as text to paste; and a
+mailing's messages as CSV, which `mailer mailings export` and the console's `x` on a mailing both
+write (MessageExport, through the one streaming writer, write_rows).
 
 The file is meant to be opened by double-click in a spreadsheet, so a text cell that starts like a
 formula (`=`, `+`, `-`, `@`, or a tab or carriage return before one) gets a leading `'`: a tag typed as
@@ -18,7 +20,9 @@ import zoneinfo
 from pathlib import Path
 
 from domain import settings as _settings
-from domain import times
+from domain import stats, times
+from domain.vocabulary import PENDING
+from models import Message
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -76,29 +80,40 @@ def new_file(directory, view, now=None):
     raise FileExistsError(f"{directory / stem}.csv and 998 more exist")
 
 
-def write_csv(path, header, pages, values, zone=None, stop=lambda: False):
-    """Write `header`, then `values(record)` of every record of `pages` (lists of records) to `path`,
-    a page at a time; returns the number of rows. The rows go to `path.part` first, renamed over
-    `path` (empty until then: new_file reserved the name) at the end, so the final name never holds
-    half an export. `stop()` is asked between pages: when it is true the
-    export is abandoned (both files removed) and None returned."""
+def write_rows(fh, header, pages, row, stop=lambda: False):
+    """The one streaming writer: `header`, then `row(record)` (its CSV cells) of every record of
+    `pages` (lists of records), to the open text file `fh`, each page as it is read; returns the
+    number of rows. `stop()` is asked between pages: when it is true, _Stopped is raised."""
+    writer = csv.writer(fh)
+    writer.writerow(header)
+    rows = 0
+    for page in pages:
+        if stop():
+            raise _Stopped
+        writer.writerows(map(row, page))
+        rows += len(page)
+    return rows
+
+
+def write_csv(path, header, pages, values=None, zone=None, stop=lambda: False, cells=None, reserved=True):
+    """Write `header`, then the cells of every record of `pages` (lists of records) to `path`, a page
+    at a time (write_rows); returns the number of rows. Each record's cells are `cells(record)`, or
+    `values(record)` made cells (cell: times in `zone`, formulas defused). The rows go to `path.part`
+    first, renamed over `path` at the end, so the final name never holds half an export, and a file
+    already there stays as it was until then. On a failure the part is removed, and so is `path` when
+    `reserved` (new_file made it, empty, for this export). `stop()` is asked between pages: when it is
+    true the export is abandoned (as on a failure) and None returned."""
     path = Path(path)
     part = path.with_name(path.name + ".part")
     zone = zone or times.operator_zone()
-    rows = 0
+    row = cells or (lambda record: [cell(v, zone) for v in values(record)])
     try:
         with open(part, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            for page in pages:
-                if stop():
-                    raise _Stopped
-                writer.writerows([cell(v, zone) for v in values(record)] for record in page)
-                rows += len(page)
+            rows = write_rows(fh, header, pages, row, stop)
         os.replace(part, path)
         return rows
     except BaseException as exc:
-        for leftover in (part, path):
+        for leftover in (part, path) if reserved else (part,):
             leftover.unlink(missing_ok=True)
         if isinstance(exc, _Stopped):
             return None
@@ -107,3 +122,88 @@ def write_csv(path, header, pages, values, zone=None, stop=lambda: False):
 
 class _Stopped(Exception):
     pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# A mailing's messages: `mailer mailings export` and the console's `x` on a mailing write this
+
+
+class LocalTimes:
+    """Stored times (naive UTC: SQLite's text, PostgreSQL's datetimes) as text in the operator's
+    zone, as text() writes them. Each distinct second is converted once: a mailing's messages share
+    few (one created time, the seconds it sent in), so a million rows cost a few thousand
+    conversions; the memo is emptied when it holds 100,000."""
+
+    def __init__(self, zone):
+        self.zone = zone
+        self.memo = {}
+
+    def __call__(self, value):
+        if value is None:
+            return ""
+        key = value[:19] if isinstance(value, str) else value.replace(microsecond=0)
+        shown = self.memo.get(key)
+        if shown is None:
+            if len(self.memo) >= 100_000:
+                self.memo.clear()
+            shown = self.memo[key] = text(dt.datetime.fromisoformat(key) if isinstance(key, str) else key,
+                                          self.zone)
+        return shown
+
+
+def defused(value):
+    """cell() of a text known to be text (None: nothing)."""
+    if not value:
+        return ""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def one_line(value):
+    """A text as one line: its tabs and line breaks made spaces."""
+    if not value or not ("\n" in value or "\r" in value or "\t" in value):
+        return value
+    return re.sub(r"[\t\r\n]+", " ", value)
+
+
+class MessageExport:
+    """Every message of one mailing (of some statuses, whose phone contains `phone`, or the one
+    `message`), one row each, in the order of the mailing detail's table (by client: stats.message_tuples,
+    a page at a time through the (mailing, client) index, never OFFSET). The view protocol of
+    console.exporting: `export_name`, `export_header()`, `export_pages()`, and `export_cells(row)`.
+
+    Columns: message id, phone, client id (empty: the client was deleted since), status, attempts,
+    created, sent and next attempt (a pending one's) times in the operator's zone, named in their
+    headers, the last error on one line, and the text it was sent with (empty until it went). The
+    status is the vocabulary's word (`unknown` for in doubt, as --status, `mailings show --json` and
+    `stats` say it), so that a script and a spreadsheet's filter read the same word. Text cells are
+    defused like every export's (cell)."""
+
+    def __init__(self, mailing_id, status=None, phone="", message=None, zone=None):
+        self.mailing_id, self.status, self.phone, self.message = mailing_id, status, phone, message
+        self.zone = zone or times.operator_zone()
+        self._local = LocalTimes(self.zone)
+
+    @property
+    def export_name(self):
+        statuses = [self.status] if isinstance(self.status, str) else list(self.status or ())
+        return f"mailing-{self.mailing_id}-messages" + "".join(f"-{s}" for s in statuses)
+
+    def export_header(self):
+        zone = self.zone
+        return ("Message id", "Phone", "Client id", "Status", "Attempts", f"Created at ({zone})",
+                f"Sent at ({zone})", f"Next attempt ({zone})", "Last error", "Text")
+
+    def export_pages(self, size=stats.EXPORT_PAGE):
+        fields = (Message.id, Message.phone, Message.status, Message.attempts, Message.created_at,
+                  Message.sent_at, Message.next_attempt_at, Message.last_error, Message.text,
+                  Message.client_id)
+        return stats.message_tuples(self.mailing_id, fields, self.status, self.phone, self.message,
+                                    size=size, convert_times=False)
+
+    def export_cells(self, row):
+        (message_id, phone, status, attempts, created_at, sent_at, next_attempt_at, error, sent_text,
+         client_id) = row
+        local = self._local
+        return (message_id, phone, client_id, status, attempts, local(created_at), local(sent_at),
+                local(next_attempt_at) if status == PENDING else "", defused(one_line(error)),
+                defused(sent_text))

@@ -342,13 +342,15 @@ MESSAGE_SORTS = Sorts(
 
 
 def message_query(mailing_id, status=None, phone="", message=None, sort=None):
-    """A mailing's messages, optionally of one status, whose phone contains `phone`, or the one
-    message `message`; in the order of the (mailing, client) index (a page needs no sort of the whole
-    mailing), or in `sort`'s ((column key, descending), MESSAGE_SORTS)."""
+    """A mailing's messages, optionally of one status (or of any of several), whose phone contains
+    `phone`, or the one message `message`; in the order of the (mailing, client) index (a page needs
+    no sort of the whole mailing), or in `sort`'s ((column key, descending), MESSAGE_SORTS)."""
     order = MESSAGE_SORTS.order_by(sort) if sort else [Message.client_id, Message.id]
     query = Message.select().where(Message.mailing == mailing_id).order_by(*order)
-    if status:
+    if isinstance(status, str):
         query = query.where(Message.status == status)
+    elif status:  # several statuses (mailer mailings export --status sent,failed)
+        query = query.where(Message.status.in_(list(status)))
     if phone:
         query = query.where(Message.phone.contains(phone))
     if message is not None:
@@ -814,13 +816,15 @@ def due_now(now=None):
 EXPORT_PAGE = 5000
 
 
-def _keyed_pages(query, fields, key, after, size, key_at=0):
+def _keyed_pages(query, fields, key, after, size, key_at=0, convert_times=True):
     """Pages of `fields` of `query`'s rows, as tuples (ordered by `key`, unique among them): each the
     next `size` rows past the last one's key (at `key_at` in the row); `after(key, value)` is the
     condition "past value". Rows are read from the cursor as they are, without peewee building a row
-    for each (four times faster at a million); only times are converted."""
+    for each (four times faster at a million); only times are converted (not even they without
+    `convert_times`: as the driver gives them, SQLite's text or PostgreSQL's datetimes)."""
     query = query.select(*fields)
-    times_at = [(i, f.python_value) for i, f in enumerate(fields) if isinstance(f, pw.DateTimeField)]
+    times_at = [(i, f.python_value) for i, f in enumerate(fields)
+                if convert_times and isinstance(f, pw.DateTimeField)]
     database = query.model._meta.database
     last = None
     while True:
@@ -880,24 +884,22 @@ def mailing_pages(search="", size=EXPORT_PAGE, archived=False):
         yield mailing_rows(Mailing.select().where(Mailing.id.in_(ids)).order_by(Mailing.id.desc()), memo)
 
 
-MESSAGE_ROW_FIELDS = (Message.id, Message.phone, Message.status, Message.attempts, Message.sent_at,
-                      Message.last_error, Message.next_attempt_at, Message.client_id)
-
-
-def message_pages(mailing_id, status=None, phone="", message=None, size=EXPORT_PAGE):
-    """Every message of a mailing (filtered as message_query filters), in message_query's order: by client,
-    the messages of deleted clients (no client any more) where the database sorts a NULL (first on
-    SQLite, last on PostgreSQL), among themselves by id. A client has one message per mailing, so
-    the client id keys the others."""
-    query, fields = message_query(mailing_id, status, phone, message), MESSAGE_ROW_FIELDS
+def message_tuples(mailing_id, fields, status=None, phone="", message=None, size=EXPORT_PAGE,
+                   convert_times=True):
+    """Pages of tuples of `fields` (the first Message.id, the last Message.client_id: the keys) of
+    every message of a mailing (filtered as message_query filters), in message_query's order: by
+    client, the messages of deleted clients (no client any more) where the database sorts a NULL
+    (first on SQLite, last on PostgreSQL), among themselves by id. A client has one message per
+    mailing, so the client id keys the others; both walk the (mailing, client) index, a page past the
+    last key each, never an OFFSET nor a sort of the whole mailing (tests/test_query_plans.py)."""
+    query = message_query(mailing_id, status, phone, message)
     orphans = _keyed_pages(query.where(Message.client_id.is_null()).order_by(Message.id), fields,
-                           Message.id, _above, size)
+                           Message.id, _above, size, convert_times=convert_times)
     clients = _keyed_pages(query.where(Message.client_id.is_null(False)), fields, Message.client_id,
-                           _above, size, key_at=-1)
+                           _above, size, key_at=-1, convert_times=convert_times)
     nulls_last = isinstance(Message._meta.database.obj, pw.PostgresqlDatabase)
     for pages in ((clients, orphans) if nulls_last else (orphans, clients)):
-        for page in pages:
-            yield [MessageRow(*row[:-1]) for row in page]
+        yield from pages
 
 
 @dataclass(frozen=True)

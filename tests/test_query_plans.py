@@ -46,3 +46,38 @@ def test_the_dashboards_finish_reads_the_last_minute_and_one_index_entry(databas
     last = plan(stats.last_pending_query(7))
     assert "USING COVERING INDEX message_mailing_id_status_next_attempt_at (mailing_id=? AND status=?)" in last
     assert "ORDER BY" not in last  # the index's order, read backwards: no sort
+
+
+def test_a_mailings_messages_are_exported_a_keyed_page_at_a_time_through_the_mailing_client_index(database):
+    """`mailer mailings export` and the console's `x`: every page past the last key, no OFFSET, no
+    sort of the whole mailing; the statements are the ones the export runs (peewee's log of them)."""
+    import logging
+
+    import models
+    import service
+    from domain import export
+
+    for n in range(5):
+        service.create_client(phone=f"7900123456{n}")
+    mailing = service.create_mailing(text="t", start="now", end="+1h")
+    service.delete_clients([2])  # a message without a client: the other walk
+    statements = []
+    handler = logging.Handler()
+    handler.emit = lambda record: statements.append(record.msg)
+    logger = logging.getLogger("peewee")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        for status, count in ((None, 5), (["sent", "cancelled"], 1), ("pending", 4)):  # deleted: cancelled
+            pages = list(export.MessageExport(mailing.id, status).export_pages(size=2))
+            assert sum(map(len, pages)) == count
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    selects = [(sql, params) for sql, params in statements if sql.startswith("SELECT") and "message" in sql]
+    assert len(selects) >= 6 and not any("OFFSET" in sql for sql, _ in selects)
+    for sql, params in selects:
+        steps = " / ".join(row[-1] for row in models.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        assert "message_mailing_id_client_id" in steps and "TEMP B-TREE" not in steps, (sql, steps)
+

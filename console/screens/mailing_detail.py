@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Label, Static
 
-from domain import mailings, stats, times, validation, vocabulary
+from domain import export, mailings, stats, times, validation, vocabulary
 import service
 from console.exporting import ExportsView
 from console.read_only import writes
@@ -84,19 +84,7 @@ class MessageSource(PageSource):
                 for m in stats.message_page(self.mailing_id, self.status, limit, offset, self.phone,
                                             self.message, self.sort)]
 
-    # the whole view, for `x` (export) and `y` (copy a row): console.exporting
-    @property
-    def export_name(self):
-        return f"mailing-{self.mailing_id}-messages" + (f"-{self.status}" if self.status else "")
-
-    def export_header(self):
-        zone = times.operator_zone()
-        return ("#", "Phone", "Status", "Attempts", f"Sent at ({zone})", f"Next attempt ({zone})",
-                "Last error")
-
-    def export_pages(self):
-        return stats.message_pages(self.mailing_id, self.status, self.phone, self.message)
-
+    # `y` (copy a row): console.widgets.keyed_table; `x` (export) writes domain.export.MessageExport
     def export_values(self, m):
         return (m.id, m.phone, vocabulary.status_label(m.status), m.attempts, m.sent_at,
                 m.next_attempt_at if m.status == vocabulary.PENDING else None, m.last_error)
@@ -170,7 +158,9 @@ class MailingDetailScreen(CloneDeleteActions, TestSendAction, ExportsView):
                 self.messages.reload(recount=True)
 
     def view_export(self):
-        return self.messages.source
+        """The messages the filter leaves, as `mailer mailings export` writes them (the same code)."""
+        source = self.messages.source
+        return export.MessageExport(self.mailing_id, source.status, source.phone, source.message)
 
     # -- summary ----------------------------------------------------------------------------------
 

@@ -2,8 +2,12 @@
 nothing; `x` exports the whole view (filter applied) as CSV and says where; `y` copies the selected
 row as tab-separated text. Each test drives the keys and checks the screen, the database and the file."""
 import csv
+import io
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,12 +215,24 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
     assert not list(exports.glob("*.part"))
 
 
-async def test_a_mailings_messages_export_keeps_the_status_filter(env, exports):
+def command_rows(env, *args):
+    """The rows `mailer mailings export *args` prints, against this test's database."""
+    result = subprocess.run([sys.executable, "-m", "app", "mailings", "export", *map(str, args)],
+                            cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120,
+                            env={**os.environ, "MAILER_DB_URL": env.url, "MAILER_TZ": "Europe/Moscow"})
+    assert result.returncode == 0, result.stderr
+    return list(csv.reader(io.StringIO(result.stdout.decode("utf-8"), newline="")))
+
+
+async def test_a_mailings_messages_export_keeps_the_status_filter_and_is_the_commands(env, exports):
     bulk_clients(env.path, 12_000)
     mailing = service.create_mailing(text="hello", start="now", end="+1h")
     conn = sqlite3.connect(env.path)  # the outcomes a consumer would have written
-    conn.execute("UPDATE message SET status = 'failed', attempts = 1, last_error = '-refused by ' || phone "
-                 "WHERE mailing_id = ? AND id % 2 = 0", (mailing.id,))
+    conn.execute("UPDATE message SET status = 'failed', attempts = 1, last_error = '-refused by ' || phone, "
+                 "text = 'hello' WHERE mailing_id = ? AND id % 2 = 0", (mailing.id,))
+    conn.execute("UPDATE message SET status = 'unknown', attempts = 1, last_error = 'read timeout' || "
+                 "char(10) || 'after 10 s' WHERE mailing_id = ? AND id % 7 = 1 AND status = 'pending'",
+                 (mailing.id,))
     # three whose clients were deleted since: no client id any more (listed first, as on screen)
     conn.execute("UPDATE message SET client_id = NULL WHERE mailing_id = ? AND id IN (2, 4, 6000)", (mailing.id,))
     conn.commit()
@@ -228,6 +244,8 @@ async def test_a_mailings_messages_export_keeps_the_status_filter(env, exports):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MailingDetailScreen), what="the detail")
         detail = app.screen
+        await wait_for(pilot, lambda: detail.messages.total == 12_000, what="every message")
+        _, all_rows = await export_view(pilot)
         for _ in STATUS_FILTERS:  # s cycles through them: any, pending, sent, failed, ...
             if detail.status_filter == "failed":
                 break
@@ -235,12 +253,20 @@ async def test_a_mailings_messages_export_keeps_the_status_filter(env, exports):
         await wait_for(pilot, lambda: detail.messages.total == 6_000, what="the failed messages")
         path, rows = await export_view(pilot)
     assert path.name.startswith(f"mailing-{mailing.id}-messages-failed-")
-    assert rows[0][:4] == ["#", "Phone", "Status", "Attempts"]
-    expected = query(env.path, "SELECT id, phone, 'failed', attempts, '', '', '''' || last_error FROM message "
+    assert rows[0] == ["Message id", "Phone", "Client id", "Status", "Attempts", "Created at (Europe/Moscow)",
+                       "Sent at (Europe/Moscow)", "Next attempt (Europe/Moscow)", "Last error", "Text"]
+    expected = query(env.path, "SELECT id, phone, ifnull(client_id, ''), 'failed', attempts, '', '', "
+                               "char(39) || last_error, 'hello' FROM message "
                                "WHERE mailing_id = ? AND status = 'failed' ORDER BY client_id, id", mailing.id)
-    assert rows[1:] == [[str(v) for v in row] for row in expected]
+    assert [row[:5] + row[6:] for row in rows[1:]] == [[str(v) for v in row] for row in expected]
+    assert {row[5][:4] for row in rows[1:]} == {str(mailing.created_at.year)}  # created, in Moscow
     assert [row[0] for row in rows[1:4]] == ["2", "4", "6000"]
-    assert rows[1][6].startswith("'-refused by 79")
+    assert rows[1][8].startswith("'-refused by 79")
+    # the same rows as `mailer mailings export`, whole and with the status filter: the same code
+    assert command_rows(env, mailing.id, "--status", "failed") == rows
+    assert command_rows(env, mailing.id) == all_rows and len(all_rows) == 12_001
+    doubt = [row for row in all_rows if row[3] == "unknown"]
+    assert doubt and all(row[8] == "read timeout after 10 s" for row in doubt)  # one line
 
 
 def test_a_cell_that_a_spreadsheet_would_run_is_written_as_text():
