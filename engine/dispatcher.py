@@ -376,12 +376,16 @@ class Batch:
         self.queue.extend(self.in_window(rows))
 
     def in_window(self, rows):
-        """Those of `rows` whose client's window is open now (by the database's clock); the others are
-        deferred to its next opening, or expire when it opens after the end."""
-        ready, later, expired = split_by_window(rows, self.mailings, db_clock(), operator_zone())
-        for when, ids in later.items():
-            self.pending.windows.setdefault(when, []).extend(ids)
-        self.pending.expired.extend(expired)
+        """Those of `rows` whose client's window is open now (by the database's clock) and still will be
+        MAILER_END_GUARD from now, as for the end: a request needs a moment to reach the gateway. The
+        others are deferred to its next opening, or expire when it opens after the end."""
+        now = db_clock()
+        ready = rows
+        for at in (now, now + dt.timedelta(seconds=self.settings.end_guard)):
+            ready, later, expired = split_by_window(ready, self.mailings, at, operator_zone())
+            for when, ids in later.items():
+                self.pending.windows.setdefault(when, []).extend(ids)
+            self.pending.expired.extend(expired)
         return ready
 
     def hand_back_if_stopping(self):

@@ -22,6 +22,9 @@ from models import RateBucket, db, shared_seconds
 # The total cap holds back what it cannot let through now, and a dispatcher claims no more than this
 # many seconds of it at once: claimed messages wait in its queue for tokens, not in the database.
 CLAIM_SECONDS = 1.0
+# A message an operator's cap lets through within this many seconds waits in the dispatcher's queue;
+# one later goes back to the database until this long before its turn.
+HOLD_AHEAD = 0.3
 
 
 def claim_size(caps, batch):
@@ -40,9 +43,9 @@ class Bucket:
 
 @dataclasses.dataclass
 class Grant:
-    """What the caps let through of a group: `go` now; `held` wait in the queue for the total cap,
-    `wait` seconds at least; `later` ({UTC instant: [ids]}) are deferred to when their operator's cap
-    has room for them."""
+    """What the caps let through of a group: `go` now; `held` wait in the queue (for the total cap, or
+    an operator's that has room within HOLD_AHEAD), `wait` seconds at least; `later` ({UTC instant:
+    [ids]}) are deferred in the database to shortly before their operator's cap has room for them."""
     go: list
     held: list = dataclasses.field(default_factory=list)
     later: dict = dataclasses.field(default_factory=dict)
@@ -64,7 +67,7 @@ def take(rows, caps, cost, now, least=1):
     seconds = shared_seconds()
     buckets = _open(wanted, caps.unit, seconds)
     total = buckets.get(rates.TOTAL)
-    grant, behind = Grant([]), {}
+    grant, behind, waits = Grant([]), {}, []
     for row in rows:
         if total is not None and total.tokens < 1:
             grant.held.append(row)
@@ -72,21 +75,28 @@ def take(rows, caps, cost, now, least=1):
         tokens = cost(row)
         own = buckets.get(rates.operator_key(row.operator))
         if own is not None and own.tokens < 1:
-            # Its place in this operator's line: the tokens of those deferred before it.
+            # Its place in this operator's line: the tokens of those waiting before it.
             ahead = behind.get(own.key, 0.0)
             behind[own.key] = ahead + tokens
-            at = now + dt.timedelta(seconds=math.ceil((1 - own.tokens + ahead) / own.rate * 10) / 10)
-            grant.later.setdefault(at, []).append(row.id)
+            seconds_off = (1 - own.tokens + ahead) / own.rate
+            if seconds_off <= HOLD_AHEAD:
+                grant.held.append(row)
+                waits.append(seconds_off)
+            else:
+                # Back from the database HOLD_AHEAD early: a claim that comes late spills nothing.
+                at = now + dt.timedelta(seconds=math.ceil((seconds_off - HOLD_AHEAD) * 10) / 10)
+                grant.later.setdefault(at, []).append(row.id)
             continue
         grant.go.append(row)
         for bucket in (total, own):
             if bucket is not None:
                 bucket.tokens -= tokens
-    if grant.held:
-        grant.wait = rates.wait_for_token(total.tokens, total.rate)
+    if total is not None and total.tokens < 1 and grant.held:
         # Half a bucket at most: waiting for a full one, any lateness would spill tokens.
         enough = max(1.0, min(least, len(grant.held), rates.capacity(total.rate) / 2))
-        grant.wait = max(grant.wait, (enough - total.tokens) / total.rate)
+        waits.append((enough - total.tokens) / total.rate)
+    if grant.held:
+        grant.wait = max(0.0, min(waits)) if waits else 0.0
     _store(buckets.values(), caps.unit, seconds)
     return grant
 
