@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, export, mailings, opt_outs, rates, segments, stats
+from domain import clients, export, mailings, opt_outs, rates, segments, stats, templates
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -182,14 +182,16 @@ def preview_mailing(args, fields=None, only=None):
     row, estimate, opted_out, short = mailings.preview_mailing(**fields, only=only)
     source = mailings.row_source(row)
     window = format_window(row["window_start"], row["window_end"]) if row["window_start"] is not None else "-"
-    too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
+    too_long = segments.too_many_parts(row["text"], _settings.current().max_parts, estimate.segments)
+    personal = templates.compile_text(row["text"]).personal
     spans = mailings.spread_plan(row) if row["spread"] else []
     spread_lines = spread_plan_lines(row, spans)
     emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
                 "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
                 "spread": [{"tz": s.tz, "from": stats.iso(s.start), "to": stats.iso(s.end)} for s in spans]
                 if row["spread"] else None,
-                **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long),
+                **estimate.as_dict(), "personal": personal,
+                "opted_out": opted_out, "needs_confirmation": bool(too_long),
                 "caps": rates.Caps.of(_settings.current()).describe(),
                 "cloned_from": row.get("source_id"), "only": list(source[1]) if source else None,
                 "cap_shortfall": short.as_dict() if short else None}, "\n".join([
@@ -198,7 +200,8 @@ def preview_mailing(args, fields=None, only=None):
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
         *([f"audience: {mailings.describe_source(source)}, as they are now"] if source else []),
         *spread_lines,
-        f"text: {estimate.segments.describe()}",
+        (f"text, its longest rendering over the audience: {estimate.segments.describe()}" if personal
+         else f"text: {estimate.segments.describe()}"),
         f"recipients now: {estimate.recipients:,}"
         + (f" ({estimate.recipients + opted_out:,} match, {opted_out:,} of them opted out)" if opted_out else ""),
         f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
