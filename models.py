@@ -73,8 +73,8 @@ class Client(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
     # Personal texts (0013): the name and the free attributes ({"city": "Omsk"} as JSON text) a
     # mailing's text may name as {name} and {attr.city} (domain.templates).
-    name = pw.TextField(default="")
-    attrs = pw.TextField(default="{}")
+    name = pw.TextField(default="", constraints=[pw.SQL("DEFAULT ''")])
+    attrs = pw.TextField(default="{}", constraints=[pw.SQL("DEFAULT '{}'")])
 
     class Meta:
         # Audiences are counted by operator and tag together (migration 0005).
