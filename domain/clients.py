@@ -50,6 +50,20 @@ def clean_client(phone, operator=None, tag="", tz=None, name="", attrs=None):
     return row
 
 
+def parse_attr_lines(text, field="attr"):
+    """Attributes as an operator types them, one `key=value` a line (blank lines skipped) -> {key:
+    value}; the keys and values are checked by clean_client."""
+    attrs = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ValidationError({field: f"each line is key=value, like city=Omsk; got {line.strip()[:40]!r}"})
+        attrs[key.strip()] = value.strip()
+    return attrs
+
+
 def create_client(phone, operator=None, tag="", tz=None, name="", attrs=None):
     row = clean_client(phone, operator, tag, tz, name, attrs)
     with db.atomic():
