@@ -23,7 +23,7 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, export, mailings, opt_outs, rates, segments, stats
+from domain import clients, export, mailings, opt_outs, rates, segments, stats, templates
 from domain import settings as _settings
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
@@ -65,13 +65,26 @@ def table(rows, columns):
 # clients
 
 
+def attr_args(given):
+    """--attr key=value (repeated) -> {key: value}; `key=` is the key with no value (removed by edit)."""
+    attrs = {}
+    for item in given or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValidationError({"attr": f"must be key=value, like city=Omsk; got {quote_value(item)}"})
+        attrs[key.strip()] = value
+    return attrs
+
+
 def cmd_clients_add(args):
-    client = service.create_client(phone=args.phone, operator=args.operator, tag=args.tag or "", tz=args.tz)
+    client = service.create_client(phone=args.phone, operator=args.operator, tag=args.tag or "", tz=args.tz,
+                                   name=args.name or "", attrs=attr_args(args.attr))
     emit(args, stats.client_as_dict(client), str(client.id))
 
 
 def cmd_clients_edit(args):
-    client = service.edit_client(args.id, phone=args.phone, operator=args.operator, tag=args.tag, tz=args.tz)
+    client = service.edit_client(args.id, phone=args.phone, operator=args.operator, tag=args.tag, tz=args.tz,
+                                 name=args.name, attrs=attr_args(args.attr) or None)
     emit(args, stats.client_as_dict(client), f"client {client.id} saved")
 
 
@@ -83,7 +96,7 @@ def cmd_clients_delete(args):
 def cmd_clients_list(args):
     query = clients.client_query(args.search).limit(args.limit).offset(args.offset)
     rows = [stats.client_as_dict(c) for c in query]
-    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz"])
+    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz", "name"])
          + shown(len(rows), stats.client_count(args.search), args.offset))
 
 
@@ -169,14 +182,16 @@ def preview_mailing(args, fields=None, only=None):
     row, estimate, opted_out, short = mailings.preview_mailing(**fields, only=only)
     source = mailings.row_source(row)
     window = format_window(row["window_start"], row["window_end"]) if row["window_start"] is not None else "-"
-    too_long = segments.too_many_parts(row["text"], _settings.current().max_parts)
+    too_long = segments.too_many_parts(row["text"], _settings.current().max_parts, estimate.segments)
+    personal = templates.compile_text(row["text"]).personal
     spans = mailings.spread_plan(row) if row["spread"] else []
     spread_lines = spread_plan_lines(row, spans)
     emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
                 "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
                 "spread": [{"tz": s.tz, "from": stats.iso(s.start), "to": stats.iso(s.end)} for s in spans]
                 if row["spread"] else None,
-                **estimate.as_dict(), "opted_out": opted_out, "needs_confirmation": bool(too_long),
+                **estimate.as_dict(), "personal": personal,
+                "opted_out": opted_out, "needs_confirmation": bool(too_long),
                 "caps": rates.Caps.of(_settings.current()).describe(),
                 "cloned_from": row.get("source_id"), "only": list(source[1]) if source else None,
                 "cap_shortfall": short.as_dict() if short else None}, "\n".join([
@@ -185,7 +200,8 @@ def preview_mailing(args, fields=None, only=None):
         f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
         *([f"audience: {mailings.describe_source(source)}, as they are now"] if source else []),
         *spread_lines,
-        f"text: {estimate.segments.describe()}",
+        (f"text, its longest rendering over the audience: {estimate.segments.describe()}" if personal
+         else f"text: {estimate.segments.describe()}"),
         f"recipients now: {estimate.recipients:,}"
         + (f" ({estimate.recipients + opted_out:,} match, {opted_out:,} of them opted out)" if opted_out else ""),
         f"parts in all: {estimate.parts:,}" + (f", cost {estimate.cost}" if estimate.cost is not None
@@ -597,16 +613,22 @@ def build_parser():
                    help="3-digit operator code (default: digits 2-4 of the phone)")
     p.add_argument("--tag", type=utf8_text, default="")
     p.add_argument("--tz", type=utf8_text, help="IANA zone (default: MAILER_TZ or this machine's)")
+    p.add_argument("--name", type=utf8_text, help="the client's name, for {name} in a text")
+    p.add_argument("--attr", type=utf8_text, action="append", metavar="KEY=VALUE",
+                   help="an attribute for {attr.KEY} in a text (repeatable; KEY: a-z, 0-9, _)")
     p = add(clients, "edit", cmd_clients_edit, "change a client")
     p.add_argument("id", type=ID)
-    for flag in ("--phone", "--operator", "--tag", "--tz"):
+    for flag in ("--phone", "--operator", "--tag", "--tz", "--name"):
         p.add_argument(flag, type=utf8_text)
+    p.add_argument("--attr", type=utf8_text, action="append", metavar="KEY=VALUE",
+                   help="set an attribute (repeatable); KEY= removes it")
     p = add(clients, "delete", cmd_clients_delete, "delete clients (their messages stay)")
     p.add_argument("ids", type=ID, nargs="+", metavar="id")
     p = add(clients, "list", cmd_clients_list, "list clients, newest first")
     p.add_argument("--search", type=utf8_text, default="", help="phone, operator, tag or zone")
     paging(p)
-    p = add(clients, "import", cmd_clients_import, "import a CSV with header phone,operator,tag,tz")
+    p = add(clients, "import", cmd_clients_import,
+            "import a CSV with header phone,operator,tag,tz (and name, and any other column as an attribute)")
     p.add_argument("file")
     p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
     p = add(clients, "export", cmd_clients_export, "write the directory as CSV", json_flag=False)

@@ -71,6 +71,10 @@ class Client(BaseModel):
     tag = pw.CharField(max_length=MAX_TAG, default="", index=True)
     tz = pw.CharField(max_length=64)
     created_at = UTCDateTimeField(default=utcnow)
+    # Personal texts (0013): the name and the free attributes ({"city": "Omsk"} as JSON text) a
+    # mailing's text may name as {name} and {attr.city} (domain.templates).
+    name = pw.TextField(default="", constraints=[pw.SQL("DEFAULT ''")])
+    attrs = pw.TextField(default="{}", constraints=[pw.SQL("DEFAULT '{}'")])
 
     class Meta:
         # Audiences are counted by operator and tag together (migration 0005).

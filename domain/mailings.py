@@ -4,7 +4,7 @@ import datetime as dt
 
 import peewee as pw
 
-from domain import rates, segments, settings, spread as spreading
+from domain import rates, segments, settings, spread as spreading, templates
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
 from domain.vocabulary import (CANCELLED, FINISHED, PAUSED, PENDING, RESEND_STATUSES, RUNNING, SCHEDULED,
@@ -146,9 +146,14 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
         except ValidationError as exc:
             errors.update(exc.errors)
 
-    check("text", lambda: validate_text(text))
-    if "text" in row and max_parts is not None and segments.too_many_parts(row["text"], max_parts):
-        errors["text"] = segments.too_many_parts(row["text"], max_parts)
+    check("text", lambda: templates.check(validate_text(text)))
+    if "text" in row and max_parts is not None:
+        # a personal text on its longest rendering over the audience the filter has now
+        counted = (text_segments(row["text"], validate_operator(operator) if operator else None, tag or None)
+                   if templates.compile_text(row["text"]).personal and "operator" not in errors else None)
+        too_many = segments.too_many_parts(row["text"], max_parts, counted)
+        if too_many:
+            errors["text"] = too_many
     check("start_at", lambda: to_naive_utc(start) if isinstance(start, dt.datetime)
           else parse_when(start, "start", tz, now))
     check("end_at", lambda: to_naive_utc(end) if isinstance(end, dt.datetime)
@@ -266,7 +271,8 @@ def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=N
     short = cap_shortfall(row["text"], row["start_at"], row["end_at"],
                           audience_by_operator(row["operator"], row["tag"], recipients, source), now,
                           windowed=row["window_start"] is not None or row["days"] is not None)
-    return row, segments.estimate(row["text"], recipients, settings.current().segment_price), opted_out, short
+    counted = text_segments(row["text"], row["operator"], row["tag"], source)
+    return row, segments.Estimate(counted, recipients, settings.current().segment_price), opted_out, short
 
 
 def get_mailing(mailing_id, lock=False):
@@ -379,3 +385,70 @@ def attach_new_clients(client_cond, now=None):
     return sum(materialize(mailing, now, client_cond) for mailing in live)
 
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# Personal texts (domain.templates): what the placeholders render to over an audience, set-based
+
+
+def _rendered_value(key, default):
+    """The SQL expression of what placeholder `key` renders to for a client (its default when the
+    value is missing or empty)."""
+    if key == templates.NAME:
+        value = Client.name
+    else:
+        attr = key[len(templates.ATTR):]  # [a-z0-9_]+ (templates.PLACEHOLDER_RE): safe in a path
+        if db.param == "?":  # SQLite
+            value = pw.fn.json_extract(Client.attrs, f'$."{attr}"')
+        else:  # PostgreSQL: the JSON text read as jsonb
+            value = pw.NodeList((Client.attrs.cast("jsonb"), pw.SQL("->>"), pw.Value(attr)), glue=" ")
+    if default:
+        return pw.fn.COALESCE(pw.fn.NULLIF(value, ""), default)
+    return value
+
+
+# A value with a character outside these (plain ASCII letters, digits and most punctuation, all one
+# GSM-7 septet) may make the text UCS-2, or take two septets: counted as wide.
+PLAIN_GLOB, PLAIN_REGEX = "*[^ -Z_a-z]*", "[^ -Z_a-z]"
+
+
+def value_profile(text, operator=None, tag=None, source=None):
+    """{(key, default): templates.ValueStats} of a personal text's placeholders over the audience of
+    a filter: one aggregate query (the longest rendered value of each, and whether any is wide),
+    never a loop over the clients. {} for a text that names nothing."""
+    template = templates.compile_text(text)
+    if not template.personal:
+        return {}
+    keys = template.placeholders
+    columns = []
+    for key, default in keys:
+        value = _rendered_value(key, default)
+        wide = (pw.Expression(value, "GLOB", PLAIN_GLOB) if db.param == "?"
+                else pw.Expression(value, "~", PLAIN_REGEX))
+        columns += [pw.fn.MAX(pw.fn.LENGTH(value)), pw.fn.MAX(pw.Case(None, [(wide, 1)], 0))]
+    found = Client.select(*columns).where(audience_filter(operator or None, tag or None, source)).tuples().first()
+    found = found or (None,) * len(columns)
+    profile = {}
+    for i, (key, default) in enumerate(keys):
+        longest, wide = found[2 * i], found[2 * i + 1]
+        if longest is None:  # nobody in the audience (or nobody has it, and no default)
+            longest = len(default or "")
+            wide = any(c not in segments.GSM7_BASIC for c in default or "")
+        profile[(key, default)] = templates.ValueStats(int(longest), bool(wide))
+    return profile
+
+
+def text_segments(text, operator=None, tag=None, source=None):
+    """The SMS parts of a mailing's text: a personal text's longest rendering over the audience the
+    filter has now (an upper bound: templates.longest_rendering)."""
+    template = templates.compile_text(text)
+    if not template.personal:
+        return segments.count(template.static)
+    return templates.worst_segments(text, value_profile(text, operator, tag, source))
+
+
+def sample_client(operator=None, tag=None, source=None):
+    """The first client of a filter's audience (lowest id), for a personal text's preview; None when
+    it has nobody."""
+    return (Client.select().where(audience_filter(operator or None, tag or None, source))
+            .order_by(Client.id).first())

@@ -99,9 +99,10 @@ def estimate(text, recipients, price=None):
     return Estimate(count(text), recipients, price)
 
 
-def too_many_parts(text, max_parts):
-    """Why `text` needs the operator's confirmation (more parts than `max_parts`), or None."""
-    counted = count(text)
+def too_many_parts(text, max_parts, counted=None):
+    """Why `text` needs the operator's confirmation (more parts than `max_parts`), or None.
+    `counted`: its Segments when counted otherwise (a personal text's longest rendering)."""
+    counted = counted or count(text)
     if counted.parts <= max_parts:
         return None
     return f"{counted.describe()}: more than MAILER_MAX_PARTS ({max_parts}); confirm to save it"

@@ -106,3 +106,50 @@ def validate_text(value):
         raise ValidationError({"text": f"is {len(value)} characters; at most {MAX_TEXT}"})
     return value
 
+
+
+# Personal texts (issue 13, part 2): a client's name and free attributes, named in a text as {name}
+# and {attr.KEY} (domain.templates).
+MAX_NAME = 100
+MAX_ATTR_VALUE = 200
+MAX_ATTRS = 32
+ATTR_KEY_RE = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def validate_name(value, field="name"):
+    value = (value or "").strip()
+    if len(value) > MAX_NAME:
+        raise ValidationError({field: f"is {len(value)} characters; at most {MAX_NAME}"})
+    why = unreadable(value) or ("contains a newline" if "\n" in value else None)
+    if why:
+        raise ValidationError({field: f"{why}; a name is one line of printable text"})
+    return value
+
+
+def validate_attr_key(key, field="attr"):
+    if not ATTR_KEY_RE.fullmatch(key or ""):
+        raise ValidationError({field: f"attribute key {quote_value(key)} must be 1-32 of a-z, 0-9 and _ "
+                                      f"(like city or last_order)"})
+    return key
+
+
+def validate_attr_value(key, value, field="attr"):
+    value = (value or "").strip()
+    if len(value) > MAX_ATTR_VALUE:
+        raise ValidationError({field: f"{key}: is {len(value)} characters; at most {MAX_ATTR_VALUE}"})
+    why = unreadable(value) or ("contains a newline" if "\n" in value else None)
+    if why:
+        raise ValidationError({field: f"{key}: {why}; a value is one line of printable text"})
+    return value
+
+
+def validate_attrs(attrs, field="attr"):
+    """{key: value} checked; empty values dropped (an attribute with no value is no attribute)."""
+    clean = {}
+    for key, value in (attrs or {}).items():
+        value = validate_attr_value(validate_attr_key(key, field), value, field)
+        if value:
+            clean[key] = value
+    if len(clean) > MAX_ATTRS:
+        raise ValidationError({field: f"{len(clean)} attributes; at most {MAX_ATTRS}"})
+    return clean

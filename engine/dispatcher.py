@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import peewee as pw
 
 from domain import settings as _settings
-from domain import rates, segments, states
+from domain import rates, segments, states, templates
 from domain.delivery import next_status, split_by_window
 from domain.times import UTC, nap, operator_zone, utcnow
 from domain.vocabulary import CANCELLED, EXPIRED, FAILED, PENDING, RETRY, RUNNING, SENT, SUPPRESSED, UNKNOWN
@@ -126,8 +126,9 @@ def due_soon(now=None):
 class Live:
     """A mailing as the current step reads it."""
     state: str
-    text: str
+    text: str  # what every client gets; a personal text's template as saved
     end_at: dt.datetime
+    template: templates.Template | None = None  # a personal text's, rendered per client at the mark
 
 
 def live_mailings(ids):
@@ -137,7 +138,12 @@ def live_mailings(ids):
              .where(Mailing.id.in_(list(ids))))
     if is_postgres():
         query = query.for_update("FOR SHARE")
-    return {mid: Live(state, text, end_at) for mid, state, text, end_at in query.tuples()}
+    live = {}
+    for mid, state, text, end_at in query.tuples():
+        template = templates.compile_text(text)  # cached: the same few texts at every step
+        live[mid] = (Live(state, text, end_at, template) if template.personal
+                     else Live(state, template.static, end_at))
+    return live
 
 
 def release(ids, owner=OWNER):
@@ -149,22 +155,39 @@ def release(ids, owner=OWNER):
         Message.update(lease_owner=None, lease_until=None).where(cond).execute()
 
 
+# A personal text's mark also reads the client's name and attributes, in the same statement as the
+# phone: what goes is what the client was at the mark.
+CLIENT_VALUES = (", (SELECT name FROM client WHERE client.id = message.client_id)"
+                 ", (SELECT attrs FROM client WHERE client.id = message.client_id)")
+
+
 def mark_on_wire(rows, live, now, owner=OWNER):
     """Mark these messages as on the wire with the text they go with, only those still pending and
-    leased to `owner`; returns {id: phone} for the rows marked, the phone read by the same
-    statement."""
-    marked = {}
+    leased to `owner`; returns ({id: phone}, {id: text}) for the rows marked, the phone read by the
+    same statement; texts only of personal mailings' messages, rendered for each client from what the
+    statement read and recorded in the same transaction (one executemany)."""
+    marked, texts = {}, {}
     p = db.param
     by_mailing = {}
     for row in rows:
         by_mailing.setdefault(row.mailing_id, []).append(row.id)
     for mailing_id, ids in by_mailing.items():
+        mailing = live[mailing_id]
         for part in chunks(ids):
             sql = (f"UPDATE message SET sending_since = {p}, attempts = attempts + 1, text = {p} "
                    f"WHERE id IN ({placeholders(len(part))}) AND lease_owner = {p} "
                    f"AND status = 'pending' AND sending_since IS NULL RETURNING id, phone")
-            marked.update(db.execute_sql(sql, [now, live[mailing_id].text, *part, owner]).fetchall())
-    return marked
+            params = [now, mailing.text, *part, owner]
+            if mailing.template is None:
+                marked.update(db.execute_sql(sql, params).fetchall())
+                continue
+            for msg_id, phone, name, attrs in db.execute_sql(sql + CLIENT_VALUES, params).fetchall():
+                marked[msg_id] = phone
+                texts[msg_id] = mailing.template.render(name, attrs)
+    if texts:
+        db.cursor().executemany(f"UPDATE message SET text = {p} WHERE id = {p}",
+                                [(text, msg_id) for msg_id, text in texts.items()])
+    return marked, texts
 
 
 def defer(groups, owner=OWNER):
@@ -573,7 +596,7 @@ def _suppress_opted_out(go):
 def _mark(go, live, now, guard):
     """Mark what goes as on the wire; each marked message must leave before its monotonic deadline
     (the end it read, less the guard, and MAX_WIRE_WAIT at most)."""
-    phones = mark_on_wire(go, live, now) if go else {}
+    phones, texts = mark_on_wire(go, live, now) if go else ({}, {})
     release([r.id for r in go if r.id not in phones])  # cancelled, deleted or taken meanwhile
     started = time.monotonic()
     marked = []
@@ -581,5 +604,5 @@ def _mark(go, live, now, guard):
         if row.id in phones:
             mailing = live[row.mailing_id]
             left = min((mailing.end_at - guard - now).total_seconds(), MAX_WIRE_WAIT)
-            marked.append(OnWire(row, phones[row.id], mailing.text, started + left))
+            marked.append(OnWire(row, phones[row.id], texts.get(row.id, mailing.text), started + left))
     return marked

@@ -59,8 +59,8 @@ def test_client_add_list_edit_export(seeded):
     edited = seeded.mailer_json("clients", "edit", cid, "--tag", "gold")
     assert edited["tag"] == "gold" and edited["phone"] == "79001234567"
     out = seeded.mailer("clients", "export").stdout
-    assert out.splitlines()[0] == "phone,operator,tag,tz"
-    assert "79001234567,900,gold,Europe/Moscow" in out
+    assert out.splitlines()[0] == "phone,operator,tag,tz,name"
+    assert "79001234567,900,gold,Europe/Moscow," in out
     # Without --tz a client gets the operator's zone (MAILER_TZ).
     seeded.mailer("clients", "add", "--phone", "79260000000")
     assert seeded.mailer_json("clients", "list", "--search", "7926")[0]["tz"] == "Europe/Moscow"
@@ -172,8 +172,11 @@ def test_import_all_or_nothing_and_bad_files(world):
     assert refused_partial.returncode == 1 and "line 3" in refused_partial.stdout
     assert "imported 0 of 2" in refused_partial.stdout
     assert world.query("SELECT count(*) FROM client") == [(0,)]
-    (world.dir / "header.csv").write_text("name,phone\nx,79000000001\n")
-    refused(world, "clients", "import", world.dir / "header.csv", says="header must be phone,operator,tag,tz")
+    (world.dir / "header.csv").write_text("name,mobile\nx,79000000001\n")
+    refused(world, "clients", "import", world.dir / "header.csv", says="header must have a phone column")
+    (world.dir / "header.csv").write_text("phone,Home City\n79000000001,x\n")
+    refused(world, "clients", "import", world.dir / "header.csv",
+            says="column 'home city' is neither phone, operator, tag, tz nor name, nor an attribute key")
     refused(world, "clients", "import", world.dir / "missing.csv", says="No such file")
 
 

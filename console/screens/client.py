@@ -107,6 +107,13 @@ class ClientScreen(Screen):
             text.append(repr(client.tag) if client.tag else "-")
             text.append("   zone ")
             text.append(client.tz)
+            text.append("\nname ")
+            text.append(client.name or "-")
+            if client.attrs:  # every attribute, literally, as a text's {attr.KEY} would name it
+                text.append("\nattributes ")
+                for i, (key, value) in enumerate(client.attrs):
+                    text.append(("   " if i else "") + f"{key}=", style="dim")
+                    text.append(value)
         text.append(f"\ntimes in {times.operator_zone()}", style="dim")
         self.query_one("#client-summary", Static).update(text)
 

@@ -2,15 +2,15 @@
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static, TextArea
 
-from domain import mailings, stats, times, validation
+from domain import clients, mailings, stats, times, validation
 import service
 from console.screens.form import EditForm
 from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
-FIELDS = ("phone", "operator", "tag", "tz")
+FIELDS = ("phone", "operator", "tag", "tz", "name", "attr")
 
 
 class ClientForm(EditForm):
@@ -18,6 +18,11 @@ class ClientForm(EditForm):
 
     HELP_TITLE = "Client form"
     FIELDS = FIELDS
+    DEFAULT_CSS = """
+    ClientForm #attr {
+        height: 4;
+    }
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
@@ -30,7 +35,9 @@ class ClientForm(EditForm):
 
     def initial_values(self):
         r = self.record
-        return {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS}
+        values = {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS if name != "attr"}
+        values["attr"] = "" if r is None else "\n".join(f"{k}={v}" for k, v in r.attrs)
+        return values
 
     def compose(self):
         r = self.initial = self.initial_values()
@@ -50,6 +57,11 @@ class ClientForm(EditForm):
                                                      suggester=SuggestFromList(sorted(validation.known_zones()),
                                                                                case_sensitive=False)),
                             hint=f"IANA name; empty: {zone}")
+                yield Field("name", "Name", Input(r["name"], placeholder="optional", id="name"),
+                            hint="{name} in a mailing's text")
+                yield Field("attr", "Attributes", TextArea(r["attr"], id="attr", tab_behavior="focus",
+                                                           show_line_numbers=False, highlight_cursor_line=False),
+                            hint="one key=value a line, like city=Omsk: {attr.city} in a text")
             yield Static("", id="form-error", classes="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
@@ -70,18 +82,32 @@ class ClientForm(EditForm):
         self.query_one("#tag", Input).suggester = SuggestFromList(tags, case_sensitive=False)
 
     def form_values(self):
-        return {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS if name != "attr"}
+        values["attr"] = self.query_one("#attr", TextArea).text
+        return values
 
     def action_save(self):
         values = self.form_values()
+        try:
+            attrs = clients.parse_attr_lines(values["attr"])
+            before = clients.parse_attr_lines(self.initial["attr"])
+        except validation.ValidationError as exc:
+            self.show_errors(exc.errors)
+            return
         if self.record is None:
             fields = {"phone": values["phone"], "operator": values["operator"] or None,
-                      "tag": values["tag"], "tz": values["tz"] or None}
+                      "tag": values["tag"], "tz": values["tz"] or None, "name": values["name"],
+                      "attrs": attrs}
         else:
-            fields = {k: v for k, v in values.items() if v != self.initial[k]}
+            fields = {k: v for k, v in values.items() if v != self.initial[k] and k != "attr"}
             for key in ("operator", "tz", "phone"):
                 if fields.get(key) == "":
                     fields.pop(key)
+            # the attributes changed, and those taken out given empty (removed)
+            changed = {**{k: "" for k in before if k not in attrs},
+                       **{k: v for k, v in attrs.items() if before.get(k) != v}}
+            if changed:
+                fields["attrs"] = changed
         self.save(fields)
 
     def submit(self, fields):

@@ -17,7 +17,7 @@ from console.widgets import FilterBar, PagedTable, PageSource, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 
 COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
-           ("Time zone", "tz"), ("Stop list", "stop")]
+           ("Time zone", "tz"), ("Stop list", "stop"), ("Name", "name")]
 OPTED_OUT = Text("⊘ opted out", style="bold red")
 
 
@@ -33,7 +33,7 @@ class ClientSource(PageSource):
 
     def rows(self, offset, limit):
         return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz),
-                        OPTED_OUT if c.opted_out else Text("")), c)
+                        OPTED_OUT if c.opted_out else Text(""), lit(c.name)), c)
                 for c in stats.client_page(self.search, limit, offset, self.sort)]
 
     # the whole view, for `x` (export) and `y` (copy a row): console.exporting
@@ -46,7 +46,7 @@ class ClientSource(PageSource):
         return stats.client_pages(self.search)
 
     def export_values(self, c):
-        return (c.id, c.phone, c.operator, c.tag, c.tz, "opted out" if c.opted_out else "")
+        return (c.id, c.phone, c.operator, c.tag, c.tz, "opted out" if c.opted_out else "", c.name)
 
 
 class ClientsScreen(ExportsView):
@@ -65,7 +65,7 @@ class ClientsScreen(ExportsView):
 
     def compose(self):
         yield Header()
-        yield FilterBar("filter by phone, operator, tag or zone", input_id="client-filter", live=True,
+        yield FilterBar("filter by phone, operator, tag, zone or name", input_id="client-filter", live=True,
                         id="clients-filter")
         yield PagedTable(COLUMNS, source=ClientSource(), id="clients-table")
         yield Static("loading…", id="clients-status", classes="status")

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
-from domain import mailings, segments, settings, times, validation, vocabulary, windows
+from domain import mailings, segments, settings, templates, times, validation, vocabulary, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
 from domain.vocabulary import PAUSED, RUNNING, SCHEDULED
 import service
@@ -27,6 +27,16 @@ class MailingEditor(EditForm):
 
     HELP_TITLE = "Mailing editor"
     FIELDS = FIELDS
+    DEFAULT_CSS = """
+    MailingEditor #text-preview {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    MailingEditor #text-preview.-none {
+        display: none;
+    }
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
@@ -37,6 +47,10 @@ class MailingEditor(EditForm):
     _window_debounce = None
     _window_note = None  # (inputs, text, style) from the last check of the window against start/end/zones
     _counted = None  # (operator, tag, matching, opted out, {operator: recipients}, source) last counted
+    # A personal text's audience as last read: ((operator, tag, source), placeholders, value profile,
+    # sample client or None), for its longest rendering and its preview (mailings.value_profile)
+    _personal = None
+    _personal_debounce = None
     known = ([], [])
 
     def __init__(self, mailing=None, clone_of=None):
@@ -89,6 +103,8 @@ class MailingEditor(EditForm):
     def _fields(self, v, zone):
         yield Field("text", "Text", TextArea(v["text"], id="text", soft_wrap=True, tab_behavior="focus",
                                              show_line_numbers=False, highlight_cursor_line=False))
+        # a personal text rendered for the audience's first client, shown literally
+        yield Static("", id="text-preview", classes="-none")
         yield Field("start", "Start", Input(v["start"], id="start", compact=True,
                                             placeholder="now, +10m, or 2026-12-01T09:00"))
         yield Field("end", "End", Input(v["end"], id="end", compact=True,
@@ -123,6 +139,7 @@ class MailingEditor(EditForm):
         self._load_known()
         self._count_audience(*self._filter())
         self._check_window(self._window_inputs())
+        self._refresh_personal()
 
     # -- live hints -------------------------------------------------------------------------------
 
@@ -146,6 +163,8 @@ class MailingEditor(EditForm):
 
     def _changed(self, name):
         self._update_hint(name)  # (the form clears the field's error: FormScreen._field_changed)
+        if name == "text" or (name in ("operator", "tag", "only") and self._placeholders()):
+            self._refresh_personal()
         if name in ("operator", "tag", "only"):
             if self._debounce is not None:
                 self._debounce.stop()
@@ -164,14 +183,19 @@ class MailingEditor(EditForm):
         if name == "text":
             n = len(value)
             over = n > validation.MAX_TEXT
-            counted = segments.count(value)
+            counted = self._text_segments(value)
             long = counted.parts > settings.current().max_parts
             field.set_hint(f"{n} / {validation.MAX_TEXT} characters" + (" (too long)" if over else "")
                            + f" · {counted.encoding}"
                            + (f" (because of «{counted.forced_by}»)" if counted.forced_by else "")
                            + f", {counted.parts} SMS part{'' if counted.parts == 1 else 's'}"
-                           + (f" (more than {settings.current().max_parts}: asks before saving)" if long else ""),
+                           + (f" (more than {settings.current().max_parts}: asks before saving)" if long else "")
+                           + (" on its longest rendering" if templates.compile_text(value).personal else ""),
                            style="bold red" if over else "yellow" if long else "")
+            try:
+                templates.check(value)
+            except validation.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors['text']}", style="yellow", warning=True)
             if self._counted is not None:
                 self._show_audience(*self._counted)
         elif name in ("start", "end"):
@@ -290,7 +314,8 @@ class MailingEditor(EditForm):
         text.append(f"({who})", style="")
         if opted_out:
             text.append(f", {opted_out:,} opted out", style="yellow")
-        estimate = segments.estimate(self.field_value("text"), recipients, settings.current().segment_price)
+        estimate = segments.Estimate(self._text_segments(self.field_value("text")), recipients,
+                                     settings.current().segment_price)
         text.append(f" · {estimate.parts:,} SMS part{'' if estimate.parts == 1 else 's'}")
         if estimate.cost is not None:
             text.append(f" ≈ {estimate.cost}")
@@ -298,6 +323,68 @@ class MailingEditor(EditForm):
         if short is not None:
             text.append(f"\n⚠ {short.text()}", style="bold yellow")
         self.query_one("#audience", Static).update(text)
+
+    # -- personal texts -----------------------------------------------------------------------------
+
+    def _placeholders(self):
+        return templates.compile_text(self.field_value("text")).placeholders
+
+    def _text_segments(self, text):
+        """The text's SMS parts; a personal text's on its longest rendering over the audience last
+        read (its placeholders' values as read; a placeholder read since, at its default)."""
+        template = templates.compile_text(text)
+        if not template.personal:
+            return segments.count(template.static)
+        profile = self._personal[2] if self._personal is not None else {}
+        return templates.worst_segments(text, profile)
+
+    def _refresh_personal(self):
+        """Read the audience's values again when the filter or the placeholders changed (debounced);
+        show the preview at once from what was read."""
+        self._show_preview()
+        wanted = (self._filter(), self._placeholders())
+        if not wanted[1] or (self._personal is not None and self._personal[:2] == wanted):
+            return
+        if self._personal_debounce is not None:
+            self._personal_debounce.stop()
+        self._personal_debounce = self.set_timer(0.25, lambda: self._read_personal(self._filter(),
+                                                                                    self.field_value("text")))
+
+    @db_work(group="editor-personal")
+    def _read_personal(self, filter_, text):
+        operator, tag, source = filter_
+        profile = mailings.value_profile(text, operator, tag, source)
+        sample = mailings.sample_client(operator, tag, source)
+        sample = None if sample is None else (sample.id, sample.phone, sample.name, sample.attrs)
+        deliver(self.app, self._set_personal, filter_, templates.compile_text(text).placeholders, profile, sample)
+
+    def _set_personal(self, filter_, placeholders, profile, sample):
+        self._personal = (filter_, placeholders, profile, sample)
+        self._update_hint("text")
+        self._show_preview()
+        if self._counted is not None:
+            self._show_audience(*self._counted)
+
+    def _show_preview(self):
+        """'for Анна (79000000001): Hi Анна!' under a personal text, literally; hidden otherwise."""
+        preview = self.query_one("#text-preview", Static)
+        template = templates.compile_text(self.field_value("text"))
+        preview.set_class(not template.personal, "-none")
+        if not template.personal:
+            return
+        if self._personal is None or self._personal[0] != self._filter():
+            preview.update(Text("preview: reading the audience…"))
+            return
+        sample = self._personal[3]
+        if sample is None:
+            preview.update(Text("preview: no client matches the filter"))
+            return
+        _, phone, name, attrs = sample
+        line = Text("for ")
+        line.append(f"{name} ({phone})" if name else phone, style="bold")
+        line.append(": ")
+        line.append(template.render(name, attrs), style="")
+        preview.update(line)
 
     def _cap_shortfall(self, by_operator):
         """What the caps leave out of the audience counted, with the text, start, end, window and days

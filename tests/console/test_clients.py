@@ -41,7 +41,7 @@ async def test_add_client_entirely_from_the_keyboard():
         client = models.Client.get()
         assert (client.phone, client.operator, client.tag, client.tz) == (
             "79001234567", "900", "vip", "Asia/Novosibirsk")
-        assert table_rows(table)[0] == [str(client.id), "79001234567", "900", "vip", "Asia/Novosibirsk", ""]
+        assert table_rows(table)[0] == [str(client.id), "79001234567", "900", "vip", "Asia/Novosibirsk", "", ""]
         assert "1 client" in plain(app.screen.query_one("#clients-status"))
 
 

@@ -78,6 +78,7 @@ async def test_the_client_form_at_80x24_tab_reaches_save_in_view():
         assert not in_view(form, form.query_one("#tz"))  # the fields are taller than the screen
         await type_text(pilot, "79001234567")
         await tab_to(pilot, "tz", 3)  # phone -> operator -> tag -> time zone
+        await tab_to(pilot, "attr", 2)  # -> name -> attributes, the last field
         await tab_to(pilot, "save", 1)
         assert in_view(form, form.query_one("#save", Button)) and in_view(form, form.query_one("#cancel"))
         await pilot.press("enter")

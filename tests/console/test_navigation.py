@@ -329,7 +329,8 @@ async def test_clients_order_by_indexed_columns_at_any_size_and_by_zone_only_whe
             assert header(table, table.source.order[0]) == want_header
             assert [header(table, k) for k in table.columns if k != table.source.order[0]] == [
                 label for label, k in (("ID", "id"), ("Phone", "phone"), ("Operator", "operator"),
-                                       ("Tag", "tag"), ("Time zone", "tz"), ("Stop list", "stop"))
+                                       ("Tag", "tag"), ("Time zone", "tz"), ("Stop list", "stop"),
+                                       ("Name", "name"))
                 if k != table.source.order[0]]
         await click_header(pilot, table, "tag")
         await wait_for(pilot, lambda: header(table, "tag") == "Tag▲", what="ordered by a click")

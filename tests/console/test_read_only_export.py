@@ -198,7 +198,8 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
         screen = await open_screen(pilot, "2", ClientsScreen)
         await wait_for(pilot, lambda: screen.table.total == 17_001, what="every client counted")
         path, rows = await export_view(pilot)  # no filter: every client
-        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tag", "Time zone", "Stop list"]
+        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tag", "Time zone", "Stop list",
+                                                  "Name"]
         assert rows[1][3] == "'=HYPERLINK(\"http://evil\")"  # newest first; shown as text, never run
         await pilot.press("slash")
         await type_text(pilot, "south")
@@ -208,9 +209,9 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
     assert filtered != path and filtered.parent == exports.resolve()
     assert re.fullmatch(r"clients-\d{8}-\d{6}(-\d+)?\.csv", filtered.name)
     expected = query(env.path, "SELECT id, phone, operator, tag, tz, CASE WHEN phone IN (SELECT phone "
-                               "FROM opt_out) THEN 'opted out' ELSE '' END FROM client WHERE tag = 'south' "
+                               "FROM opt_out) THEN 'opted out' ELSE '' END, name FROM client WHERE tag = 'south' "
                                "ORDER BY id DESC")
-    assert sum(row[-1] == "opted out" for row in expected) == 1
+    assert sum(row[-2] == "opted out" for row in expected) == 1
     assert rows[1:] == [[str(v) for v in row] for row in expected]
     assert not list(exports.glob("*.part"))
 
@@ -325,10 +326,10 @@ async def test_y_copies_the_selected_row_whole_as_tab_separated_text(env):
         await wait_for(pilot, lambda: screen.table.row_count == 2, what="the clients")
         await pilot.press("y")  # newest first: the second client
         await wait_for(pilot, lambda: app.clipboard, what="the clipboard")
-        assert app.clipboard == f"{second.id}\t79001234568\t900\tb\tEurope/Moscow\t"  # not opted out
+        assert app.clipboard == f"{second.id}\t79001234568\t900\tb\tEurope/Moscow\t\t"  # not opted out, no name
         await pilot.press("j", "y")
         await wait_for(pilot, lambda: app.clipboard.startswith(str(first.id)), what="the other row")
-        assert app.clipboard == f"{first.id}\t79001234567\t900\ta [bold]tag[/]\tAsia/Tokyo\t"  # not opted out
+        assert app.clipboard == f"{first.id}\t79001234567\t900\ta [bold]tag[/]\tAsia/Tokyo\t\t"  # not opted out, no name
         assert any("79001234567" in n for n in notes(app))
         screen = await open_screen(pilot, "3", MailingsScreen)
         await wait_for(pilot, lambda: screen.table.row_count == 1, what="the mailing")
