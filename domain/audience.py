@@ -70,9 +70,17 @@ class Filter:
         return {"operators": list(self.operators), "tags": list(self.tags), "all_tags": list(self.all_tags),
                 "not_tags": list(self.not_tags), "skip_recent": format_duration(self.skip_recent)}
 
-    def describe(self, empty="everyone"):
-        """'operator 900 or 916, tag vip or new, all of a, b, not x, not messaged in 24h'; `empty` for
-        no filter. Tags as typed (the caller shows it literally)."""
+    def describe(self, empty="everyone", short=False):
+        """'operator 900 or 916, tag vip or new, tags all of a, b, not tag x, not messaged in 24h';
+        `empty` for no filter; `short` for a table's column: 'op 900,916 tag vip,new all a+b not x
+        skip 24h'. Tags as typed (the caller shows it literally)."""
+        if short:
+            parts = (f"op {','.join(self.operators)}" if self.operators else "",
+                     f"tag {','.join(self.tags)}" if self.tags else "",
+                     f"all {'+'.join(self.all_tags)}" if self.all_tags else "",
+                     f"not {','.join(self.not_tags)}" if self.not_tags else "",
+                     f"skip {format_duration(self.skip_recent)}" if self.skip_recent else "")
+            return " ".join(p for p in parts if p) or empty
         parts = []
         if self.operators:
             parts.append("operator " + " or ".join(self.operators))
@@ -180,7 +188,7 @@ def format_duration(seconds):
 
 def clean_filter(operators=None, tags=None, all_tags=None, not_tags=None, skip_recent=None, check_known=True):
     """Validate a filter as typed -> Filter, or ValidationError naming each field (`operator`, `tag`,
-    `all_tags`, `not_tag`, `skip_recent`). A string is a comma list; a list (a repeated flag) keeps
+    `all_tags`, `not_tags`, `skip_recent`). A string is a comma list; a list (a repeated flag) keeps
     its items whole, except all_tags, whose items are comma lists too (`--all-tags a,b`). With
     `check_known`, an operator code or a tag that no client has is refused (a typo reaches nobody)."""
     errors, values = {}, {}
@@ -188,7 +196,7 @@ def clean_filter(operators=None, tags=None, all_tags=None, not_tags=None, skip_r
             ("operator", operators, ",", validate_operator),
             ("tag", tags, None, validate_tag),
             ("all_tags", all_tags, ",", validate_tag),
-            ("not_tag", not_tags, None, validate_tag)):
+            ("not_tags", not_tags, None, validate_tag)):
         try:
             values[field] = tuple(dict.fromkeys(check(v, field) for v in split_list(given, split)))
         except ValidationError as exc:
@@ -201,7 +209,7 @@ def clean_filter(operators=None, tags=None, all_tags=None, not_tags=None, skip_r
         errors.update(unknown_values(values))
     if errors:
         raise ValidationError(errors)
-    return Filter(values["operator"], values["tag"], values["all_tags"], values["not_tag"], values["skip_recent"])
+    return Filter(values["operator"], values["tag"], values["all_tags"], values["not_tags"], values["skip_recent"])
 
 
 def unknown_values(values):
@@ -209,7 +217,7 @@ def unknown_values(values):
     from models import Client, ClientTag
     errors = {}
     for field, column in (("operator", Client.operator), ("tag", ClientTag.tag), ("all_tags", ClientTag.tag),
-                          ("not_tag", ClientTag.tag)):
+                          ("not_tags", ClientTag.tag)):
         missing = [v for v in values.get(field, ()) if not column.model.select().where(column == v).exists()]
         if missing:
             name = "operator" if field == "operator" else "tag"

@@ -59,8 +59,8 @@ def test_client_add_list_edit_export(seeded):
     edited = seeded.mailer_json("clients", "edit", cid, "--tag", "gold")
     assert edited["tag"] == "gold" and edited["phone"] == "79001234567"
     out = seeded.mailer("clients", "export").stdout
-    assert out.splitlines()[0] == "phone,operator,tag,tz"
-    assert "79001234567,900,gold,Europe/Moscow" in out
+    assert out.splitlines()[0] == "phone,operator,tag,tz,tags"
+    assert "79001234567,900,gold,Europe/Moscow," in out
     # Without --tz a client gets the operator's zone (MAILER_TZ).
     seeded.mailer("clients", "add", "--phone", "79260000000")
     assert seeded.mailer_json("clients", "list", "--search", "7926")[0]["tz"] == "Europe/Moscow"

@@ -30,7 +30,10 @@ class ClientForm(EditForm):
 
     def initial_values(self):
         r = self.record
-        return {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS}
+        values = {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS}
+        if r is not None:
+            values["tag"] = r.tags_text  # every tag, ';'-separated (the first is its `tag`)
+        return values
 
     def compose(self):
         r = self.initial = self.initial_values()
@@ -45,7 +48,8 @@ class ClientForm(EditForm):
                 yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
                                                          id="operator"),
                             hint="3-digit code; empty: digits 2-4 of the phone")
-                yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
+                yield Field("tag", "Tags", Input(r["tag"], placeholder="optional", id="tag"),
+                            hint="';' between tags, like vip; new")
                 yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",
                                                      suggester=SuggestFromList(sorted(validation.known_zones()),
                                                                                case_sensitive=False)),
@@ -82,6 +86,8 @@ class ClientForm(EditForm):
             for key in ("operator", "tz", "phone"):
                 if fields.get(key) == "":
                     fields.pop(key)
+        if "tag" in fields:  # the field lists every tag: they replace the client's
+            fields["tags"] = fields.pop("tag")
         self.save(fields)
 
     def submit(self, fields):

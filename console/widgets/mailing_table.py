@@ -20,6 +20,7 @@ from console.format import finish_text, lit, local_time, one_line, progress_text
 from console.widgets.paged_table import PagedTable, PageSource
 from console.workers import db_work, deliver
 from domain import stats, times
+from domain.audience import Filter
 from domain.vocabulary import FAILED, MESSAGE_STATUSES, SENT, status_label
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
@@ -34,9 +35,9 @@ MIN_TEXT = 16  # the text column is never narrower than this (the table scrolls 
 
 
 def audience_filter(row):
-    """'op 900 tag vip 09:00-21:00 local', or 'everyone'."""
-    parts = (f"op {row.operator}" if row.operator else "", f"tag {row.tag}" if row.tag else "",
-             f"{row.window} local" if row.window else "")
+    """'op 900 tag vip 09:00-21:00 local', 'op 900,916 not x skip 24h', or 'everyone'."""
+    flt = row.filter or Filter.of(row.operator, row.tag)
+    parts = (flt.describe(empty="", short=True), f"{row.window} local" if row.window else "")
     return " ".join(p for p in parts if p) or "everyone"
 
 
@@ -115,7 +116,7 @@ class MailingSource(PageSource):
         return stats.mailing_pages(self.search, archived=self.archived)
 
     def export_values(self, r):
-        return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,
+        return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.filter, r.window, r.start_at, r.end_at,
                 r.total, *(r.count(s) for s in MESSAGE_STATUSES))
 
 
