@@ -260,7 +260,7 @@ def import_clients(source, all_or_nothing=False):
         cursor = db.cursor()
         for i in range(0, len(rows), IMPORT_BATCH):
             cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
-        _insert_tags(before, {row[0]: extra[row[0]] for row in rows if row[0] in extra})
+        _insert_tags(before, extra)  # (a phone already a client is not among the new rows it reads)
         attach_new_clients(Client.id > before)
     return ImportReport(len(rows), rejected, total)
 
@@ -272,13 +272,10 @@ def _insert_tags(before, extra):
                    f"WHERE id > {db.param} AND tag <> '' ORDER BY id", (before,))
     if not extra:
         return
-    ids = {}
-    phones = list(extra)
-    for i in range(0, len(phones), 500):
-        chunk = phones[i:i + 500]
-        sql = f"SELECT phone, id FROM client WHERE phone IN ({', '.join([db.param] * len(chunk))})"
-        ids.update(db.execute_sql(sql, chunk).fetchall())
-    pairs = sorted((ids[phone], tag) for phone, tags in extra.items() for tag in tags)
+    # One pass over the new rows (by the primary key) rather than a lookup per phone.
+    pairs = [(client_id, tag) for phone, client_id in
+             db.execute_sql(f"SELECT phone, id FROM client WHERE id > {db.param} ORDER BY id", (before,))
+             if phone in extra for tag in extra[phone]]
     sql = f"INSERT INTO client_tags (client_id, tag) VALUES ({db.param}, {db.param})"
     cursor = db.cursor()
     for i in range(0, len(pairs), IMPORT_BATCH):
