@@ -267,7 +267,7 @@ def cmd_mailings_show(args):
         *([f"a resend to {mailings.describe_source(mailing.source)}"] if mailing.source
           else [f"cloned from mailing {mailing.source_id}"] if mailing.source_id else []),
         f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
-        f"filter: {mailing.filter.describe()}; window {mailing.window or '-'}"
+        f"filter: {mailing.audience_filter.describe()}; window {mailing.window or '-'}"
         f", days {mailing.weekdays or 'every day'}" + (", spread" if mailing.spread else ""),
         "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
         + f", total={counts['total']}",

@@ -130,8 +130,8 @@ class Mailing(BaseModel):
         return format_days(self.days)
 
     @property
-    def filter(self):
-        """Its audience filter (domain.audience.Filter)."""
+    def audience_filter(self):
+        """Its audience filter (domain.audience.Filter); not `filter`, peewee's Model.filter."""
         from domain.audience import Filter
         return Filter.of_mailing(self)
 

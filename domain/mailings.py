@@ -232,7 +232,7 @@ def clone_fields(source_id, start=None, end=None, tz=None, now=None, **given):
         pass  # said by clean_mailing
     if end is None:
         end = (start if isinstance(start, dt.datetime) else now) + (source.end_at - source.start_at)
-    flt = source.filter
+    flt = source.audience_filter
     fields = {"text": source.text, "operator": list(flt.operators), "tag": list(flt.tags),
               "all_tags": list(flt.all_tags), "not_tags": list(flt.not_tags),
               "skip_recent": format_duration(flt.skip_recent) or "",
@@ -309,7 +309,7 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
             raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
                                    f"mailing {mailing.id} is {mailing.state}: only its text, end and "
                                    f"spread can change"})
-        old = mailing.filter
+        old = mailing.audience_filter
         row = clean_mailing(
             text if text is not None else mailing.text,
             start if start is not None else mailing.start_at,
@@ -352,7 +352,7 @@ def materialize(mailing, now, client_cond=None):
     """One pending message per matching client not on the stop list, in one INSERT ... SELECT
     (duplicates ignored); a spread mailing's spread over the time it has (domain.spread)."""
     now = to_naive_utc(now)
-    cond = (audience_filter(mailing.filter, mailing.source, now)
+    cond = (audience_filter(mailing.audience_filter, mailing.source, now)
             & Client.phone.not_in(OptOut.select(OptOut.phone)))
     if client_cond is not None:
         cond &= client_cond

@@ -173,13 +173,13 @@ def _row(m, counts, audiences):
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
                       started_at=m.started_at, counts=counts, total=total, days=m.weekdays,
                       spread=bool(m.spread), archived=m.archived_at is not None, source_id=m.source_id,
-                      source=m.source, filter=m.filter)
+                      source=m.source, filter=m.audience_filter)
 
 
 def audience_key(m):
     """What a mailing's audience depends on: its filter, and a resend's original and statuses (the
     arguments of audience_count)."""
-    key = (m.filter,)
+    key = (m.audience_filter,)
     return key + (m.source,) if m.source else key
 
 
@@ -403,8 +403,8 @@ def message_as_dict(m):
 
 def mailing_as_dict(m):
     return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
-            "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "filter": m.filter.as_dict(),
-            "audience": m.filter.describe(), "window": m.window,
+            "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "filter": m.audience_filter.as_dict(),
+            "audience": m.audience_filter.describe(), "window": m.window,
             "days": m.weekdays, "spread": bool(m.spread), "reason": m.state_reason,
             "started_at": iso(m.started_at), "archived": m.archived_at is not None,
             "cloned_from": m.source_id, "only": list(m.source[1]) if m.source else None}

@@ -110,14 +110,15 @@ class MailingSource(PageSource):
     def export_header(self):
         zone = times.operator_zone()
         return ("ID", "State", "Reason", "Text", "Operator", "Tag", "Window", f"Start ({zone})",
-                f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES))
+                f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES), "Filter")
 
     def export_pages(self):
         return stats.mailing_pages(self.search, archived=self.archived)
 
     def export_values(self, r):
-        return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.filter, r.window, r.start_at, r.end_at,
-                r.total, *(r.count(s) for s in MESSAGE_STATUSES))
+        # Operator and Tag: the filter's one operator and tag, if so; Filter: the whole filter
+        return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,
+                r.total, *(r.count(s) for s in MESSAGE_STATUSES), r.audience)
 
 
 def cells_of(row, columns, text_width, compact=False):

@@ -67,5 +67,5 @@ async def test_the_editor_counts_every_part_of_the_filter_as_it_is_typed_and_sav
         await wait_for(pilot, lambda: screen.table.row_count == 2, what="listed")
         assert table_rows(screen.table)[0][6].startswith("op 900,916 tag vip,new")
     mailing = models.Mailing.select().order_by(models.Mailing.id.desc()).first()
-    assert mailing.filter == Filter(("900", "916"), ("vip", "new"), ("gold",), ("blocked",), 86400)
+    assert mailing.audience_filter == Filter(("900", "916"), ("vip", "new"), ("gold",), ("blocked",), 86400)
     assert [m.phone for m in models.Message.select().where(models.Message.mailing == mailing.id)] == ["79160000005"]

@@ -102,9 +102,9 @@ def test_a_mailing_saved_before_reads_its_operator_and_tag_columns(backend):
     load()
     old = Mailing.create(text="old", start_at=utcnow() + dt.timedelta(hours=1), end_at=utcnow() + dt.timedelta(hours=2),
                          operator="900", tag="vip")  # as migration 0011 left it: no audience column set
-    assert old.filter == Filter(("900",), ("vip",))
+    assert old.audience_filter == Filter(("900",), ("vip",))
     assert stats.mailing_row(old.id).total == 3  # 79000000000, 79000000003, 79000000007
     assert stats.mailing_row(old.id).audience == "operator 900, tag vip"
     service.edit_mailing(old.id, not_tags="gold")
-    assert Mailing.get_by_id(old.id).filter == Filter(("900",), ("vip",), (), ("gold",))
+    assert Mailing.get_by_id(old.id).audience_filter == Filter(("900",), ("vip",), (), ("gold",))
     assert stats.mailing_row(old.id).total == 0
