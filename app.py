@@ -25,6 +25,7 @@ import models
 import service
 from domain import clients, export, mailings, opt_outs, rates, segments, stats, templates
 from domain import settings as _settings
+from domain.audience import Filter
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
 from domain.vocabulary import MESSAGE_STATUSES, status_label
@@ -95,8 +96,11 @@ def cmd_clients_delete(args):
 
 def cmd_clients_list(args):
     query = clients.client_query(args.search).limit(args.limit).offset(args.offset)
-    rows = [stats.client_as_dict(c) for c in query]
-    emit(args, rows, table(rows, ["id", "phone", "operator", "tag", "tz", "name"])
+    found = list(query)
+    tags = clients.client_tags([c.id for c in found])
+    rows = [stats.client_as_dict(c, tags.get(c.id, [])) for c in found]
+    emit(args, rows, table([{**r, "tags": "; ".join(r["tags"])} for r in rows],
+                           ["id", "phone", "operator", "tags", "tz", "name"])
          + shown(len(rows), stats.client_count(args.search), args.offset))
 
 
@@ -153,7 +157,8 @@ def cmd_clients_export(args):
 
 
 def mailing_fields(args):
-    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window", "days", "spread")
+    return {k: getattr(args, k) for k in ("text", "start", "end", "operator", "tag", "window", "days", "spread",
+                                          "all_tags", "not_tags", "skip_recent")
             if getattr(args, k, None) is not None}
 
 
@@ -186,8 +191,10 @@ def preview_mailing(args, fields=None, only=None):
     personal = templates.compile_text(row["text"]).personal
     spans = mailings.spread_plan(row) if row["spread"] else []
     spread_lines = spread_plan_lines(row, spans)
+    flt = Filter.of_mailing(row)
     emit(args, {"dry_run": True, "start": stats.iso(row["start_at"]), "end": stats.iso(row["end_at"]),
-                "operator": row["operator"], "tag": row["tag"], "window": None if window == "-" else window,
+                "operator": row["operator"], "tag": row["tag"], "filter": flt.as_dict(),
+                "window": None if window == "-" else window,
                 "spread": [{"tz": s.tz, "from": stats.iso(s.start), "to": stats.iso(s.end)} for s in spans]
                 if row["spread"] else None,
                 **estimate.as_dict(), "personal": personal,
@@ -197,7 +204,7 @@ def preview_mailing(args, fields=None, only=None):
                 "cap_shortfall": short.as_dict() if short else None}, "\n".join([
         "dry run: nothing was written",
         f"start {describe_time(row['start_at'])}, end {describe_time(row['end_at'])}",
-        f"filter: operator={row['operator'] or '*'} tag={row['tag'] or '*'} window={window}",
+        f"filter: {flt.describe()}; window {window}",
         *([f"audience: {mailings.describe_source(source)}, as they are now"] if source else []),
         *spread_lines,
         (f"text, its longest rendering over the audience: {estimate.segments.describe()}" if personal
@@ -257,9 +264,10 @@ def cmd_mailings_test(args):
 def cmd_mailings_list(args):
     rows, total = stats.mailing_page(args.limit, args.offset, archived=args.archived)
     lines = [{**r.as_dict(), "progress": f"{r.count('sent')}/{r.total}", "start": describe_time(r.start_at),
-              "text": r.text[:30], "state": r.state + (" (archived)" if r.archived else "")} for r in rows]
+              "text": r.text[:30], "state": r.state + (" (archived)" if r.archived else ""),
+              "filter": r.audience} for r in rows]
     emit(args, [r.as_dict() for r in rows],
-         table(lines, ["id", "state", "progress", "failed", "start", "operator", "tag", "window", "text"])
+         table(lines, ["id", "state", "progress", "failed", "start", "filter", "window", "text"])
          + shown(len(rows), total, args.offset))
 
 
@@ -276,8 +284,8 @@ def cmd_mailings_show(args):
         *([f"a resend to {mailings.describe_source(mailing.source)}"] if mailing.source
           else [f"cloned from mailing {mailing.source_id}"] if mailing.source_id else []),
         f"start {describe_time(mailing.start_at)}, end {describe_time(mailing.end_at)}",
-        f"filter: operator={mailing.operator or '*'} tag={mailing.tag or '*'} window={mailing.window or '-'}"
-        f" days={mailing.weekdays or 'every day'}" + (" spread" if mailing.spread else ""),
+        f"filter: {mailing.audience_filter.describe()}; window {mailing.window or '-'}"
+        f", days {mailing.weekdays or 'every day'}" + (", spread" if mailing.spread else ""),
         "counts: " + ", ".join(f"{status_label(s)}={counts[s]}" for s in MESSAGE_STATUSES)
         + f", total={counts['total']}",
         "", table(lines, ["id", "phone", "status", "attempts", "sent_at", "last_error"])
@@ -606,20 +614,37 @@ def build_parser():
             p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
+    def audience_flags(p, edit):
+        clear = " ('' clears it)" if edit else ""
+        p.add_argument("--operator", type=utf8_text, action="append",
+                       help="only clients of this operator code; again (or 900,916) for any of several" + clear)
+        p.add_argument("--tag", type=utf8_text, action="append",
+                       help="only clients with this tag; again for any of several" + clear)
+        p.add_argument("--all-tags", type=utf8_text, action="append", dest="all_tags", metavar="A,B",
+                       help="only clients with every one of these tags" + clear)
+        p.add_argument("--not-tag", type=utf8_text, action="append", dest="not_tags", metavar="TAG",
+                       help="leave out clients with this tag; again for more" + clear)
+        p.add_argument("--skip-recent", type=utf8_text, dest="skip_recent", metavar="24h",
+                       help="leave out clients messaged by any mailing in the last 24h (90m, 2d, 1w; "
+                            "judged when the audience is built)" + (" ('' or off: none)" if edit else ""))
+
     clients = sub.add_parser("clients", help="the client directory").add_subparsers(dest="action", required=True)
     p = add(clients, "add", cmd_clients_add, "add a client; prints its id")
     p.add_argument("--phone", type=utf8_text, required=True, help="7 followed by 10 digits")
     p.add_argument("--operator", type=utf8_text,
                    help="3-digit operator code (default: digits 2-4 of the phone)")
-    p.add_argument("--tag", type=utf8_text, default="")
+    p.add_argument("--tag", type=utf8_text, action="append",
+                   help="a tag; again for more (the first is its `tag`)")
     p.add_argument("--tz", type=utf8_text, help="IANA zone (default: MAILER_TZ or this machine's)")
     p.add_argument("--name", type=utf8_text, help="the client's name, for {name} in a text")
     p.add_argument("--attr", type=utf8_text, action="append", metavar="KEY=VALUE",
                    help="an attribute for {attr.KEY} in a text (repeatable; KEY: a-z, 0-9, _)")
     p = add(clients, "edit", cmd_clients_edit, "change a client")
     p.add_argument("id", type=ID)
-    for flag in ("--phone", "--operator", "--tag", "--tz", "--name"):
+    for flag in ("--phone", "--operator", "--tz", "--name"):
         p.add_argument(flag, type=utf8_text)
+    p.add_argument("--tag", type=utf8_text, action="append",
+                   help="its tags become those given (again for more; '' for none)")
     p.add_argument("--attr", type=utf8_text, action="append", metavar="KEY=VALUE",
                    help="set an attribute (repeatable); KEY= removes it")
     p = add(clients, "delete", cmd_clients_delete, "delete clients (their messages stay)")
@@ -628,7 +653,8 @@ def build_parser():
     p.add_argument("--search", type=utf8_text, default="", help="phone, operator, tag or zone")
     paging(p)
     p = add(clients, "import", cmd_clients_import,
-            "import a CSV with header phone,operator,tag,tz (and name, and any other column as an attribute)")
+            "import a CSV with header phone,operator,tag,tz (tags: more tags, ';'-separated; name; any other "
+            "column an attribute)")
     p.add_argument("file")
     p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
     p = add(clients, "export", cmd_clients_export, "write the directory as CSV", json_flag=False)
@@ -659,8 +685,7 @@ def build_parser():
         p.add_argument("--text", type=utf8_text, required=required)
         p.add_argument("--start", type=utf8_text, required=required, help="ISO time, now, or +10m/+2h/+1d")
         p.add_argument("--end", type=utf8_text, required=required, help="ISO time or +10m/+2h/+1d")
-        p.add_argument("--operator", type=utf8_text, help="only clients of this operator code")
-        p.add_argument("--tag", type=utf8_text, help="only clients with this tag")
+        audience_flags(p, edit=name == "edit")
         p.add_argument("--window", type=utf8_text,
                        help="HH:MM-HH:MM in each client's local time, or 'any' (default on create: "
                             "MAILER_DEFAULT_WINDOW)")
@@ -692,8 +717,7 @@ def build_parser():
     p.add_argument("--text", type=utf8_text)
     p.add_argument("--start", type=utf8_text, help="ISO time, now, or +10m/+2h/+1d (default: now)")
     p.add_argument("--end", type=utf8_text, help="ISO time or +10m/+2h/+1d (default: the start plus ID's duration)")
-    p.add_argument("--operator", type=utf8_text, help="only clients of this operator code ('' for any)")
-    p.add_argument("--tag", type=utf8_text, help="only clients with this tag ('' for any)")
+    audience_flags(p, edit=True)
     p.add_argument("--window", type=utf8_text, help="HH:MM-HH:MM in each client's local time, or 'any'")
     p.add_argument("--days", type=utf8_text, help="mon-fri, mon,wed,fri, sat-sun, or any")
     p.add_argument("--spread", type=on_off, metavar="on|off", help="spread its messages evenly until its end")

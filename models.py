@@ -81,6 +81,20 @@ class Client(BaseModel):
         indexes = ((("operator", "tag"), False),)
 
 
+class ClientTag(BaseModel):
+    """A client's tags, its first (`client.tag`) among them (migration 0012). Keyed by (client, tag)
+    (WITHOUT ROWID on SQLite: the table is that key), with a (tag, client) index for the filters. No
+    foreign key: deleting clients deletes their tags (domain.clients), and an import does not pay a
+    lookup per tag."""
+    client_id = pw.IntegerField()
+    tag = pw.CharField(max_length=MAX_TAG)
+
+    class Meta:
+        table_name = "client_tags"
+        primary_key = pw.CompositeKey("client_id", "tag")
+        indexes = ((("tag", "client_id"), False),)
+
+
 class Mailing(BaseModel):
     text = pw.TextField()
     start_at = UTCDateTimeField()
@@ -98,6 +112,10 @@ class Mailing(BaseModel):
     source_id = pw.IntegerField(null=True)
     source_statuses = pw.CharField(null=True)
     archived_at = UTCDateTimeField(null=True)
+    # Its filter as JSON (domain.audience.Filter: operators, tags any/all/none of, skip_recent); None
+    # for one saved before (0012), whose `operator` and `tag` say it. Those two columns still hold a
+    # filter's one operator and one tag (any of), when it names exactly one.
+    audience = pw.TextField(null=True)
     state = pw.CharField(default=SCHEDULED, index=True)
     state_reason = pw.TextField(default="")
     started_at = UTCDateTimeField(null=True)
@@ -114,6 +132,12 @@ class Mailing(BaseModel):
     def weekdays(self):
         """'mon-fri', or None for every day."""
         return format_days(self.days)
+
+    @property
+    def audience_filter(self):
+        """Its audience filter (domain.audience.Filter); not `filter`, peewee's Model.filter."""
+        from domain.audience import Filter
+        return Filter.of_mailing(self)
 
     @property
     def source(self):
@@ -253,7 +277,7 @@ class RateBucket(BaseModel):
         table_name = "rate_bucket"
 
 
-MODELS = (Client, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend, RateBucket)
+MODELS = (Client, ClientTag, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend, RateBucket)
 GATEWAY = "probe"  # the GatewayStatus row of the one gateway
 
 

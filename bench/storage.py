@@ -1,10 +1,11 @@
 """Benchmarks 2-4: importing 1,000,000 clients from CSV, creating a mailing over all of them, and the
 statistics of a mailing of 1,000,000 messages (and of all mailings), warm.
 
-    .venv/bin/python bench/storage.py [--clients 1000000] [--personal] [--import-only]
+    .venv/bin/python bench/storage.py [--clients 1000000] [--personal] [--tags] [--import-only]
 
 --personal imports a file with a name and three attribute columns (personal texts), and creates the
 mailing with a text naming them (its dry run's longest rendering timed too).
+--tags adds the `tags` column (issue 13): per row none, one, two or three more tags, in turn.
 """
 import argparse
 import statistics
@@ -39,6 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--personal", action="store_true", help="a name and three attributes a client")
+    parser.add_argument("--tags", action="store_true", help="a tags column: 0-3 more tags a client")
     parser.add_argument("--import-only", action="store_true", help="benchmark 2 alone")
     args = parser.parse_args()
     work = work_dir("mailer-bench-")
@@ -50,16 +52,21 @@ def main():
 
     csv_path = work / "clients.csv"
     text = "bench"
+    data = demo_csv(args.clients, seed=3)
+    data = personal_csv(data) if args.personal else data.getvalue()
+    if args.tags:
+        more = ("", "gold", "gold;new", "sale;gold;new")
+        lines = data.splitlines()
+        data = "\n".join([lines[0] + ",tags"] + [f"{line},{more[i % 4]}" for i, line in enumerate(lines[1:])]) + "\n"
     if args.personal:
-        csv_path.write_text(personal_csv(demo_csv(args.clients, seed=3)))
         text = "{name|клиент}, ваш заказ {attr.last_order} ждёт в {attr.city} ({attr.size|M})"
-    else:
-        csv_path.write_text(demo_csv(args.clients, seed=3).getvalue())
+    csv_path.write_text(data)
     report, import_s = timed(lambda: service.import_clients(csv_path))
     assert report.imported == args.clients, report.as_dict()["rejected"][:3]
     rate = args.clients / import_s
     print(f"2. import {args.clients:,} clients from CSV{' with a name and 3 attributes' if args.personal else ''}: "
-          f"{import_s:.2f} s = {rate:,.0f} rows/s (goal >= 200,000 rows/s)")
+          f"{import_s:.2f} s = {rate:,.0f} rows/s (goal >= 200,000 rows/s)"
+          + (f"; {models.ClientTag.select().count():,} tags" if args.tags else ""))
     if args.import_only:
         return
     if args.personal:

@@ -17,20 +17,45 @@ from domain.validation import (ATTR_KEY_RE, MAX_ATTR_VALUE, MAX_ATTRS, MAX_NAME,
                                ValidationError, known_zones, validate_attr_key, validate_attrs,
                                validate_name, validate_operator, validate_phone, validate_tag, validate_tz)
 from domain.vocabulary import CANCELLED, PENDING
-from models import Client, Message, db
+from models import Client, ClientTag, Message, db
 
-CSV_HEADER = ("phone", "operator", "tag", "tz")
+# `tags` (issue 13): more tags, ';'-separated; a file without it reads as before.
+CSV_HEADER = ("phone", "operator", "tag", "tz", "tags")
+TAG_SEPARATOR = ";"
 # Columns an import reads as themselves; any other column is an attribute of that name (personal
-# texts: {attr.city}). `tags` is kept for the several tags a client may have (issue 13, part 1).
-KNOWN_COLUMNS = CSV_HEADER + ("tags", "name")
+# texts: {attr.city}).
+KNOWN_COLUMNS = CSV_HEADER + ("name",)
 
 
-def clean_client(phone, operator=None, tag="", tz=None, name="", attrs=None):
-    """Validate one client's fields; returns a dict ready to insert (attrs as their JSON text).
-    Collects every field's error."""
+def clean_tags(tag="", tags=None):
+    """A client's tags -> a list, each once, its first (client.tag) first: `tag` (one tag, or a list
+    of them: `--tag` given again), then `tags` (a ';'-separated string, or a list). Only the first
+    may contain a ';' (a tag from before there were several): the others could not be read back
+    from the CSV's `tags` column."""
+    first = [tag] if tag is None or isinstance(tag, str) else list(tag)
+    more = (tags.split(TAG_SEPARATOR) if isinstance(tags, str) else list(tags or ()))
+    values, errors = [], {}
+    for i, (field, value) in enumerate([("tag", v) for v in first] + [("tags", v) for v in more]):
+        try:
+            value = validate_tag(value, field)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+            continue
+        if value and values and TAG_SEPARATOR in value:
+            errors[field] = f"{value!r} contains {TAG_SEPARATOR!r}, which separates tags"
+        if value:
+            values.append(value)
+    if errors:
+        raise ValidationError(errors)
+    return list(dict.fromkeys(values))
+
+
+def clean_client(phone, operator=None, tag="", tz=None, tags=None, name="", attrs=None):
+    """Validate one client's fields; returns a dict ready to insert (attrs as their JSON text), with
+    its `tags` (clean_tags: the first is `tag`) to take out before. Collects every field's error."""
     errors, row = {}, {}
     for field, check in (("phone", lambda: validate_phone(phone)),
-                         ("tag", lambda: validate_tag(tag)),
+                         ("tags", lambda: clean_tags(tag, tags)),
                          ("tz", lambda: validate_tz(tz) if tz else operator_zone()),
                          ("name", lambda: validate_name(name)),
                          ("attrs", lambda: dump_attrs(validate_attrs(attrs)))):
@@ -47,6 +72,8 @@ def clean_client(phone, operator=None, tag="", tz=None, name="", attrs=None):
         row["operator"] = row["phone"][1:4]
     if errors:
         raise ValidationError(errors)
+    if "tags" in row:
+        row["tag"] = row["tags"][0] if row["tags"] else ""
     return row
 
 
@@ -64,32 +91,59 @@ def parse_attr_lines(text, field="attr"):
     return attrs
 
 
-def create_client(phone, operator=None, tag="", tz=None, name="", attrs=None):
-    row = clean_client(phone, operator, tag, tz, name, attrs)
+def set_tags(client_id, tags):
+    """Make these the client's tags (in a transaction of the caller's)."""
+    ClientTag.delete().where(ClientTag.client_id == client_id).execute()
+    if tags:
+        ClientTag.insert_many([(client_id, t) for t in tags], [ClientTag.client_id, ClientTag.tag]).execute()
+
+
+def client_tags(ids):
+    """{client id: [tags]} of these clients (one query per 500), each one's first tag first."""
+    ids = list(ids)
+    found = {}
+    for i in range(0, len(ids), 500):
+        query = (ClientTag.select(ClientTag.client_id, ClientTag.tag, Client.tag)
+                 .join(Client, on=(Client.id == ClientTag.client_id))
+                 .where(ClientTag.client_id.in_(ids[i:i + 500])).order_by(ClientTag.client_id, ClientTag.tag))
+        for client_id, tag, first in query.tuples():
+            tags = found.setdefault(client_id, [])
+            tags.insert(0, tag) if tag == first else tags.append(tag)
+    return found
+
+
+def create_client(phone, operator=None, tag="", tz=None, tags=None, name="", attrs=None):
+    row = clean_client(phone, operator, tag, tz, tags, name, attrs)
+    tag_list = row.pop("tags")
     with db.atomic():
         if Client.select().where(Client.phone == row["phone"]).exists():
             raise ValidationError({"phone": f"{row['phone']} is already a client"})
         client = Client.create(**row)
+        set_tags(client.id, tag_list)
         attach_new_clients(Client.id == client.id)
     return client
 
 
 def edit_client(client_id, **changes):
-    """Change the fields given (not None); `attrs`: {key: value} set, a key given "" removed, the
-    others kept."""
+    """Change the fields given (not None); `tag` and `tags` given (either) replace all its tags;
+    `attrs`: {key: value} set, a key given "" removed, the others kept."""
     client = get_client(client_id)
-    merged = {"phone": client.phone, "operator": client.operator, "tag": client.tag, "tz": client.tz,
-              "name": client.name}
+    merged = {"phone": client.phone, "operator": client.operator, "tz": client.tz,
+              "tag": client_tags([client.id]).get(client.id, []), "name": client.name}
+    if changes.get("tag") is not None or changes.get("tags") is not None:
+        merged["tag"] = changes.pop("tag", None) or ""
     merged.update({k: v for k, v in changes.items() if v is not None and k != "attrs"})
     merged["attrs"] = {**load_attrs(client.attrs), **(changes.get("attrs") or {})}
     if "phone" in changes and "operator" not in changes and changes["phone"] is not None:
         merged["operator"] = None  # follow the new phone's code
     row = clean_client(**merged)
+    tag_list = row.pop("tags")
     with db.atomic():
         clash = Client.select().where((Client.phone == row["phone"]) & (Client.id != client.id))
         if clash.exists():
             raise ValidationError({"phone": f"{row['phone']} is already a client"})
         Client.update(**row).where(Client.id == client.id).execute()
+        set_tags(client.id, tag_list)
         # Unsent messages follow the client's new phone.
         (Message.update(phone=row["phone"])
          .where((Message.client_id == client.id) & (Message.status == PENDING)
@@ -116,6 +170,7 @@ def delete_clients(ids):
         close_unsent(Message.client_id.in_(ids), CANCELLED, "client deleted")
         # One pass over the messages (there is no index by client): they keep their phone.
         Message.update(client_id=None).where(Message.client_id.in_(ids)).execute()
+        ClientTag.delete().where(ClientTag.client_id.in_(ids)).execute()
         return Client.delete().where(Client.id.in_(ids)).execute()
 
 
@@ -125,7 +180,8 @@ def client_query(search=""):
     search = (search or "").strip()
     if search:
         cond = (Client.phone.contains(search) | Client.tag.contains(search) | Client.tz.contains(search)
-                | Client.name.contains(search))
+                | Client.name.contains(search)
+                | Client.id.in_(ClientTag.select(ClientTag.client_id).where(ClientTag.tag.contains(search))))
         if re.fullmatch(r"\d{3}", search):
             cond |= Client.operator == search
         query = query.where(cond)
@@ -137,24 +193,22 @@ IMPORT_BATCH = 50_000
 
 def import_header(header):
     """The columns of an import's header line, checked: (lower-cased names, [(attribute key, column
-    index)] in key order). phone is required; name, operator, tag and tz are read as such; any other
+    index)] in key order). phone is required; operator, tag, tz, tags and name are read as such; any other
     column is an attribute of that name (a-z, 0-9 and _)."""
     header = [h.strip().lower() for h in header]
     if "phone" not in header:
         raise ValidationError({"file": f"header must have a phone column (and any of operator, tag, tz, "
-                                       f"name, or attributes); got {','.join(header)}"})
+                                       f"tags, name, or attributes); got {','.join(header)}"})
     for name in header:
         if name not in KNOWN_COLUMNS:
             try:
                 validate_attr_key(name, "file")
             except ValidationError:
-                raise ValidationError({"file": f"column {name!r} is neither phone, operator, tag, tz nor "
-                                               f"name, nor an attribute key (1-32 of a-z, 0-9 and _)"}) from None
+                raise ValidationError({"file": f"column {name!r} is neither phone, operator, tag, tz, tags "
+                                               f"nor name, nor an attribute key (1-32 of a-z, 0-9 and _)"}) from None
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValidationError({"file": f"column {repeated[0]!r} appears twice in the header"})
-    if "tags" in header:
-        raise ValidationError({"file": "column 'tags' (several tags a client) is not read by this version"})
     attrs = sorted((name, i) for i, name in enumerate(header) if name not in KNOWN_COLUMNS)
     if len(attrs) > MAX_ATTRS:
         raise ValidationError({"file": f"{len(attrs)} attribute columns; at most {MAX_ATTRS}"})
@@ -162,9 +216,9 @@ def import_header(header):
 
 
 def import_clients(source, all_or_nothing=False):
-    """Import a CSV (header phone,operator,tag,tz, and name and attribute columns). Good rows go in,
-    each bad row is reported with its line number; with all_or_nothing a single bad row imports
-    nothing."""
+    """Import a CSV (header phone,operator,tag,tz,tags,name: phone and any of the others, in any
+    order, any other column an attribute; tags: more tags, ';'-separated). Good rows go in, each bad
+    row is reported with its line number; with all_or_nothing a single bad row imports nothing."""
     if isinstance(source, (str, Path)):
         return read_csv_file(source, lambda fh: import_clients(fh, all_or_nothing))
     reader = csv.reader(source)
@@ -173,8 +227,9 @@ def import_clients(source, all_or_nothing=False):
         raise ValidationError({"file": "is empty; expected a header line phone,operator,tag,tz"})
     header, attr_cols = import_header(header)
     col = {name: header.index(name) for name in header}
-    i_phone, i_operator, i_tag, i_tz = (col.get(name) for name in CSV_HEADER)
+    i_phone, i_operator, i_tag, i_tz, i_tags = (col.get(name) for name in CSV_HEADER)
     i_name = col.get("name")
+    extra = {}  # phone -> its tags after the first (the `tags` column), for client_tags
     # With a name or attributes, each row carries (name, attrs as JSON) too; without, the insert is
     # what it always was (the columns' defaults).
     personal = i_name is not None or bool(attr_cols)
@@ -210,6 +265,12 @@ def import_clients(source, all_or_nothing=False):
         operator = fields[i_operator].strip() if i_operator is not None else ""
         tag = fields[i_tag].strip() if i_tag is not None else ""
         tz = fields[i_tz].strip() if i_tz is not None else ""
+        more = fields[i_tags] if i_tags is not None else ""
+        listed = None
+        if more:  # the first tag is `tag`, else the first listed; each once
+            listed = list(dict.fromkeys(([tag] if tag else [])
+                                        + [t for t in (x.strip() for x in more.split(";")) if t]))
+        more_tags = None
         fine = True
         if personal:
             name = fields[i_name].strip() if i_name is not None else ""
@@ -224,13 +285,16 @@ def import_clients(source, all_or_nothing=False):
         # (isdigit() alone takes '²' or '٩': isascii() keeps the fast path to the digits 0-9.)
         if (fine and phone_ok(phone) and (not operator or (len(operator) == 3 and operator.isascii()
                                                            and operator.isdigit()))
-                and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()):
+                and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()
+                and (not listed or all(len(t) <= MAX_TAG and t.isprintable() for t in listed))):
+            if listed:
+                tag, more_tags = listed[0], listed[1:]
             row = (phone, operator or phone[1:4], tag, tz or default_tz, now)
             if personal:
                 row += (name, encode(attrs) if attrs else "{}")
         else:
             try:
-                c = clean_client(phone, operator, tag, tz or default_tz,
+                c = clean_client(phone, operator, tag, tz or default_tz, more,
                                  *((name, attrs) if personal else ()))
             except ValidationError as exc:
                 rejected.append((line_no, ",".join(fields), str(exc)))
@@ -238,11 +302,14 @@ def import_clients(source, all_or_nothing=False):
             row = (c["phone"], c["operator"], c["tag"], c["tz"], now)
             if personal:
                 row += (c["name"], c["attrs"])
+            more_tags = c["tags"][1:]
         first = seen.setdefault(row[0], line_no)
         if first != line_no:
             rejected.append((line_no, ",".join(fields), f"phone: {row[0]} repeats line {first}"))
             continue
         rows.append(row)
+        if more_tags:
+            extra[row[0]] = more_tags
     existing = _existing_phones([row[0] for row in rows])
     if existing:
         rejected.extend((seen[row[0]], ",".join(row[:4]), f"phone: {row[0]} is already a client")
@@ -261,8 +328,26 @@ def import_clients(source, all_or_nothing=False):
         cursor = db.cursor()
         for i in range(0, len(rows), IMPORT_BATCH):
             cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
+        _insert_tags(before, extra)  # (a phone already a client is not among the new rows it reads)
         attach_new_clients(Client.id > before)
     return ImportReport(len(rows), rejected, total)
+
+
+def _insert_tags(before, extra):
+    """The tags of the clients just imported (ids above `before`): their first tags in one INSERT ...
+    SELECT from `client`; the others (`extra`: phone -> tags) by the ids read back for their phones."""
+    db.execute_sql(f"INSERT INTO client_tags (client_id, tag) SELECT id, tag FROM client "
+                   f"WHERE id > {db.param} AND tag <> '' ORDER BY id", (before,))
+    if not extra:
+        return
+    # One pass over the new rows (by the primary key) rather than a lookup per phone.
+    pairs = [(client_id, tag) for phone, client_id in
+             db.execute_sql(f"SELECT phone, id FROM client WHERE id > {db.param} ORDER BY id", (before,))
+             if phone in extra for tag in extra[phone]]
+    sql = f"INSERT INTO client_tags (client_id, tag) VALUES ({db.param}, {db.param})"
+    cursor = db.cursor()
+    for i in range(0, len(pairs), IMPORT_BATCH):
+        cursor.executemany(sql, pairs[i:i + IMPORT_BATCH])
 
 
 def _existing_phones(phones):
@@ -287,14 +372,24 @@ def attribute_keys():
 
 
 def export_clients(out):
-    """The directory as CSV an import takes back: phone,operator,tag,tz,name and a column per
-    attribute key any client has (empty for a client without it)."""
+    """The directory as CSV an import takes back: phone,operator,tag,tz,tags,name and a column per
+    attribute key any client has (empty for a client without it). `tags` holds its tags after the
+    first, read beside the clients in the same (client id) order, both streamed."""
     writer = csv.writer(out, lineterminator="\n")
     keys = attribute_keys()
     writer.writerow(CSV_HEADER + ("name",) + tuple(keys))
-    query = (Client.select(Client.phone, Client.operator, Client.tag, Client.tz, Client.name, Client.attrs)
-             .order_by(Client.id))
-    for *row, attrs in query.tuples().iterator():
+    query = (Client.select(Client.id, Client.phone, Client.operator, Client.tag, Client.tz, Client.name,
+                           Client.attrs).order_by(Client.id))
+    tags = iter(ClientTag.select(ClientTag.client_id, ClientTag.tag)
+                .order_by(ClientTag.client_id, ClientTag.tag).tuples().iterator())
+    pending = next(tags, None)
+    for client_id, phone, operator, tag, tz, name, attrs in query.tuples().iterator():
+        more = []
+        while pending is not None and pending[0] <= client_id:
+            if pending[0] == client_id and pending[1] != tag:
+                more.append(pending[1])
+            pending = next(tags, None)
+        row = [phone, operator, tag, tz, TAG_SEPARATOR.join(more), name]
         if keys:
             found = load_attrs(attrs)
             row += [found.get(k, "") for k in keys]

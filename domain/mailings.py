@@ -5,23 +5,21 @@ import datetime as dt
 import peewee as pw
 
 from domain import rates, segments, settings, spread as spreading, templates
+from domain.audience import Filter, clean_filter, format_duration
 from domain.times import parse_when, to_naive_utc, utcnow
-from domain.validation import ValidationError, validate_operator, validate_tag, validate_text
+from domain.validation import ValidationError, validate_text
 from domain.vocabulary import (CANCELLED, FINISHED, PAUSED, PENDING, RESEND_STATUSES, RUNNING, SCHEDULED,
                                status_label)
 from domain.windows import parse_days, parse_window
-from models import Client, Mailing, Message, OptOut, db
+from models import Client, ClientTag, Mailing, Message, OptOut, db
 
 
-def audience_filter(operator=None, tag=None, source=None):
-    """The clients a mailing's audience is made of: those its filter matches; for a resend (`source`:
-    (original's id, statuses), Mailing.source), only the clients of the original's messages in those
-    statuses (still in the directory: a deleted client's message has no client left)."""
-    cond = pw.SQL("1 = 1")
-    if operator:
-        cond &= Client.operator == operator
-    if tag:
-        cond &= Client.tag == tag
+def audience_filter(flt=None, source=None, now=None):
+    """The clients a mailing's audience is made of: those its filter (an audience.Filter; None: every
+    client) matches, its frequency cap judged at `now`; for a resend (`source`: (original's id,
+    statuses), Mailing.source), only the clients of the original's messages in those statuses (still
+    in the directory: a deleted client's message has no client left)."""
+    cond = (flt or Filter()).cond(now)
     if source:
         source_id, statuses = source
         cond &= Client.id.in_(Message.select(Message.client_id).where(
@@ -29,28 +27,28 @@ def audience_filter(operator=None, tag=None, source=None):
     return cond
 
 
-def matching_count(operator=None, tag=None, source=None):
-    """Clients the filter matches, opted out or not (from the (operator, tag) index alone)."""
-    return Client.select().where(audience_filter(operator or None, tag or None, source)).count()
+def matching_count(flt=None, source=None):
+    """Clients the filter matches, opted out or not (operators alone: from the (operator, tag) index
+    alone; tags from the (tag, client_id) index)."""
+    return Client.select().where(audience_filter(flt, source)).count()
 
 
-def opted_out_count(operator=None, tag=None, source=None):
+def opted_out_count(flt=None, source=None):
     """Clients the filter matches whose phone is on the stop list: from the stop list (short) to
     the clients by their phone, so the count of everyone else stays an index-only count."""
-    return opted_out_query(operator, tag, source).scalar()
+    return opted_out_query(flt, source).scalar()
 
 
-def opted_out_query(operator=None, tag=None, source=None):
+def opted_out_query(flt=None, source=None):
     # EXISTS, not a join: SQLite, knowing nothing of the tables' sizes, drove a join from the
     # clients of the filter (250,000 probes, 110-240 ms for an empty stop list).
-    clients = Client.select(pw.SQL("1")).where((Client.phone == OptOut.phone)
-                                                & audience_filter(operator or None, tag or None, source))
+    clients = Client.select(pw.SQL("1")).where((Client.phone == OptOut.phone) & audience_filter(flt, source))
     return OptOut.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.fn.EXISTS(clients))
 
 
-def audience_count(operator=None, tag=None, source=None):
+def audience_count(flt=None, source=None):
     """The clients a mailing with this filter would reach now: matching and not opted out."""
-    return matching_count(operator, tag, source) - opted_out_count(operator, tag, source)
+    return matching_count(flt, source) - opted_out_count(flt, source)
 
 
 def parse_statuses(value):
@@ -74,15 +72,17 @@ def describe_source(source):
             f"{' or '.join(status_label(s) for s in statuses)} messages")
 
 
-def audience_by_operator(operator=None, tag=None, recipients=None, source=None):
+def audience_by_operator(flt=None, recipients=None, source=None):
     """{operator code: recipients} of a filter's audience, as the caps need it: counted by operator
     only when MAILER_RATE_OPERATOR names some and the filter does not pick one operator already (a
     GROUP BY over the (operator, tag) index, and the stop list's phones looked up by phone); else
     the `recipients` counted already (audience_count when not given) under the filter's operator."""
     caps = rates.Caps.of(settings.current())
-    if operator or not caps.operators:
-        return {operator or None: audience_count(operator, tag, source) if recipients is None else recipients}
-    cond = audience_filter(None, tag or None, source)
+    flt = flt or Filter()
+    if len(flt.operators) == 1 or not caps.operators:
+        operator = flt.operators[0] if len(flt.operators) == 1 else None
+        return {operator: audience_count(flt, source) if recipients is None else recipients}
+    cond = audience_filter(flt, source)
     counts = dict(Client.select(Client.operator, pw.fn.COUNT(pw.SQL("*"))).where(cond)
                   .group_by(Client.operator).tuples())
     # From the stop list (short) to each phone's client, as opted_out_query: never a pass over the
@@ -112,17 +112,15 @@ def cap_shortfall(text, start_at, end_at, by_operator, now=None, caps=None, wind
                        windowed)
 
 
-def audience_zones(operator=None, tag=None, source=None):
+def audience_zones(flt=None, source=None):
     """The distinct time zones of the clients a filter matches (a few, however many clients)."""
-    return [tz for (tz,) in Client.select(Client.tz).where(audience_filter(operator or None, tag or None, source))
-            .distinct().tuples()]
+    return [tz for (tz,) in Client.select(Client.tz).where(audience_filter(flt, source)).distinct().tuples()]
 
 
 def filter_values():
     """The operator codes and tags that exist, for pickers and for checking filters."""
     operators = [o for (o,) in Client.select(Client.operator).distinct().order_by(Client.operator).tuples()]
-    tags = [t for (t,) in Client.select(Client.tag).where(Client.tag != "").distinct()
-            .order_by(Client.tag).tuples()]
+    tags = [t for (t,) in ClientTag.select(ClientTag.tag).distinct().order_by(ClientTag.tag).tuples()]
     return operators, tags
 
 
@@ -133,10 +131,13 @@ def running_mailing_ids():
 
 
 def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=None, tz=None,
-                  require_future_end=True, max_parts=None, days=None, spread=False):
+                  require_future_end=True, max_parts=None, days=None, spread=False, all_tags=None,
+                  not_tags=None, skip_recent=None):
     """Validate a mailing's fields (times as operator strings or datetimes) -> dict of columns.
-    `max_parts`: a text of more SMS parts is refused (the operator has not confirmed it); `spread`:
-    its messages go evenly until its end (or its window's close) rather than at once."""
+    The filter (audience.clean_filter): `operator` and `tag` any of (a comma list, or a list),
+    `all_tags`, `not_tags`, `skip_recent` ('24h'). `max_parts`: a text of more SMS parts is refused
+    (the operator has not confirmed it); `spread`: its messages go evenly until its end (or its
+    window's close) rather than at once."""
     now = now or utcnow()
     errors, row = {}, {}
 
@@ -146,11 +147,15 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
         except ValidationError as exc:
             errors.update(exc.errors)
 
+    try:
+        flt, filter_errors = clean_filter(operator, tag, all_tags, not_tags, skip_recent), {}
+    except ValidationError as exc:
+        flt, filter_errors = None, exc.errors
     check("text", lambda: templates.check(validate_text(text)))
     if "text" in row and max_parts is not None:
         # a personal text on its longest rendering over the audience the filter has now
-        counted = (text_segments(row["text"], validate_operator(operator) if operator else None, tag or None)
-                   if templates.compile_text(row["text"]).personal and "operator" not in errors else None)
+        counted = (text_segments(row["text"], flt)
+                   if templates.compile_text(row["text"]).personal and flt is not None else None)
         too_many = segments.too_many_parts(row["text"], max_parts, counted)
         if too_many:
             errors["text"] = too_many
@@ -158,8 +163,9 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
           else parse_when(start, "start", tz, now))
     check("end_at", lambda: to_naive_utc(end) if isinstance(end, dt.datetime)
           else parse_when(end, "end", tz, now))
-    check("operator", lambda: validate_operator(operator, "operator") if operator else None)
-    check("tag", lambda: validate_tag(tag, "tag") or None)
+    errors.update(filter_errors)
+    if flt is not None:
+        row["filter"] = flt
     check("window", lambda: parse_window(window))
     check("days", lambda: parse_days(days) if not isinstance(days, int) else days)
     if "start_at" in row and "end_at" in row:
@@ -167,15 +173,10 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
             errors["end"] = "must be after the start"
         elif require_future_end and row["end_at"] <= now:
             errors["end"] = "is in the past"
-    for field, column in (("operator", Client.operator), ("tag", Client.tag)):
-        value = row.get(field)
-        if value and not Client.select().where(column == value).exists():
-            known = [v for (v,) in Client.select(column).distinct().order_by(column).limit(8).tuples() if v]
-            errors[field] = (f"no client has {field} {value!r}"
-                             + (f"; known: {', '.join(known)}" if known else ""))
     if errors:
         raise ValidationError({"end" if k == "end_at" else "start" if k == "start_at" else k: v
                                for k, v in errors.items()})
+    row.update(row.pop("filter").columns())
     window_cols = row.pop("window")
     row["window_start"], row["window_end"] = window_cols or (None, None)
     row["spread"] = bool(spread)
@@ -210,13 +211,15 @@ def _with_source(row, cloned_from, only):
 
 
 def create_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, confirm_parts=False,
-                   days=None, spread=False, cloned_from=None, only=None):
+                   days=None, spread=False, cloned_from=None, only=None, all_tags=None, not_tags=None,
+                   skip_recent=None):
     """Create a mailing, scheduled (`states.start_if_due` starts it when its start has come); without
     a window it has the default one (quiet hours), if any. A clone names its original
     (`cloned_from`); a resend also the statuses of the original's messages whose clients it reaches
     (`only`: parse_statuses), its filter narrowing them further."""
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), tz=tz,
-                        max_parts=_max_parts(confirm_parts), days=days, spread=spread)
+                        max_parts=_max_parts(confirm_parts), days=days, spread=spread, all_tags=all_tags,
+                        not_tags=not_tags, skip_recent=skip_recent)
     return Mailing.create(**_with_source(row, cloned_from, only))
 
 
@@ -240,7 +243,10 @@ def clone_fields(source_id, start=None, end=None, tz=None, now=None, **given):
         pass  # said by clean_mailing
     if end is None:
         end = (start if isinstance(start, dt.datetime) else now) + (source.end_at - source.start_at)
-    fields = {"text": source.text, "operator": source.operator or "", "tag": source.tag or "",
+    flt = source.audience_filter
+    fields = {"text": source.text, "operator": list(flt.operators), "tag": list(flt.tags),
+              "all_tags": list(flt.all_tags), "not_tags": list(flt.not_tags),
+              "skip_recent": format_duration(flt.skip_recent) or "",
               # no window is any hour (not MAILER_DEFAULT_WINDOW, which a new mailing without one gets)
               "window": source.window or "any", "days": source.weekdays or "", "spread": bool(source.spread)}
     fields.update({k: v for k, v in given.items() if v is not None})
@@ -257,21 +263,22 @@ def duration_text(span):
 
 
 def preview_mailing(text, start, end, operator=None, tag=None, window=None, tz=None, days=None, spread=False,
-                    now=None, cloned_from=None, only=None):
+                    now=None, cloned_from=None, only=None, all_tags=None, not_tags=None, skip_recent=None):
     """What creating this mailing would do, writing nothing: its columns, what its text costs over
     the audience it would have now (a segments.Estimate), how many matching clients opted out, and
     what the throughput caps would leave out of that audience before its end (cap_shortfall)."""
     now = now or utcnow()
     row = clean_mailing(text, start, end, operator, tag, window_or_default(window), now=now, tz=tz, days=days,
-                        spread=spread)
+                        spread=spread, all_tags=all_tags, not_tags=not_tags, skip_recent=skip_recent)
     source = row_source(_with_source(row, cloned_from, only))
-    matching = matching_count(row["operator"], row["tag"], source)
-    opted_out = opted_out_count(row["operator"], row["tag"], source)
+    flt = Filter.of_mailing(row)
+    matching = matching_count(flt, source)
+    opted_out = opted_out_count(flt, source)
     recipients = matching - opted_out
     short = cap_shortfall(row["text"], row["start_at"], row["end_at"],
-                          audience_by_operator(row["operator"], row["tag"], recipients, source), now,
+                          audience_by_operator(flt, recipients, source), now,
                           windowed=row["window_start"] is not None or row["days"] is not None)
-    counted = text_segments(row["text"], row["operator"], row["tag"], source)
+    counted = text_segments(row["text"], flt, source)
     return row, segments.Estimate(counted, recipients, settings.current().segment_price), opted_out, short
 
 
@@ -295,7 +302,8 @@ EDITABLE_WHILE_RUNNING = {"text", "end", "spread"}
 
 
 def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag=None, window=None,
-                 tz=None, confirm_parts=False, days=None, spread=None):
+                 tz=None, confirm_parts=False, days=None, spread=None, all_tags=None, not_tags=None,
+                 skip_recent=None):
     """A scheduled mailing can change anything; a running or paused one its text and end (for what
     is still unsent) and whether it spreads. Pass "" to clear the filter, the window or the days.
 
@@ -303,7 +311,8 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
     over what is left (a paused one when it resumes); spread turned off, what it has not tried yet is
     due now."""
     given = {k for k, v in dict(text=text, start=start, end=end, operator=operator, tag=tag,
-                                window=window, days=days, spread=spread).items() if v is not None}
+                                window=window, days=days, spread=spread, all_tags=all_tags, not_tags=not_tags,
+                                skip_recent=skip_recent).items() if v is not None}
     with db.atomic():
         mailing = get_mailing(mailing_id, lock=True)
         if mailing.state in (FINISHED, CANCELLED):
@@ -312,17 +321,21 @@ def edit_mailing(mailing_id, text=None, start=None, end=None, operator=None, tag
             raise ValidationError({sorted(given - EDITABLE_WHILE_RUNNING)[0]:
                                    f"mailing {mailing.id} is {mailing.state}: only its text, end and "
                                    f"spread can change"})
+        old = mailing.audience_filter
         row = clean_mailing(
             text if text is not None else mailing.text,
             start if start is not None else mailing.start_at,
             end if end is not None else mailing.end_at,
-            operator if operator is not None else mailing.operator,
-            tag if tag is not None else mailing.tag,
+            operator if operator is not None else list(old.operators),
+            tag if tag is not None else list(old.tags),
             window if window is not None else mailing.window, tz=tz,
             # a text saved long before, confirmed then, is not asked about again while it stays
             max_parts=_max_parts(confirm_parts or text is None or text == mailing.text),
             days=days if days is not None else mailing.days,
-            spread=spread if spread is not None else mailing.spread)
+            spread=spread if spread is not None else mailing.spread,
+            all_tags=all_tags if all_tags is not None else list(old.all_tags),
+            not_tags=not_tags if not_tags is not None else list(old.not_tags),
+            skip_recent=skip_recent if skip_recent is not None else format_duration(old.skip_recent))
         if mailing.state != SCHEDULED:
             row = {"text": row["text"], "end_at": row["end_at"], "spread": row["spread"]}
         now = utcnow()
@@ -342,7 +355,7 @@ def spread_plan(mailing, now=None):
     get = mailing.get if isinstance(mailing, dict) else lambda name: getattr(mailing, name)
     source = row_source(mailing) if isinstance(mailing, dict) else mailing.source
     window, days = spreading.window_of(mailing)
-    zones = (audience_zones(get("operator"), get("tag"), source) if window is not None or days is not None
+    zones = (audience_zones(Filter.of_mailing(mailing), source) if window is not None or days is not None
              else [])
     return spreading.spans(max(get("start_at"), now or utcnow()), get("end_at"), window, days, zones)
 
@@ -350,11 +363,11 @@ def spread_plan(mailing, now=None):
 def materialize(mailing, now, client_cond=None):
     """One pending message per matching client not on the stop list, in one INSERT ... SELECT
     (duplicates ignored); a spread mailing's spread over the time it has (domain.spread)."""
-    cond = (audience_filter(mailing.operator, mailing.tag, mailing.source)
+    now = to_naive_utc(now)
+    cond = (audience_filter(mailing.audience_filter, mailing.source, now)
             & Client.phone.not_in(OptOut.select(OptOut.phone)))
     if client_cond is not None:
         cond &= client_cond
-    now = to_naive_utc(now)
     if mailing.spread and client_cond is None:  # its start: the due times in the same statement
         added = spreading.insert_spread(mailing, now, Client.select(Client.id, Client.phone, Client.tz)
                                         .where(cond).order_by(Client.id))
@@ -412,7 +425,7 @@ def _rendered_value(key, default):
 PLAIN_GLOB, PLAIN_REGEX = "*[^ -Z_a-z]*", "[^ -Z_a-z]"
 
 
-def value_profile(text, operator=None, tag=None, source=None):
+def value_profile(text, flt=None, source=None):
     """{(key, default): templates.ValueStats} of a personal text's placeholders over the audience of
     a filter: one aggregate query (the longest rendered value of each, and whether any is wide),
     never a loop over the clients. {} for a text that names nothing."""
@@ -426,7 +439,7 @@ def value_profile(text, operator=None, tag=None, source=None):
         wide = (pw.Expression(value, "GLOB", PLAIN_GLOB) if db.param == "?"
                 else pw.Expression(value, "~", PLAIN_REGEX))
         columns += [pw.fn.MAX(pw.fn.LENGTH(value)), pw.fn.MAX(pw.Case(None, [(wide, 1)], 0))]
-    found = Client.select(*columns).where(audience_filter(operator or None, tag or None, source)).tuples().first()
+    found = Client.select(*columns).where(audience_filter(flt, source)).tuples().first()
     found = found or (None,) * len(columns)
     profile = {}
     for i, (key, default) in enumerate(keys):
@@ -438,17 +451,17 @@ def value_profile(text, operator=None, tag=None, source=None):
     return profile
 
 
-def text_segments(text, operator=None, tag=None, source=None):
+def text_segments(text, flt=None, source=None):
     """The SMS parts of a mailing's text: a personal text's longest rendering over the audience the
     filter has now (an upper bound: templates.longest_rendering)."""
     template = templates.compile_text(text)
     if not template.personal:
         return segments.count(template.static)
-    return templates.worst_segments(text, value_profile(text, operator, tag, source))
+    return templates.worst_segments(text, value_profile(text, flt, source))
 
 
-def sample_client(operator=None, tag=None, source=None):
+def sample_client(flt=None, source=None):
     """The first client of a filter's audience (lowest id), for a personal text's preview; None when
     it has nobody."""
-    return (Client.select().where(audience_filter(operator or None, tag or None, source))
+    return (Client.select().where(audience_filter(flt, source))
             .order_by(Client.id).first())

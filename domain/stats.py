@@ -15,6 +15,7 @@ import peewee as pw
 from domain import clients as client_directory
 from domain import opt_outs, rates, segments, settings
 from domain import spread as spreading
+from domain.audience import Filter
 from domain.mailings import audience_count, get_mailing, spread_plan
 from domain.states import gateway_pause
 from domain.templates import load_attrs
@@ -90,6 +91,12 @@ class MailingRow:
     archived: bool = False  # hidden from lists (it had started when it was deleted)
     source_id: int | None = None  # the mailing it was cloned from
     source: tuple | None = None  # a resend's (original's id, statuses): Mailing.source
+    filter: object = None  # its audience.Filter (operator and tag above: its one operator and tag, if so)
+
+    @property
+    def audience(self):
+        """Its filter as one line: 'operator 900 or 916, tag vip, not messaged in 24h' or 'everyone'."""
+        return (self.filter or Filter.of(self.operator, self.tag)).describe()
 
     @property
     def started(self):
@@ -126,7 +133,8 @@ class MailingRow:
         sent_parts = cost.segments.parts * self.count(SENT)
         return {"id": self.id, "state": self.state, "started": self.started, "total": self.total,
                 "materialized": self.materialized, **{s: self.count(s) for s in MESSAGE_STATUSES},
-                "text": self.text, "operator": self.operator, "tag": self.tag, "window": self.window,
+                "text": self.text, "operator": self.operator, "tag": self.tag,
+                "filter": (self.filter or Filter.of(self.operator, self.tag)).as_dict(), "window": self.window,
                 "days": self.days, "spread": self.spread, "start": iso(self.start_at), "end": iso(self.end_at),
                 "reason": self.reason, "archived": self.archived, "cloned_from": self.source_id,
                 "only": list(self.source[1]) if self.source else None,
@@ -166,18 +174,18 @@ def _row(m, counts, audiences):
                       tag=m.tag, window=m.window, start_at=m.start_at, end_at=m.end_at,
                       started_at=m.started_at, counts=counts, total=total, days=m.weekdays,
                       spread=bool(m.spread), archived=m.archived_at is not None, source_id=m.source_id,
-                      source=m.source)
+                      source=m.source, filter=m.audience_filter)
 
 
 def audience_key(m):
     """What a mailing's audience depends on: its filter, and a resend's original and statuses (the
     arguments of audience_count)."""
-    key = (m.operator or None, m.tag or None)
+    key = (m.audience_filter,)
     return key + (m.source,) if m.source else key
 
 
 def audience_counts(filters, cache=None):
-    """{(operator, tag): clients it reaches now}: one COUNT per distinct filter, not per mailing.
+    """{(filter[, source]): clients it reaches now}: one COUNT per distinct filter, not per mailing.
     `cache` (an AudienceCache) lets a screen that refreshes every second count them less often."""
     filters = set(filters)
     if cache is not None:
@@ -205,7 +213,7 @@ class AudienceCache:
         left for `fill`."""
         started = time.perf_counter()
         result = {}
-        for f in sorted(set(filters), key=lambda f: (f[0] or "", f[1] or "")):
+        for f in sorted(set(filters), key=lambda f: (f[0].key(), repr(f[1:]))):
             count, at = self._counts.get(f, (None, None))
             if at is None and time.perf_counter() - started < budget:
                 count = audience_count(*f)
@@ -282,7 +290,8 @@ def mailing_search(query, search="", archived=False):
     if not search:
         return query
     cond = (Mailing.text.contains(search) | Mailing.state.contains(search)
-            | Mailing.tag.contains(search) | Mailing.operator.contains(search))
+            | Mailing.tag.contains(search) | Mailing.operator.contains(search)
+            | Mailing.audience.contains(search))
     number = re.fullmatch(r"#?(\d{1,18})", search)
     if number:
         cond |= Mailing.id == int(number.group(1))
@@ -395,15 +404,18 @@ def message_as_dict(m):
 
 def mailing_as_dict(m):
     return {"id": m.id, "state": m.state, "text": m.text, "start": iso(m.start_at),
-            "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "window": m.window,
+            "end": iso(m.end_at), "operator": m.operator, "tag": m.tag, "filter": m.audience_filter.as_dict(),
+            "audience": m.audience_filter.describe(), "window": m.window,
             "days": m.weekdays, "spread": bool(m.spread), "reason": m.state_reason,
             "started_at": iso(m.started_at), "archived": m.archived_at is not None,
             "cloned_from": m.source_id, "only": list(m.source[1]) if m.source else None}
 
 
-def client_as_dict(c):
+def client_as_dict(c, tags=None):
+    """A client's JSON; `tags` (all of them, its first one first) read when not given."""
+    tags = client_directory.client_tags([c.id]).get(c.id, []) if tags is None else tags
     attrs = c.attrs if isinstance(c.attrs, tuple) else sorted(load_attrs(c.attrs).items())
-    return {"id": c.id, "phone": c.phone, "operator": c.operator, "tag": c.tag, "tz": c.tz,
+    return {"id": c.id, "phone": c.phone, "operator": c.operator, "tag": c.tag, "tags": list(tags), "tz": c.tz,
             "name": c.name, "attrs": dict(attrs)}
 
 
@@ -421,22 +433,31 @@ class ClientRow:
     opted_out: bool = False  # its phone is on the stop list
     name: str = ""
     attrs: tuple = ()  # ((key, value), ...) sorted by key
+    tags: tuple = ()  # all its tags, `tag` (its first) first
 
     @classmethod
-    def of(cls, client, opted_out=False):
+    def of(cls, client, opted_out=False, tags=None):
+        tags = client_directory.client_tags([client.id]).get(client.id, ()) if tags is None else tags
         return cls(id=client.id, phone=client.phone, operator=client.operator, tag=client.tag, tz=client.tz,
                    opted_out=opted_out, name=client.name or "",
-                   attrs=tuple(sorted(load_attrs(client.attrs).items())))
+                   attrs=tuple(sorted(load_attrs(client.attrs).items())), tags=tuple(tags))
+
+    @property
+    def tags_text(self):
+        """'vip; new' (the CSV's `tags` column's way), '' without tags."""
+        return "; ".join(self.tags or ((self.tag,) if self.tag else ()))
+
+    def as_dict(self):
+        return {**client_as_dict(self, self.tags), "opted_out": self.opted_out}
 
 
 def _client_rows(clients):
-    """ClientRows of these clients, each marked when its phone is on the stop list (one query)."""
+    """ClientRows of these clients, each marked when its phone is on the stop list, with their tags
+    (one query each)."""
     clients = list(clients)
     stopped = opt_outs.opted_out_phones(c.phone for c in clients)
-    return [ClientRow.of(c, c.phone in stopped) for c in clients]
-
-    def as_dict(self):
-        return {**client_as_dict(self), "opted_out": self.opted_out}
+    tags = client_directory.client_tags([c.id for c in clients])
+    return [ClientRow.of(c, c.phone in stopped, tags.get(c.id, ())) for c in clients]
 
 
 def client_count(search=""):
@@ -864,7 +885,9 @@ def client_pages(search="", size=EXPORT_PAGE):
     fields = (Client.id, Client.phone, Client.operator, Client.tag, Client.tz, Client.name)
     for page in _keyed_pages(client_directory.client_query(search), fields, Client.id, _below, size):
         stopped = opt_outs.opted_out_phones(row[1] for row in page)
-        yield [ClientRow(*row[:5], opted_out=row[1] in stopped, name=row[5] or "") for row in page]
+        tags = client_directory.client_tags([row[0] for row in page])
+        yield [ClientRow(*row[:5], opted_out=row[1] in stopped, name=row[5] or "",
+                         tags=tuple(tags.get(row[0], ()))) for row in page]
 
 
 class _AudienceMemo:

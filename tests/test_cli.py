@@ -59,7 +59,7 @@ def test_client_add_list_edit_export(seeded):
     edited = seeded.mailer_json("clients", "edit", cid, "--tag", "gold")
     assert edited["tag"] == "gold" and edited["phone"] == "79001234567"
     out = seeded.mailer("clients", "export").stdout
-    assert out.splitlines()[0] == "phone,operator,tag,tz,name"
+    assert out.splitlines()[0] == "phone,operator,tag,tz,tags,name"
     assert "79001234567,900,gold,Europe/Moscow," in out
     # Without --tz a client gets the operator's zone (MAILER_TZ).
     seeded.mailer("clients", "add", "--phone", "79260000000")
@@ -176,7 +176,7 @@ def test_import_all_or_nothing_and_bad_files(world):
     refused(world, "clients", "import", world.dir / "header.csv", says="header must have a phone column")
     (world.dir / "header.csv").write_text("phone,Home City\n79000000001,x\n")
     refused(world, "clients", "import", world.dir / "header.csv",
-            says="column 'home city' is neither phone, operator, tag, tz nor name, nor an attribute key")
+            says="column 'home city' is neither phone, operator, tag, tz, tags nor name, nor an attribute key")
     refused(world, "clients", "import", world.dir / "missing.csv", says="No such file")
 
 

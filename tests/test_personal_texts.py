@@ -35,8 +35,8 @@ def test_each_client_receives_its_own_text_through_a_consumer(world, simulator):
     assert recorded == received
     # The directory goes out and comes back with its names and attributes.
     exported = world.mailer("clients", "export").stdout.splitlines()
-    assert exported[0] == "phone,operator,tag,tz,name,city,last_order"
-    assert "79000000001,900,,Europe/Moscow,Анна,Омск,A-17" in exported
+    assert exported[0] == "phone,operator,tag,tz,tags,name,city,last_order"
+    assert "79000000001,900,,Europe/Moscow,,Анна,Омск,A-17" in exported
 
 
 def test_refusals_of_names_attributes_and_placeholders(world):

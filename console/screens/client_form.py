@@ -37,6 +37,8 @@ class ClientForm(EditForm):
         r = self.record
         values = {name: "" if r is None else (getattr(r, name) or "") for name in FIELDS if name != "attr"}
         values["attr"] = "" if r is None else "\n".join(f"{k}={v}" for k, v in r.attrs)
+        if r is not None:
+            values["tag"] = r.tags_text  # every tag, ';'-separated (the first is its `tag`)
         return values
 
     def compose(self):
@@ -52,7 +54,8 @@ class ClientForm(EditForm):
                 yield Field("operator", "Operator", Input(r["operator"], placeholder="from the phone",
                                                          id="operator"),
                             hint="3-digit code; empty: digits 2-4 of the phone")
-                yield Field("tag", "Tag", Input(r["tag"], placeholder="optional", id="tag"))
+                yield Field("tag", "Tags", Input(r["tag"], placeholder="optional", id="tag"),
+                            hint="';' between tags, like vip; new")
                 yield Field("tz", "Time zone", Input(r["tz"], placeholder=zone, id="tz",
                                                      suggester=SuggestFromList(sorted(validation.known_zones()),
                                                                                case_sensitive=False)),
@@ -108,6 +111,8 @@ class ClientForm(EditForm):
                        **{k: v for k, v in attrs.items() if before.get(k) != v}}
             if changed:
                 fields["attrs"] = changed
+        if "tag" in fields:  # the field lists every tag: they replace the client's
+            fields["tags"] = fields.pop("tag")
         self.save(fields)
 
     def submit(self, fields):

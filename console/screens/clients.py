@@ -32,7 +32,7 @@ class ClientSource(PageSource):
         return stats.client_count(self.search)
 
     def rows(self, offset, limit):
-        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tag), lit(c.tz),
+        return [(c.id, (lit(c.id), lit(c.phone), lit(c.operator), lit(c.tags_text), lit(c.tz),
                         OPTED_OUT if c.opted_out else Text(""), lit(c.name)), c)
                 for c in stats.client_page(self.search, limit, offset, self.sort)]
 
@@ -46,7 +46,7 @@ class ClientSource(PageSource):
         return stats.client_pages(self.search)
 
     def export_values(self, c):
-        return (c.id, c.phone, c.operator, c.tag, c.tz, "opted out" if c.opted_out else "", c.name)
+        return (c.id, c.phone, c.operator, c.tags_text, c.tz, "opted out" if c.opted_out else "", c.name)
 
 
 class ClientsScreen(ExportsView):

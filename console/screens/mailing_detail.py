@@ -178,7 +178,7 @@ class MailingDetailScreen(CloneDeleteActions, TestSendAction, ExportsView):
             return None
         if row.started:
             return stats.spread_until(row)
-        key = (row.start_at, row.end_at, row.window, row.days, row.operator, row.tag)
+        key = (row.start_at, row.end_at, row.window, row.days, row.filter)
         if self._plan[0] != key:
             self._plan = (key, stats.spread_until(row))
         return self._plan[1]
@@ -202,8 +202,8 @@ class MailingDetailScreen(CloneDeleteActions, TestSendAction, ExportsView):
         text.append(times.describe_time(m.start_at))
         text.append("   end ")
         text.append(times.describe_time(m.end_at))
-        text.append(f"\nfilter: operator {m.operator or '*'}  tag ")
-        text.append(repr(m.tag) if m.tag else "*")
+        text.append("\nfilter: ")
+        text.append(m.audience)
         text.append(f"  window {m.window or '-'}  days {m.days or 'every day'}")
         if m.spread:
             text.append("  spread", style="bold")

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
-from domain import mailings, segments, settings, templates, times, validation, vocabulary, windows
+from domain import audience, mailings, segments, settings, templates, times, validation, vocabulary, windows
 from domain.mailings import EDITABLE_WHILE_RUNNING
 from domain.vocabulary import PAUSED, RUNNING, SCHEDULED
 import service
@@ -18,8 +18,21 @@ from console.screens.form import EditForm
 from console.widgets import Field, FormBody, KeyFooter
 from console.workers import db_work, deliver
 
-INPUTS = ("start", "end", "operator", "tag", "window", "days")
+AUDIENCE = ("operator", "tag", "all_tags", "not_tags", "skip_recent")  # the filter's fields
+INPUTS = ("start", "end") + AUDIENCE + ("window", "days")
 FIELDS = ("text",) + INPUTS + ("spread",)
+
+
+# The filter's fields as audience.clean_filter's arguments; each a comma list as typed.
+FILTER_ARGS = {"operator": "operators", "tag": "tags", "all_tags": "all_tags", "not_tags": "not_tags",
+               "skip_recent": "skip_recent"}
+
+
+def filter_values(row):
+    """The filter's fields of a stats.MailingRow, as the editor shows them."""
+    flt = row.filter or audience.Filter.of(row.operator, row.tag)
+    return {"operator": ", ".join(flt.operators), "tag": ", ".join(flt.tags), "all_tags": ", ".join(flt.all_tags),
+            "not_tags": ", ".join(flt.not_tags), "skip_recent": audience.format_duration(flt.skip_recent) or ""}
 
 
 class MailingEditor(EditForm):
@@ -46,8 +59,8 @@ class MailingEditor(EditForm):
     _debounce = None
     _window_debounce = None
     _window_note = None  # (inputs, text, style) from the last check of the window against start/end/zones
-    _counted = None  # (operator, tag, matching, opted out, {operator: recipients}, source) last counted
-    # A personal text's audience as last read: ((operator, tag, source), placeholders, value profile,
+    _counted = None  # (filter, matching, opted out, {operator: recipients}, source) last counted
+    # A personal text's audience as last read: ((filter, source), placeholders, value profile,
     # sample client or None), for its longest rendering and its preview (mailings.value_profile)
     _personal = None
     _personal_debounce = None
@@ -68,14 +81,14 @@ class MailingEditor(EditForm):
             c = self.clone_of
             # from now for as long as the original ran; no window is any hour (not the default one)
             return {"text": c.text, "start": "now", "end": mailings.duration_text(c.end_at - c.start_at),
-                    "operator": c.operator or "", "tag": c.tag or "", "window": c.window or "any",
+                    **filter_values(c), "window": c.window or "any",
                     "days": c.days or "", "spread": bool(c.spread), "only": ""}
         if m is None:
-            return {"text": "", "start": "now", "end": "+1h", "operator": "", "tag": "", "window": "", "days": "",
-                    "spread": False}
+            return {"text": "", "start": "now", "end": "+1h", **{name: "" for name in AUDIENCE}, "window": "",
+                    "days": "", "spread": False}
         iso = "%Y-%m-%dT%H:%M:%S"
         return {"text": m.text, "start": local_time(m.start_at, fmt=iso), "end": local_time(m.end_at, fmt=iso),
-                "operator": m.operator or "", "tag": m.tag or "", "window": m.window or "", "days": m.days or "",
+                **filter_values(m), "window": m.window or "", "days": m.days or "",
                 "spread": bool(m.spread)}
 
     def compose(self):
@@ -111,9 +124,17 @@ class MailingEditor(EditForm):
                                         placeholder="+1h, +1d, or 2026-12-01T21:00"))
         # No max_length: it would silently cut what is typed (12 then 900 gave 129); the whole
         # value is checked, and refused with a message, instead.
-        yield Field("operator", "Operator", Input(v["operator"], id="operator", compact=True,
-                                                  placeholder="any operator"))
-        yield Field("tag", "Tag", Input(v["tag"], id="tag", compact=True, placeholder="any tag"))
+        yield Field("operator", "Operators", Input(v["operator"], id="operator", compact=True,
+                                                   placeholder="any operator, or like 900, 916"))
+        yield Field("tag", "Tags any", Input(v["tag"], id="tag", compact=True,
+                                             placeholder="any tag, or clients with one of: vip, new"))
+        yield Field("all_tags", "Tags all", Input(v["all_tags"], id="all_tags", compact=True,
+                                                  placeholder="optional: clients with every one of these"))
+        yield Field("not_tags", "Tags none", Input(v["not_tags"], id="not_tags", compact=True,
+                                                   placeholder="optional: leave out clients with any of these"))
+        yield Field("skip_recent", "Skip recent", Input(v["skip_recent"], id="skip_recent", compact=True,
+                                                        placeholder="optional, like 24h: leave out clients "
+                                                                    "messaged lately"))
         yield Field("window", "Window", Input(v["window"], id="window", compact=True,
                                               placeholder="optional, like 09:00-21:00"))
         yield Field("days", "Days", Input(v["days"], id="days", compact=True,
@@ -163,9 +184,9 @@ class MailingEditor(EditForm):
 
     def _changed(self, name):
         self._update_hint(name)  # (the form clears the field's error: FormScreen._field_changed)
-        if name == "text" or (name in ("operator", "tag", "only") and self._placeholders()):
+        if name == "text" or (name in AUDIENCE + ("only",) and self._placeholders()):
             self._refresh_personal()
-        if name in ("operator", "tag", "only"):
+        if name in AUDIENCE + ("only",):
             if self._debounce is not None:
                 self._debounce.stop()
             self._debounce = self.set_timer(0.25, lambda: self._count_audience(*self._filter()))
@@ -240,16 +261,24 @@ class MailingEditor(EditForm):
                                f"narrows them")
             except validation.ValidationError as exc:
                 field.set_hint(f"⚠ {exc.errors['only']}", style="yellow", warning=True)
-        elif name in ("operator", "tag"):
-            if name == "operator" and value:
-                try:
-                    validation.validate_operator(value)
-                except validation.ValidationError as exc:
-                    field.set_hint(f"⚠ {exc.errors['operator']}", style="yellow", warning=True)
-                    return
+        elif name == "skip_recent":
+            try:
+                seconds = audience.parse_duration(value)
+            except validation.ValidationError as exc:
+                field.set_hint(f"⚠ {exc.errors['skip_recent']}", style="yellow", warning=True)
+                return
+            field.set_hint("nobody left out for being messaged lately" if seconds is None else
+                           f"leaves out clients messaged by any mailing in the last "
+                           f"{audience.format_duration(seconds)} (judged when it starts)")
+        elif name in AUDIENCE:
+            try:
+                audience.clean_filter(**{FILTER_ARGS[name]: value}, check_known=False)
+            except validation.ValidationError as exc:
+                field.set_hint(f"⚠ {next(iter(exc.errors.values()))}", style="yellow", warning=True)
+                return
             known = self.known[0 if name == "operator" else 1]
             shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
-            field.set_hint(f"known: {shown}" if known else "no values yet")
+            field.set_hint(("comma-separated; " if value else "") + (f"known: {shown}" if known else "no values yet"))
 
     def _spread_hint(self, on):
         """What the Spread switch means, for this mailing as it is."""
@@ -264,8 +293,14 @@ class MailingEditor(EditForm):
         return "off: everything goes from the start, as fast as the gateway takes it"
 
     def _filter(self):
-        """(operator, tag, source): the arguments of the audience's counts as the fields are now."""
-        return self.field_value("operator") or None, self.field_value("tag") or None, self._source()
+        """(filter, source): the arguments of the audience's counts as the fields are now; the filter
+        None while a field does not read (its hint says why)."""
+        try:
+            flt = audience.clean_filter(**{FILTER_ARGS[name]: self.field_value(name) for name in AUDIENCE},
+                                        check_known=False)
+        except validation.ValidationError:
+            flt = None
+        return flt, self._source()
 
     def _source(self):
         """A resend's (original's id, statuses) as the Only field says (None: not a resend, or not
@@ -286,27 +321,34 @@ class MailingEditor(EditForm):
         self.known = known
         self.query_one("#operator", Input).suggester = SuggestFromList(known[0])
         self.query_one("#tag", Input).suggester = SuggestFromList(known[1], case_sensitive=False)
-        self._update_hint("operator")
-        self._update_hint("tag")
+        for name in AUDIENCE:
+            self._update_hint(name)
 
     @db_work(group="editor-audience")
-    def _count_audience(self, operator, tag, source=None):
-        matching = mailings.matching_count(operator, tag, source)
-        opted_out = mailings.opted_out_count(operator, tag, source)
+    def _count_audience(self, flt, source=None):
+        if flt is None:  # a field does not read: its hint says why
+            deliver(self.app, self._show_audience, flt, None, None, None, source)
+            return
+        matching = mailings.matching_count(flt, source)
+        opted_out = mailings.opted_out_count(flt, source)
         # By operator only when operator caps are set and the filter does not pick one (else no query)
-        by_operator = mailings.audience_by_operator(operator, tag, matching - opted_out, source)
-        deliver(self.app, self._show_audience, operator, tag, matching, opted_out, by_operator, source)
+        by_operator = mailings.audience_by_operator(flt, matching - opted_out, source)
+        deliver(self.app, self._show_audience, flt, matching, opted_out, by_operator, source)
 
-    def _show_audience(self, operator, tag, matching, opted_out, by_operator=None, source=None):
+    def _show_audience(self, flt, matching, opted_out, by_operator=None, source=None):
         """'N client(s) match (filter), M opted out · P SMS parts ≈ cost': one line at 80 columns, so
         that the buttons under it stay in view; under it, when the throughput caps cannot let the
         whole audience through before the end, what they leave out (mailings.cap_shortfall, from
         the counts already made and the fields as they are: no query of its own)."""
-        if (operator, tag, source) != self._filter() or matching is None:
+        if (flt, source) != self._filter():
             return
-        self._counted = (operator, tag, matching, opted_out, by_operator, source)
-        who = " and ".join(p for p in (f"operator {operator}" if operator else "",
-                                       f"tag {tag!r}" if tag else "") if p) or "no filter"
+        if matching is None:
+            self._counted = None
+            self.query_one("#audience", Static).update(Text("the filter does not read yet: see its field",
+                                                            style="yellow"))
+            return
+        self._counted = (flt, matching, opted_out, by_operator, source)
+        who = flt.describe("no filter")
         if source is not None:
             who = mailings.describe_source(source) + ("" if who == "no filter" else f", {who}")
         recipients = matching - opted_out
@@ -352,9 +394,9 @@ class MailingEditor(EditForm):
 
     @db_work(group="editor-personal")
     def _read_personal(self, filter_, text):
-        operator, tag, source = filter_
-        profile = mailings.value_profile(text, operator, tag, source)
-        sample = mailings.sample_client(operator, tag, source)
+        flt, source = filter_  # (a filter that does not read yet: every client)
+        profile = mailings.value_profile(text, flt, source)
+        sample = mailings.sample_client(flt, source)
         sample = None if sample is None else (sample.id, sample.phone, sample.name, sample.attrs)
         deliver(self.app, self._set_personal, filter_, templates.compile_text(text).placeholders, profile, sample)
 
@@ -405,12 +447,12 @@ class MailingEditor(EditForm):
         return mailings.cap_shortfall(self.field_value("text"), start, end, by_operator, now, windowed=windowed)
 
     def _window_inputs(self):
-        return (tuple(self.field_value(name) for name in ("start", "end", "window", "operator", "tag", "days"))
-                + (self._source(),))
+        return (tuple(self.field_value(name) for name in ("start", "end", "window", "days"))
+                + self._filter())
 
     @db_work(group="editor-window")
     def _check_window(self, inputs):
-        start, end, window, operator, tag, day_names, source = inputs
+        start, end, window, day_names, flt, source = inputs
         try:
             now = times.utcnow()
             start_at, end_at = times.parse_when(start, "start", now=now), times.parse_when(end, "end", now=now)
@@ -418,7 +460,7 @@ class MailingEditor(EditForm):
         except validation.ValidationError:
             deliver(self.app, self._show_window_note, inputs, None)  # the fields say what is wrong
             return
-        zones = mailings.audience_zones(operator, tag, source)
+        zones = mailings.audience_zones(flt, source) if flt is not None else []
         if (span is None and days is None) or not zones or end_at <= start_at:
             deliver(self.app, self._show_window_note, inputs, None)
             return

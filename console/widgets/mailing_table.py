@@ -20,6 +20,7 @@ from console.format import finish_text, lit, local_time, one_line, progress_text
 from console.widgets.paged_table import PagedTable, PageSource
 from console.workers import db_work, deliver
 from domain import stats, times
+from domain.audience import Filter
 from domain.vocabulary import FAILED, MESSAGE_STATUSES, SENT, status_label
 
 LABELS = {"id": "ID", "state": "State", "progress": "Progress (sent/total)", "failed": "Failed",
@@ -34,9 +35,9 @@ MIN_TEXT = 16  # the text column is never narrower than this (the table scrolls 
 
 
 def audience_filter(row):
-    """'op 900 tag vip 09:00-21:00 local', or 'everyone'."""
-    parts = (f"op {row.operator}" if row.operator else "", f"tag {row.tag}" if row.tag else "",
-             f"{row.window} local" if row.window else "")
+    """'op 900 tag vip 09:00-21:00 local', 'op 900,916 not x skip 24h', or 'everyone'."""
+    flt = row.filter or Filter.of(row.operator, row.tag)
+    parts = (flt.describe(empty="", short=True), f"{row.window} local" if row.window else "")
     return " ".join(p for p in parts if p) or "everyone"
 
 
@@ -109,14 +110,15 @@ class MailingSource(PageSource):
     def export_header(self):
         zone = times.operator_zone()
         return ("ID", "State", "Reason", "Text", "Operator", "Tag", "Window", f"Start ({zone})",
-                f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES))
+                f"End ({zone})", "Total", *(status_label(s) for s in MESSAGE_STATUSES), "Filter")
 
     def export_pages(self):
         return stats.mailing_pages(self.search, archived=self.archived)
 
     def export_values(self, r):
+        # Operator and Tag: the filter's one operator and tag, if so; Filter: the whole filter
         return (r.id, r.state, r.reason, r.text, r.operator, r.tag, r.window, r.start_at, r.end_at,
-                r.total, *(r.count(s) for s in MESSAGE_STATUSES))
+                r.total, *(r.count(s) for s in MESSAGE_STATUSES), r.audience)
 
 
 def cells_of(row, columns, text_width, compact=False):

@@ -13,6 +13,8 @@ def bulk_clients(path, count, start=0, tag="bulk", tz="Europe/Moscow"):
     try:
         rows = ((f"79{(start + i):09d}", "900", tag, tz, "2026-01-01 00:00:00") for i in range(count))
         conn.executemany("INSERT INTO client (phone, operator, tag, tz, created_at) VALUES (?,?,?,?,?)", rows)
+        # their tags, as an import writes them (the filters read client_tags)
+        conn.execute("INSERT OR IGNORE INTO client_tags (client_id, tag) SELECT id, tag FROM client WHERE tag <> ''")
         conn.commit()
     finally:
         conn.close()

@@ -31,7 +31,7 @@ async def test_the_spread_switch_says_what_it_does_and_the_detail_until_when(tmp
         await type_text(pilot, "evenly")
         hint = editor.query_one("#field-spread .field-hint")
         assert plain(hint) == "off: everything goes from the start, as fast as the gateway takes it"
-        await pilot.press(*["tab"] * 7)  # start, end, operator, tag, window, days, spread
+        await pilot.press(*["tab"] * 10)  # start, end, operator, tags any, all, none, skip recent, window, days, spread
         assert app.focused is editor.query_one("#spread")
         await pilot.press("space")
         assert editor.query_one("#spread").value is True

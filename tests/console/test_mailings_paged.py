@@ -3,6 +3,7 @@ page on screen in place, and the dashboard shows a bounded list of live mailings
 import datetime as dt
 
 import models
+from domain.audience import Filter
 import service
 from console.app import MailerApp
 from console.screens.mailings import MailingsScreen
@@ -157,20 +158,22 @@ def test_audiences_are_counted_once_per_filter_and_again_when_stale(monkeypatch)
     counted = []
     real = stats.audience_count
 
-    def spy(operator=None, tag=None):
-        counted.append((operator, tag))
-        return real(operator, tag)
+    def spy(flt=None, source=None):
+        counted.append((flt,))
+        return real(flt, source)
+
+    everyone, op916 = (Filter(),), (Filter(("916",)),)  # the cache's keys (stats.audience_key)
 
     monkeypatch.setattr(stats, "audience_count", spy)
     rows = stats.mailing_page_rows(50, 0)  # the command line: exact, one COUNT per distinct filter
-    assert len(counted) == 2 and set(counted) == {(None, None), ("916", None)}
+    assert len(counted) == 2 and set(counted) == {everyone, op916}
     assert {r.id: r.total for r in rows if r.state == "scheduled"} == {
         i: 1 if i % 2 else 3 for i in range(RUNNING + 1, 31)}
     now = [0.0]
     cache = stats.AudienceCache(max_age=120, clock=lambda: now[0])
     counted.clear()
     # nothing counted within the budget: the totals are unknown, and counted after (fill)
-    assert cache.counts({(None, None), ("916", None)}, budget=0) == {(None, None): None, ("916", None): None}
+    assert cache.counts({everyone, op916}, budget=0) == {everyone: None, op916: None}
     assert cache.wanted and not counted
     assert cache.fill() and len(counted) == 2 and not cache.wanted
     counted.clear()
@@ -180,6 +183,6 @@ def test_audiences_are_counted_once_per_filter_and_again_when_stale(monkeypatch)
     now[0] = 121.0  # stale: the old count is shown, and counted again after
     rows = stats.mailing_page_rows(50, 0, cache)
     assert not counted and {r.total for r in rows if r.state == "scheduled"} == {1, 3} and cache.wanted
-    assert cache.fill() and len(counted) == 2 and set(counted) == {(None, None), ("916", None)}
+    assert cache.fill() and len(counted) == 2 and set(counted) == {everyone, op916}
     rows = stats.mailing_page_rows(50, 0, cache)
     assert {r.total for r in rows if r.state == "scheduled"} == {2, 4}

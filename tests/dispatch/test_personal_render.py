@@ -7,6 +7,7 @@ import pytest
 
 import service
 from domain import mailings, segments
+from domain.audience import Filter
 from domain.templates import ValueStats
 from domain.vocabulary import SENT
 from models import Message
@@ -61,10 +62,10 @@ def test_the_longest_rendering_is_aggregated_over_the_audience(backend):
     assert mailings.value_profile(text) == {
         ("name", "клиент"): ValueStats(11, True),  # Christopher; Анна and клиент are wide
         ("attr.city", None): ValueStats(6, True), ("attr.zip", "none"): ValueStats(4, False)}
-    assert mailings.value_profile(text, tag="vip") == {
+    assert mailings.value_profile(text, Filter(tags=("vip",))) == {
         ("name", "клиент"): ValueStats(11, False), ("attr.city", None): ValueStats(6, False),
         ("attr.zip", "none"): ValueStats(4, False)}
-    counted = mailings.text_segments(text, tag="vip")
+    counted = mailings.text_segments(text, Filter(tags=("vip",)))
     assert (counted.encoding, counted.characters) == (segments.GSM7, 11 + 1 + 6 + 1 + 4)
     wide = mailings.text_segments(text)
     assert (wide.encoding, wide.forced_by) == (segments.UCS2, "{name|клиент}")

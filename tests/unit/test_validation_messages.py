@@ -81,9 +81,13 @@ def test_a_client_gets_every_field_refused_at_once_and_its_operator_from_the_pho
     assert set(refusal(clean_client, "123", operator="1", tag="a\nb", tz="Mars/Base")) == {
         "phone", "operator", "tag", "tz"}
     assert clean_client("79161234567", tz="UTC") == {"phone": "79161234567", "tag": "", "tz": "UTC",
-                                                     "operator": "916", "name": "", "attrs": "{}"}
+                                                     "operator": "916", "tags": [], "name": "", "attrs": "{}"}
     assert set(refusal(clean_client, "79161234567", tz="UTC", name="a\nb", attrs={"Bad": "x"})) == {
         "name", "attr"}
+    # several tags: the first is `tag`, each once; only the first may hold the CSV's separator
+    assert clean_client("79161234567", tag=["b", "a"], tags="a; c", tz="UTC")["tags"] == ["b", "a", "c"]
+    assert clean_client("79161234567", tags="c;d", tz="UTC")["tag"] == "c"
+    assert set(refusal(clean_client, "79161234567", tag=["a", "b;c"], tz="UTC")) == {"tag"}
 
 
 NOW = dt.datetime(2026, 11, 22, 12, 0)
