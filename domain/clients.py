@@ -1,21 +1,15 @@
-"""The client directory: adding, editing and deleting clients, and CSV import and export.
+"""The client directory: adding, editing and deleting clients, and CSV export (import: client_import).
 
 A client added or changed while a mailing is sending gets that mailing's message if it matches."""
 import csv
-import json
 import re
-from pathlib import Path
 
-import peewee as pw
-
-from domain.csv_files import ImportReport, read_csv_file
 from domain.templates import dump_attrs, load_attrs
 from domain.mailings import attach_new_clients
 from domain.states import close_unsent
-from domain.times import operator_zone, utcnow
-from domain.validation import (ATTR_KEY_RE, MAX_ATTR_VALUE, MAX_ATTRS, MAX_NAME, MAX_TAG, PHONE_RE,
-                               ValidationError, known_zones, validate_attr_key, validate_attrs,
-                               validate_name, validate_operator, validate_phone, validate_tag, validate_tz)
+from domain.times import operator_zone
+from domain.validation import (ATTR_KEY_RE, ValidationError, validate_attrs, validate_name, validate_operator,
+                               validate_phone, validate_tag, validate_tz)
 from domain.vocabulary import CANCELLED, PENDING
 from models import Client, ClientTag, Message, db
 
@@ -186,180 +180,6 @@ def client_query(search=""):
             cond |= Client.operator == search
         query = query.where(cond)
     return query
-
-
-IMPORT_BATCH = 50_000
-
-
-def import_header(header):
-    """The columns of an import's header line, checked: (lower-cased names, [(attribute key, column
-    index)] in key order). phone is required; operator, tag, tz, tags and name are read as such; any other
-    column is an attribute of that name (a-z, 0-9 and _)."""
-    header = [h.strip().lower() for h in header]
-    if "phone" not in header:
-        raise ValidationError({"file": f"header must have a phone column (and any of operator, tag, tz, "
-                                       f"tags, name, or attributes); got {','.join(header)}"})
-    for name in header:
-        if name not in KNOWN_COLUMNS:
-            try:
-                validate_attr_key(name, "file")
-            except ValidationError:
-                raise ValidationError({"file": f"column {name!r} is neither phone, operator, tag, tz, tags "
-                                               f"nor name, nor an attribute key (1-32 of a-z, 0-9 and _)"}) from None
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise ValidationError({"file": f"column {repeated[0]!r} appears twice in the header"})
-    attrs = sorted((name, i) for i, name in enumerate(header) if name not in KNOWN_COLUMNS)
-    if len(attrs) > MAX_ATTRS:
-        raise ValidationError({"file": f"{len(attrs)} attribute columns; at most {MAX_ATTRS}"})
-    return header, attrs
-
-
-def import_clients(source, all_or_nothing=False):
-    """Import a CSV (header phone,operator,tag,tz,tags,name: phone and any of the others, in any
-    order, any other column an attribute; tags: more tags, ';'-separated). Good rows go in, each bad
-    row is reported with its line number; with all_or_nothing a single bad row imports nothing."""
-    if isinstance(source, (str, Path)):
-        return read_csv_file(source, lambda fh: import_clients(fh, all_or_nothing))
-    reader = csv.reader(source)
-    header = next(reader, None)
-    if header is None:
-        raise ValidationError({"file": "is empty; expected a header line phone,operator,tag,tz"})
-    header, attr_cols = import_header(header)
-    col = {name: header.index(name) for name in header}
-    i_phone, i_operator, i_tag, i_tz, i_tags = (col.get(name) for name in CSV_HEADER)
-    i_name = col.get("name")
-    extra = {}  # phone -> its tags after the first (the `tags` column), for client_tags
-    # With a name or attributes, each row carries (name, attrs as JSON) too; without, the insert is
-    # what it always was (the columns' defaults).
-    personal = i_name is not None or bool(attr_cols)
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # keys come sorted
-    width = len(header)
-    default_tz = operator_zone()
-    zones = known_zones()
-    phone_ok = PHONE_RE.fullmatch
-    now = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
-    rejected, rows, seen = [], [], {}
-    total = 0
-    # The loop is the import's hot path (a million rows): plain locals, no per-row helpers.
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # a stray quote or carriage return: this row only
-            total += 1
-            rejected.append((reader.line_num, "", f"cannot be read as CSV: {exc}"))
-            continue
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # a blank line (one at the end of a file is common): not a row
-        total += 1
-        line_no = reader.line_num
-        if not "".join(fields).strip():  # ",,,": a row with every value missing is counted, and refused
-            rejected.append((line_no, ",".join(fields), "is an empty row (no phone, no other value)"))
-            continue
-        if len(fields) != width:
-            rejected.append((line_no, ",".join(fields), f"has {len(fields)} fields, expected {width}"))
-            continue
-        phone = fields[i_phone].strip()
-        operator = fields[i_operator].strip() if i_operator is not None else ""
-        tag = fields[i_tag].strip() if i_tag is not None else ""
-        tz = fields[i_tz].strip() if i_tz is not None else ""
-        more = fields[i_tags] if i_tags is not None else ""
-        listed = None
-        if more:  # the first tag is `tag`, else the first listed; each once
-            listed = list(dict.fromkeys(([tag] if tag else [])
-                                        + [t for t in (x.strip() for x in more.split(";")) if t]))
-        more_tags = None
-        fine = True
-        if personal:
-            name = fields[i_name].strip() if i_name is not None else ""
-            attrs = {}
-            for key, i in attr_cols:
-                value = fields[i].strip()
-                if value:
-                    attrs[key] = value
-                    fine = fine and len(value) <= MAX_ATTR_VALUE and value.isprintable()
-            fine = fine and len(name) <= MAX_NAME and name.isprintable()
-        # Fast path for well-formed rows; the full validator explains the others.
-        # (isdigit() alone takes '²' or '٩': isascii() keeps the fast path to the digits 0-9.)
-        if (fine and phone_ok(phone) and (not operator or (len(operator) == 3 and operator.isascii()
-                                                           and operator.isdigit()))
-                and len(tag) <= MAX_TAG and (not tz or tz in zones) and tag.isprintable()
-                and (not listed or all(len(t) <= MAX_TAG and t.isprintable() for t in listed))):
-            if listed:
-                tag, more_tags = listed[0], listed[1:]
-            row = (phone, operator or phone[1:4], tag, tz or default_tz, now)
-            if personal:
-                row += (name, encode(attrs) if attrs else "{}")
-        else:
-            try:
-                c = clean_client(phone, operator, tag, tz or default_tz, more,
-                                 *((name, attrs) if personal else ()))
-            except ValidationError as exc:
-                rejected.append((line_no, ",".join(fields), str(exc)))
-                continue
-            row = (c["phone"], c["operator"], c["tag"], c["tz"], now)
-            if personal:
-                row += (c["name"], c["attrs"])
-            more_tags = c["tags"][1:]
-        first = seen.setdefault(row[0], line_no)
-        if first != line_no:
-            rejected.append((line_no, ",".join(fields), f"phone: {row[0]} repeats line {first}"))
-            continue
-        rows.append(row)
-        if more_tags:
-            extra[row[0]] = more_tags
-    existing = _existing_phones([row[0] for row in rows])
-    if existing:
-        rejected.extend((seen[row[0]], ",".join(row[:4]), f"phone: {row[0]} is already a client")
-                        for row in rows if row[0] in existing)
-        rows = [row for row in rows if row[0] not in existing]
-    rejected.sort()
-    if all_or_nothing and rejected:
-        return ImportReport(0, rejected, total)
-    # In phone order the unique phone index grows at its end instead of splitting pages at random.
-    rows.sort()
-    with db.atomic():
-        before = Client.select(pw.fn.MAX(Client.id)).scalar() or 0
-        columns = "phone, operator, tag, tz, created_at" + (", name, attrs" if personal else "")
-        sql = (f"INSERT INTO client ({columns}) "
-               f"VALUES ({', '.join([db.param] * (7 if personal else 5))})")
-        cursor = db.cursor()
-        for i in range(0, len(rows), IMPORT_BATCH):
-            cursor.executemany(sql, rows[i:i + IMPORT_BATCH])
-        _insert_tags(before, extra)  # (a phone already a client is not among the new rows it reads)
-        attach_new_clients(Client.id > before)
-    return ImportReport(len(rows), rejected, total)
-
-
-def _insert_tags(before, extra):
-    """The tags of the clients just imported (ids above `before`): their first tags in one INSERT ...
-    SELECT from `client`; the others (`extra`: phone -> tags) by the ids read back for their phones."""
-    db.execute_sql(f"INSERT INTO client_tags (client_id, tag) SELECT id, tag FROM client "
-                   f"WHERE id > {db.param} AND tag <> '' ORDER BY id", (before,))
-    if not extra:
-        return
-    # One pass over the new rows (by the primary key) rather than a lookup per phone.
-    pairs = [(client_id, tag) for phone, client_id in
-             db.execute_sql(f"SELECT phone, id FROM client WHERE id > {db.param} ORDER BY id", (before,))
-             if phone in extra for tag in extra[phone]]
-    sql = f"INSERT INTO client_tags (client_id, tag) VALUES ({db.param}, {db.param})"
-    cursor = db.cursor()
-    for i in range(0, len(pairs), IMPORT_BATCH):
-        cursor.executemany(sql, pairs[i:i + IMPORT_BATCH])
-
-
-def _existing_phones(phones):
-    """Which of these phones are clients already (raw SQL: this runs for every imported row)."""
-    if not phones or not Client.select().exists():
-        return set()
-    found = set()
-    for i in range(0, len(phones), 500):
-        chunk = phones[i:i + 500]
-        sql = f"SELECT phone FROM client WHERE phone IN ({', '.join([db.param] * len(chunk))})"
-        found.update(p for (p,) in db.execute_sql(sql, chunk).fetchall())
-    return found
 
 
 def attribute_keys():

@@ -5,7 +5,7 @@ command line and the console get a queue waker from `tasks`, so nothing here imp
 """
 import os
 
-from domain import clients, mailings, opt_outs, states, test_sends
+from domain import client_import, clients, mailings, opt_outs, states, test_sends
 from domain.audit import event
 from domain.validation import ValidationError
 from domain.vocabulary import RUNNING
@@ -132,7 +132,7 @@ def edit_client(client_id, **fields):
 
 
 def import_clients(source, all_or_nothing=False):
-    report = clients.import_clients(source, all_or_nothing)
+    report = client_import.import_clients(source, all_or_nothing)
     if report.imported:
         _work_if_running()
     event("clients imported", imported=report.imported, rejected=len(report.rejected), total=report.total,

@@ -10,7 +10,7 @@ from hypothesis import assume, example, given, settings, strategies as st
 
 import app
 import models
-from domain import clients, times, validation
+from domain import client_import, clients, times, validation
 from domain.windows import format_window, in_window, next_window_open, parse_window
 from domain.validation import ValidationError
 from support import open_database
@@ -110,7 +110,7 @@ def test_import_accounts_for_every_row(tmp_path_factory, rows):
     writer.writerow(clients.CSV_HEADER)
     writer.writerows(rows)
     out.seek(0)
-    report = clients.import_clients(out)
+    report = client_import.import_clients(out)
     assume(report.total > 0)
     assert report.imported + len(report.rejected) == report.total
     assert models.Client.select().count() == report.imported

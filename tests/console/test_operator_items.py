@@ -18,7 +18,7 @@ from console.screens.mailing_detail import MailingDetailScreen
 from console.screens.mailing_editor import MailingEditor
 from console.screens.mailings import MailingsScreen
 from console.widgets import Field
-from domain import clients, times, windows
+from domain import client_import, times, windows
 
 from console_testkit import SIZE, open_screen, plain, settle, table_rows, type_text, wait_for
 from test_app import palette
@@ -359,7 +359,7 @@ async def test_import_reasons_wrap_whole_and_a_file_not_in_utf8_says_so(env, mon
 
 
 def test_a_row_of_only_commas_is_counted_and_rejected():
-    report = clients.import_clients(io.StringIO("phone,operator,tag,tz\n79001112233,,,\n,,,\n\n"))
+    report = client_import.import_clients(io.StringIO("phone,operator,tag,tz\n79001112233,,,\n,,,\n\n"))
     assert (report.imported, report.total) == (1, 2)
     assert report.rejected == [(3, ",,,", "is an empty row (no phone, no other value)")]
 
