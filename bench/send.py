@@ -1,12 +1,16 @@
-"""Benchmark: a mailing delivered end to end to the gateway simulator, against a bare requests loop.
+"""Benchmark 1: a mailing delivered end to end, against a bare requests loop at the same concurrency.
 
-    .venv/bin/python bench/send.py --clients 10000 --latency 0
-    .venv/bin/python bench/send.py --clients 100000 --latency 50
+    .venv/bin/python bench/send.py --clients 20000                  # nginx as the gateway
+    .venv/bin/python bench/send.py --clients 100000 --gateway simulator --latency 50
 
-Starts the simulator and a consumer as separate processes (as in production), imports the clients,
+Starts the gateway and a consumer as separate processes (as in production), imports the clients,
 creates a mailing starting now and times: the creation (audience materialized), and the sends from
-the first accepted to the last. Then runs a bare `requests.Session` loop with the same number of
-requests in flight against the same simulator, and prints both rates and their ratio.
+the first accepted to the last, and from the creation to the last (end to end: create, materialize,
+claim, mark, send, settle). Then runs a bare `requests.Session` loop with the same number of requests
+in flight against the same gateway, and prints both rates and their ratio. The default gateway is
+nginx answering the probe's success (bench/harness.py start_nginx: far faster than any Python client,
+so the sender sets the pace); `--gateway simulator` for latency. The gateway's own record judges: every
+message accepted once.
 """
 import argparse
 import os
@@ -17,7 +21,8 @@ import time
 
 import requests
 
-from harness import ROOT, TOKEN, free_port, open_service, start_simulator, stop, work_dir
+from harness import (ROOT, TOKEN, accepted_by_nginx, free_port, open_service, start_nginx, start_simulator, stop,
+                     work_dir)
 
 
 def bare_loop(url, total, in_flight):
@@ -52,7 +57,8 @@ def bare_loop(url, total, in_flight):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=10_000)
-    parser.add_argument("--latency", type=int, default=0, help="gateway latency in ms")
+    parser.add_argument("--latency", type=int, default=0, help="gateway latency in ms (simulator only)")
+    parser.add_argument("--gateway", choices=("nginx", "simulator"), default="nginx")
     parser.add_argument("--bare-requests", type=int, default=None, help="default: min(clients, 20000)")
     args = parser.parse_args()
 
@@ -63,7 +69,10 @@ def main():
     from service.demo import demo_csv
     open_service()
     port = free_port()
-    sim = start_simulator(port, work / "accepted.jsonl", args.latency)
+    if args.gateway == "nginx":
+        sim, nginx_log = start_nginx(port, work)
+    else:
+        sim, nginx_log = start_simulator(port, work / "accepted.jsonl", args.latency), None
     url = f"http://127.0.0.1:{port}/v1"
     env = {**os.environ, "PROBE_URL": url, "PROBE_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
     consumer = subprocess.Popen([sys.executable, "-m", "app", "consumer"], cwd=ROOT, env=env,
@@ -95,14 +104,20 @@ def main():
     bare_total = args.bare_requests or min(args.clients, 20_000)
     bare_rate = bare_loop(url, bare_total, in_flight)
     stop(sim)
+    if nginx_log is not None:  # the gateway's own record: every message once (and the bare loop's)
+        accepted = [i for i in accepted_by_nginx(nginx_log) if i < 10_000_000]
+        assert len(accepted) == len(set(accepted)) == count, (len(accepted), len(set(accepted)), count)
 
-    print(f"clients: {args.clients}, gateway latency: {args.latency} ms, requests in flight: {in_flight}")
+    print(f"clients: {args.clients}, gateway: {args.gateway}"
+          + (f" (latency {args.latency} ms)" if args.gateway == "simulator" else "")
+          + f", requests in flight: {in_flight}")
     print(f"import: {report.imported} clients in {import_s:.2f} s ({report.imported / import_s:,.0f} rows/s)")
     print(f"create mailing (audience of {count} materialized): {create_s * 1000:.0f} ms")
     print(f"pipeline: {count} sent in {span:.2f} s = {pipeline_rate:,.0f} sends/s "
           f"(from creation: {end_to_end:,.0f}/s)")
     print(f"bare requests.Session loop, {bare_total} POSTs: {bare_rate:,.0f} /s")
-    print(f"ratio pipeline / bare: {pipeline_rate / bare_rate:.0%}   (goal: >= 90%; at 0 ms >= 1,000/s)")
+    print(f"ratio end to end / bare: {end_to_end / bare_rate:.0%} (goal >= 95%); "
+          f"pipeline / bare: {pipeline_rate / bare_rate:.0%}")
     print(f"work dir: {work}")
 
 
