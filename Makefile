@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: run test chaos system-deps clean
+.PHONY: run test chaos bench system-deps clean
 
 $(BIN)/mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: $(BIN)/mailer system-deps
 
 chaos: $(BIN)/mailer system-deps
 	$(BIN)/pytest -m chaos
+
+# The performance benchmarks (issue 15), a few minutes each; their output replaces the generated part
+# of bench/RESULTS.md. The send benchmark's gateway is nginx (Debian's nginx-light).
+bench: $(BIN)/mailer
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx-light >/dev/null; } || \
+	  echo "missing system package: nginx-light (apt-get install nginx-light)"
+	$(BIN)/python bench/run_all.py
 
 # Tests drive the console in tmux and shift a consumer's clock with libfaketime, and the scale-out test
 # starts its own PostgreSQL and Redis servers on 127.0.0.1 (Debian packages).

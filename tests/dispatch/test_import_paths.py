@@ -92,11 +92,10 @@ def test_all_or_nothing_leaves_the_directory_as_it_was(backend):
     assert Client.select().count() == 0 and ClientTag.select().count() == 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's file lock
 def test_reading_a_file_takes_no_write_lock_on_sqlite(backend, tmp_path):
     """A big file is read and staged before the directory is written: meanwhile another connection
     (a consumer marking messages) can take SQLite's write lock at once."""
-    if backend != "sqlite":
-        pytest.skip("SQLite's file lock")
     path = str(tmp_path / "engine.db")
     taken = []
 
