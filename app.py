@@ -145,11 +145,26 @@ def cmd_optout_import(args):
 
 
 def cmd_clients_export(args):
-    if args.file:
-        with open(args.file, "w", newline="", encoding="utf-8") as fh:
-            clients.export_clients(fh)
-    else:
-        clients.export_clients(sys.stdout)
+    """The directory as CSV: to FILE (replaced only once whole: a failed export leaves an existing
+    file as it was), or to stdout (`-` or no FILE)."""
+    to_stdout = args.file in (None, "-")
+    try:
+        if to_stdout:
+            clients.export_clients(sys.stdout)
+            sys.stdout.flush()
+        else:
+            with export.replaced(args.file) as fh:
+                clients.export_clients(fh)
+    except OSError as exc:
+        return export_failed(exc, to_stdout, args.file)
+
+
+def export_failed(exc, to_stdout, file):
+    """`error: file: <why>: <file>`, exit 2, for an export that could not be written."""
+    if to_stdout:  # what is still buffered goes nowhere, instead of failing again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(f"error: file: {exc.strerror or exc}: {'stdout' if to_stdout else file}", file=sys.stderr)
+    return EXIT_INVALID
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -321,10 +336,7 @@ def cmd_mailings_export(args):
         else:
             export.write_csv(args.file, header, pages, cells=view.export_cells, reserved=False)
     except OSError as exc:
-        if to_stdout:  # what is still buffered goes nowhere, instead of failing again at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"error: file: {exc.strerror or exc}: {'stdout' if to_stdout else args.file}", file=sys.stderr)
-        return EXIT_INVALID
+        return export_failed(exc, to_stdout, args.file)
 
 
 def cmd_stats(args):

@@ -12,10 +12,12 @@ re-importable copy of the directory remains `mailer clients export`.
 Times are written as the screens show them, in the operator's zone ("2026-01-02 09:30:00", which
 spreadsheets read as a date), the zone named in the column's header.
 """
+import contextlib
 import csv
 import datetime as dt
 import os
 import re
+import stat
 import zoneinfo
 from pathlib import Path
 
@@ -98,25 +100,48 @@ def write_rows(fh, header, pages, row, stop=lambda: False):
 def write_csv(path, header, pages, values=None, zone=None, stop=lambda: False, cells=None, reserved=True):
     """Write `header`, then the cells of every record of `pages` (lists of records) to `path`, a page
     at a time (write_rows); returns the number of rows. Each record's cells are `cells(record)`, or
-    `values(record)` made cells (cell: times in `zone`, formulas defused). The rows go to `path.part`
-    first, renamed over `path` at the end, so the final name never holds half an export, and a file
-    already there stays as it was until then. On a failure the part is removed, and so is `path` when
-    `reserved` (new_file made it, empty, for this export). `stop()` is asked between pages: when it is
-    true the export is abandoned (as on a failure) and None returned."""
-    path = Path(path)
-    part = path.with_name(path.name + ".part")
+    `values(record)` made cells (cell: times in `zone`, formulas defused). The rows go to `path` as
+    replaced() writes it: the final name never holds half an export, and a file already there stays
+    as it was until then. On a failure `path` is removed too when `reserved` (new_file made it,
+    empty, for this export). `stop()` is asked between pages: when it is true the export is abandoned
+    (as on a failure) and None returned."""
     zone = zone or times.operator_zone()
     row = cells or (lambda record: [cell(v, zone) for v in values(record)])
     try:
-        with open(part, "w", newline="", encoding="utf-8") as fh:
-            rows = write_rows(fh, header, pages, row, stop)
-        os.replace(part, path)
-        return rows
+        with replaced(path) as fh:
+            return write_rows(fh, header, pages, row, stop)
     except BaseException as exc:
-        for leftover in (part, path) if reserved else (part,):
-            leftover.unlink(missing_ok=True)
+        if reserved:
+            Path(path).unlink(missing_ok=True)
         if isinstance(exc, _Stopped):
             return None
+        raise
+
+
+@contextlib.contextmanager
+def replaced(path):
+    """A text file handle whose content replaces the file at `path` only once it is whole: written to
+    `path.part` beside it and renamed over it at the end; on a failure the part is removed and an
+    existing file stays as it was. A symbolic link is followed (its target is replaced, the link
+    kept), and what is not a regular file (a device such as /dev/null or /dev/stdout, a named pipe)
+    is written into directly: there is no file to replace, and a rename would put a file in its
+    place."""
+    target = Path(os.path.realpath(path))
+    try:
+        special = not stat.S_ISREG(target.stat().st_mode)
+    except FileNotFoundError:
+        special = False
+    if special:
+        with open(target, "w", newline="", encoding="utf-8") as fh:
+            yield fh
+        return
+    part = target.with_name(target.name + ".part")
+    try:
+        with open(part, "w", newline="", encoding="utf-8") as fh:
+            yield fh
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
         raise
 
 

@@ -143,3 +143,47 @@ def test_a_full_disk_is_said_without_a_traceback_and_leaves_no_part(world):
     # and with room, the whole of it
     result = run_limited(world, "mailings", "export", mailing["id"], kept)
     assert result.returncode == 0 and len(rows_of(kept.read_text(encoding="utf-8"))) == 2_001
+
+
+def test_a_link_is_followed_and_a_pipe_written_into_never_replaced(world):
+    """FILE names where the export goes, not a file to put in its place: a symbolic link keeps
+    pointing at its target, which gets the export; a named pipe (as a device such as /dev/null)
+    is written into and stays a pipe."""
+    import os
+    import stat
+    import threading
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(5)])
+    mailing = world.mailer_json("mailings", "create", "--text", "t", "--start", "now", "--end", "+2h")
+    world.mailer("mailings", "pause", mailing["id"])
+    target, link = world.dir / "target.csv", world.dir / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    for command in (["mailings", "export", mailing["id"], link], ["clients", "export", link]):
+        world.mailer(*command)
+        assert link.is_symlink() and os.readlink(link) == str(target)
+        assert len(rows_of(target.read_text(encoding="utf-8"))) == 6
+    pipe = world.dir / "pipe"
+    os.mkfifo(pipe)
+    for command in (["mailings", "export", mailing["id"], pipe], ["clients", "export", pipe]):
+        received = []
+        reader = threading.Thread(target=lambda: received.append(pipe.read_text(encoding="utf-8")))
+        reader.start()
+        world.mailer(*command)
+        reader.join(timeout=30)
+        assert len(rows_of(received[0])) == 6 and stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert not list(world.dir.glob("*.part"))
+
+
+def test_the_directory_export_on_a_full_disk_keeps_the_last_one(world):
+    world.import_clients([(p, "", "", "Europe/Moscow") for p in phones(3_000)])
+    world.query("PRAGMA wal_checkpoint(TRUNCATE)")  # the export's process has nothing to write back
+    kept = world.dir / "clients.csv"
+    kept.write_text("the last export\n")
+    result = run_limited(world, "clients", "export", kept, file_size=64 * 1024)
+    assert result.returncode == 2 and result.stderr == f"error: file: File too large: {kept}\n", result.stderr
+    assert kept.read_text() == "the last export\n" and not list(world.dir.glob("*.part"))
+    with open("/dev/full", "w") as full:
+        result = run_limited(world, "clients", "export", "-", stdout=full)
+    assert result.returncode == 2 and result.stderr == "error: file: No space left on device: stdout\n"
+    assert world.mailer("clients", "export", "-").stdout.count("\n") == 3_001
+    assert not (world.root / "-").exists() and not (world.dir / "-").exists()
