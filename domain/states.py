@@ -158,37 +158,46 @@ def set_state(mailing_id, action, reason=""):
 
 
 class Deleted(NamedTuple):
-    """What deleting a mailing did: `deleted` (it never started: its row and test sends are gone) or
-    `archived` (it had started: hidden from lists, its messages and journal kept)."""
+    """What deleting a mailing did: `deleted` (it never started nor sent a test: its row is gone) or
+    `archived` (it had started, or sent tests: hidden from lists, its messages, test sends and
+    journal kept)."""
     mailing_id: int
     outcome: str
     messages: int = 0
+    tests: int = 0  # test sends of a mailing that never started, kept
 
     def describe(self):
         if self.outcome == "deleted":
             return f"mailing {self.mailing_id} deleted (it never started)"
+        if self.tests and not self.messages:
+            return (f"mailing {self.mailing_id} archived, not deleted: its {self.tests} test send(s) went to "
+                    f"the gateway and stay on record (hidden from lists; --archived shows it)")
         return (f"mailing {self.mailing_id} archived: hidden from lists (--archived shows it), its "
                 f"{self.messages} message(s) and their journal kept for statistics and reports")
 
 
 def delete_mailing(mailing_id, now=None):
-    """The operator's delete. A mailing that never started goes, with its messages (it has none) and
-    its test sends; one that started is archived: hidden from lists, its messages and journal kept
-    for statistics and reports. A running or paused one is refused: it may have messages on the
-    wire, and cancelling it first says what becomes of its unsent ones."""
+    """The operator's delete. A mailing that never started and sent no test goes (with its messages:
+    it has none); one that started, or sent tests, is archived: hidden from lists, its messages, test
+    sends and journal kept. What reached the gateway stays on record, and its row keeps its id, so
+    a later mailing cannot take it (SQLite gives a deleted highest id again) and with it a test
+    send's msgId (TestSend.msg_id) that the gateway has already seen. A running or paused one is
+    refused: it may have messages on the wire, and cancelling it first says what becomes of its
+    unsent ones."""
     now = now or utcnow()
     with db.atomic():
         mailing = get_mailing(mailing_id, lock=True)
         if mailing.state in SENDING_STATES:
             raise ValidationError({"state": f"mailing {mailing.id} is {mailing.state}; cancel it first"})
-        if mailing.started_at is None:
-            TestSend.delete().where(TestSend.mailing_id == mailing.id).execute()
+        tests = TestSend.select().where(TestSend.mailing_id == mailing.id).count()
+        if mailing.started_at is None and not tests:
             Mailing.delete().where(Mailing.id == mailing.id).execute()  # its messages: ON DELETE CASCADE
             return Deleted(mailing.id, "deleted")
         if mailing.archived_at is not None:
             raise ValidationError({"id": f"mailing {mailing.id} is archived already"})
         Mailing.update(archived_at=now).where(Mailing.id == mailing.id).execute()
-        return Deleted(mailing.id, "archived", Message.select().where(Message.mailing == mailing.id).count())
+        return Deleted(mailing.id, "archived", Message.select().where(Message.mailing == mailing.id).count(),
+                       tests)
 
 
 def pause_if_failing(mailing_id, settings):

@@ -53,3 +53,27 @@ def test_a_test_send_refuses_bad_numbers_before_sending_anything(world, simulato
     result = world.mailer("mailings", "test", "999", "--to", "79991112233", check=False)
     assert result.returncode == 2 and result.stderr.startswith("error: id: no mailing with id 999")
     assert read_log(sim.log_path) == [] and world.query("SELECT count(*) FROM test_send")[0][0] == 0
+
+
+def test_deleting_a_mailing_that_sent_tests_keeps_them_and_no_msgid_comes_back(world, simulator):
+    """A mailing that never started but sent a test is archived, not deleted: the test reached the
+    gateway, and a later mailing must not take its id and with it the test's msgId (SQLite gives a
+    deleted highest id again)."""
+    sim = simulator()
+    world.use_gateway(sim)
+    world.mailer("clients", "add", "--phone", "79000000001")
+    first = world.mailer_json("mailings", "create", "--text", "one", "--start", "+1h", "--end", "+2h")
+    world.mailer("mailings", "test", first["id"], "--to", "79991112233")
+    result = world.mailer("mailings", "delete", first["id"])
+    assert "archived, not deleted: its 1 test send(s) went to the gateway" in result.stdout
+    second = world.mailer_json("mailings", "create", "--text", "two", "--start", "+1h", "--end", "+2h")
+    assert second["id"] != first["id"]
+    world.mailer("mailings", "test", second["id"], "--to", "79991112244")
+    received = [(e["id"], e["phone"], e["text"]) for e in read_log(sim.log_path)]
+    assert len(received) == 2 and len({i for i, _, _ in received}) == 2, received
+    assert world.query("SELECT mailing_id, phone FROM test_send ORDER BY id") == [
+        (first["id"], "79991112233"), (second["id"], "79991112244")]
+    # one that never started and sent nothing is deleted, as before
+    third = world.mailer_json("mailings", "create", "--text", "three", "--start", "+1h", "--end", "+2h")
+    assert "deleted (it never started)" in world.mailer("mailings", "delete", third["id"]).stdout
+    assert world.query("SELECT count(*) FROM mailing WHERE id = ?", third["id"]) == [(0,)]
