@@ -152,10 +152,15 @@ def clean_mailing(text, start, end, operator=None, tag=None, window=None, now=No
     except ValidationError as exc:
         flt, filter_errors = None, exc.errors
     check("text", lambda: templates.check(validate_text(text)))
-    if "text" in row and max_parts is not None:
+    profile = None
+    if "text" in row and flt is not None and templates.compile_text(row["text"]).personal:
+        profile = value_profile(row["text"], flt)
+        nobody = unheld_placeholder(row["text"], profile, flt)
+        if nobody:
+            errors["text"] = nobody
+    if "text" in row and max_parts is not None and "text" not in errors:
         # a personal text on its longest rendering over the audience the filter has now
-        counted = (text_segments(row["text"], flt)
-                   if templates.compile_text(row["text"]).personal and flt is not None else None)
+        counted = templates.worst_segments(row["text"], profile) if profile is not None else None
         too_many = segments.too_many_parts(row["text"], max_parts, counted)
         if too_many:
             errors["text"] = too_many
@@ -423,12 +428,27 @@ def _rendered_value(key, default):
 # A value with a character outside these (plain ASCII letters, digits and most punctuation, all one
 # GSM-7 septet) may make the text UCS-2, or take two septets: counted as wide.
 PLAIN_GLOB, PLAIN_REGEX = "*[^ -Z_a-z]*", "[^ -Z_a-z]"
+# A character beyond U+FFFF (most emoji) is two UTF-16 units on the phone: one such makes a value's
+# units counted from its bytes (below), an upper bound.
+ASTRAL_GLOB, ASTRAL_REGEX = "*[\U00010000-\U0010FFFF]*", r"[\U00010000-\U0010FFFF]"
+
+
+def _units(value):
+    """The SQL of a value's length in UTF-16 units, or more: its characters, and for a value with a
+    character beyond U+FFFF a third of its UTF-8 bytes beyond one a character (such a character is
+    4 bytes and 2 units, so there are at most that many of them)."""
+    if db.param == "?":  # SQLite
+        astral, octets = pw.Expression(value, "GLOB", ASTRAL_GLOB), pw.fn.LENGTH(value.cast("BLOB"))
+    else:
+        astral, octets = pw.Expression(value, "~", ASTRAL_REGEX), pw.fn.OCTET_LENGTH(value)
+    chars = pw.fn.LENGTH(value)
+    return pw.Case(None, [(astral, chars + (octets - chars) / 3)], chars), astral
 
 
 def value_profile(text, flt=None, source=None):
     """{(key, default): templates.ValueStats} of a personal text's placeholders over the audience of
-    a filter: one aggregate query (the longest rendered value of each, and whether any is wide),
-    never a loop over the clients. {} for a text that names nothing."""
+    a filter: one aggregate query (the longest rendered value of each in UTF-16 units, at most, and
+    whether any is wide), never a loop over the clients. {} for a text that names nothing."""
     template = templates.compile_text(text)
     if not template.personal:
         return {}
@@ -438,17 +458,34 @@ def value_profile(text, flt=None, source=None):
         value = _rendered_value(key, default)
         wide = (pw.Expression(value, "GLOB", PLAIN_GLOB) if db.param == "?"
                 else pw.Expression(value, "~", PLAIN_REGEX))
-        columns += [pw.fn.MAX(pw.fn.LENGTH(value)), pw.fn.MAX(pw.Case(None, [(wide, 1)], 0))]
+        units, astral = _units(value)
+        columns += [pw.fn.MAX(units), pw.fn.MAX(pw.Case(None, [(wide, 1)], 0)),
+                    pw.fn.MAX(pw.Case(None, [(astral, 1)], 0))]
     found = Client.select(*columns).where(audience_filter(flt, source)).tuples().first()
     found = found or (None,) * len(columns)
     profile = {}
     for i, (key, default) in enumerate(keys):
-        longest, wide = found[2 * i], found[2 * i + 1]
+        longest, wide, astral = found[3 * i:3 * i + 3]
         if longest is None:  # nobody in the audience (or nobody has it, and no default)
-            longest = len(default or "")
+            longest = segments.count(default or "").units
             wide = any(c not in segments.GSM7_BASIC for c in default or "")
-        profile[(key, default)] = templates.ValueStats(int(longest), bool(wide))
+            astral = any(ord(c) > 0xFFFF for c in default or "")
+        profile[(key, default)] = templates.ValueStats(int(longest), bool(wide), bool(astral))
     return profile
+
+
+def unheld_placeholder(text, profile, flt=None):
+    """Why a personal text cannot be saved for this audience: a placeholder without a default that
+    no client of it has a value for would send every one of them its text without it (a typo like
+    {attr.ctiy} would send nothing at all); None when each renders for someone, or while the
+    audience is empty (clients may come)."""
+    template = templates.compile_text(text)
+    unheld = [p for p in template.parts if not isinstance(p, str) and p.default is None
+              and not profile.get((p.key, p.default), templates.ValueStats(0, False)).longest]
+    if not unheld or not matching_count(flt):
+        return None
+    return (f"no client the filter matches has a value for {unheld[0].source}: give it a default "
+            f"({unheld[0].source[:-1]}|…}}) or check its name")
 
 
 def text_segments(text, flt=None, source=None):

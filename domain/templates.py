@@ -148,12 +148,16 @@ def dump_attrs(attrs):
 @dataclasses.dataclass(frozen=True)
 class ValueStats:
     """What the database found of one placeholder's rendered values over an audience: the longest
-    (characters), and whether any has a character outside plain GSM-7 (which may make the text UCS-2)."""
+    (in units as the phone counts them, at most), whether any has a character outside plain GSM-7
+    (which may make the text UCS-2), and whether any has one beyond U+FFFF (two units, never split
+    between parts)."""
     longest: int
     wide: bool
+    astral: bool = False
 
 
 PRIVATE_USE = 0xE000  # stand-ins for values that may be UCS-2: outside GSM-7, one UTF-16 unit each
+ASTRAL_PRIVATE_USE = 0xF0000  # and for values with characters beyond U+FFFF: two units each
 
 
 def longest_rendering(template, profile):
@@ -167,12 +171,16 @@ def longest_rendering(template, profile):
             out.append(p)
             continue
         found = profile.get((p.key, p.default)) or ValueStats(len(p.default or ""), False)
-        if found.wide:
+        count = found.longest
+        if found.astral:  # two units each, never split: as many as fill its units, rounded up
+            char, count = chr(ASTRAL_PRIVATE_USE + len(stand_ins) % 60000), -(-count // 2)
+            stand_ins.setdefault(char, p.source)
+        elif found.wide:
             char = chr(PRIVATE_USE + len(stand_ins) % 6000)
             stand_ins.setdefault(char, p.source)
         else:
             char = "x"
-        out.append(char * found.longest)
+        out.append(char * count)
     return "".join(out), stand_ins
 
 

@@ -126,10 +126,18 @@ def validate_name(value, field="name"):
     return value
 
 
+# A client's own fields, and the CSV columns that carry them: an attribute of one of these names
+# could not come back from the directory's export (its column would be read as the field).
+RESERVED_ATTR_KEYS = frozenset({"phone", "operator", "tag", "tags", "tz", "name"})
+
+
 def validate_attr_key(key, field="attr"):
     if not ATTR_KEY_RE.fullmatch(key or ""):
         raise ValidationError({field: f"attribute key {quote_value(key)} must be 1-32 of a-z, 0-9 and _ "
                                       f"(like city or last_order)"})
+    if key in RESERVED_ATTR_KEYS:
+        raise ValidationError({field: f"attribute key {key!r} is a client's own field; "
+                                      f"name the attribute otherwise (like {key}2)"})
     return key
 
 

@@ -46,6 +46,16 @@ def test_refusals_of_names_attributes_and_placeholders(world):
          "error: attr: attribute key 'City' must be 1-32 of a-z, 0-9 and _"),
         (("clients", "add", "--phone", "79001234568", "--attr", "city"),
          "error: attr: must be key=value, like city=Omsk; got 'city'"),
+        # a client's own field as an attribute would make the directory's export a header with
+        # that column twice, which no import takes back
+        (("clients", "add", "--phone", "79001234568", "--attr", "name=v"),
+         "error: attr: attribute key 'name' is a client's own field"),
+        (("clients", "edit", "1", "--attr", "tags=a"), "error: attr: attribute key 'tags' is a client's own field"),
+        # a placeholder nobody in the audience has, without a default, would send the text without
+        # it to everyone ({attr.ctiy} alone: empty messages)
+        (("mailings", "create", "--text", "{attr.ctiy}", "--start", "now", "--end", "+1h"),
+         "error: text: no client the filter matches has a value for {attr.ctiy}: give it a default "
+         "({attr.ctiy|…}) or check its name"),
         (("clients", "add", "--phone", "79001234568", "--name", "x" * 101), "error: name: is 101 characters"),
         (("clients", "edit", "1", "--name", "a\x1b[31m"), "error: name: contains a control character U+001B"),
         (("clients", "edit", "1", "--attr", "city=" + "y" * 201), "error: attr: city: is 201 characters"),
@@ -70,3 +80,16 @@ def test_a_dry_run_counts_parts_on_the_longest_rendering(world):
                               "--tag", "short", "--dry-run")
     assert short["parts_per_message"] == 1 and short["characters"] == 147
     assert world.query("SELECT count(*) FROM mailing") == [(0,)]
+
+
+def test_a_placeholder_nobody_has_is_taken_with_a_default_or_before_there_are_clients(world):
+    # before any client: the audience may still come, so the text is taken
+    world.mailer("mailings", "create", "--text", "Hi {attr.city}", "--start", "+1h", "--end", "+2h")
+    world.mailer("clients", "add", "--phone", "79001234567", "--tag", "a")
+    world.mailer("clients", "add", "--phone", "79001234568", "--tag", "b", "--attr", "city=Omsk")
+    world.mailer("mailings", "create", "--text", "Hi {attr.city}", "--start", "+1h", "--end", "+2h")
+    world.mailer("mailings", "create", "--text", "Hi {attr.city|there}", "--tag", "a",
+                 "--start", "+1h", "--end", "+2h")
+    refused = world.mailer("mailings", "create", "--text", "Hi {attr.city}", "--tag", "a",
+                           "--start", "+1h", "--end", "+2h", check=False)
+    assert refused.returncode == 2 and "no client the filter matches has a value for {attr.city}" in refused.stderr

@@ -69,3 +69,19 @@ def test_the_longest_rendering_is_aggregated_over_the_audience(backend):
     assert (counted.encoding, counted.characters) == (segments.GSM7, 11 + 1 + 6 + 1 + 4)
     wide = mailings.text_segments(text)
     assert (wide.encoding, wide.forced_by) == (segments.UCS2, "{name|клиент}")
+
+
+def test_emoji_in_values_count_two_units_and_the_bound_holds(backend):
+    """A character beyond U+FFFF is two UTF-16 units, never split between parts: the longest rendering
+    over the audience must count at least the parts the phone will (it counted one unit each)."""
+    emoji = "\U0001F600" * 200
+    service.create_client(phone="79000000001", attrs={"e": emoji})
+    service.create_client(phone="79000000002", attrs={"e": "Екатерина"})  # wide, but one unit each
+    text = "{attr.e}{attr.e}"
+    real = segments.count(emoji * 2)
+    counted = mailings.text_segments(text)
+    assert real.parts == 13 and counted.parts >= real.parts and counted.encoding == segments.UCS2
+    assert segments.too_many_parts(text, 6, counted)  # the confirmation is asked, as for the text typed
+    # without emoji, values are counted exactly: one unit a character
+    service.edit_client(1, attrs={"e": "Ёлка"})
+    assert mailings.value_profile(text)[("attr.e", None)] == ValueStats(9, True, False)
