@@ -243,6 +243,7 @@ class _Import:
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             return None  # a blank line (one at the end of a file is common): not a row
         self.total += 1
+        line_no -= _breaks(fields)  # a record over several lines is told by its first
         raw = ",".join(fields)
         if not raw.replace(",", "").strip():  # ",,,": a row with every value missing is counted, and refused
             self.rejected.append((line_no, raw, "is an empty row (no phone, no other value)"))
@@ -363,6 +364,12 @@ def _lines_of(rows, start):
     breaks inside its quoted values: for a chunk whose rows are not a line each."""
     lines, line = [], start
     for row in rows:
-        line += 1 + sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in row)
+        line += 1 + _breaks(row)
         lines.append(line)
     return lines
+
+
+def _breaks(row):
+    """The line breaks inside a record's quoted values (\n, \r or \r\n: a line each, as the file is
+    read)."""
+    return sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in row)

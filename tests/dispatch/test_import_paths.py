@@ -65,7 +65,7 @@ def test_refusals_keep_their_lines_across_chunks(backend, monkeypatch):
         "79000000001,900,,,,,,",          # 2
         "79000000002,900,,,,,,",          # 3
         "",                               # 4: a blank line, no row
-        "79000000003,900,,,,\"two\nlines\",,",  # 5-6: a name with a newline: refused at its last line
+        "79000000003,900,,,,\"two\nlines\",,",  # 5-6: a name with a newline: refused at its first line
         "79000000001,900,,,,,,",          # 7: repeats line 2 (read in an earlier chunk)
         "79000000009,900,,,,,,",          # 8: already a client
         "79000000004,900,,,,,,",          # 9
@@ -76,8 +76,8 @@ def test_refusals_keep_their_lines_across_chunks(backend, monkeypatch):
     report = client_import.import_clients(io.StringIO(HEADER + "\n".join(rows) + "\n"))
     assert report.imported == 3 and report.total == 9
     why = {line: reason for line, _, reason in report.rejected}
-    assert sorted(why) == [6, 7, 8, 10, 11, 12]
-    assert why[6].startswith("name:") and why[7] == "phone: 79000000001 repeats line 2"
+    assert sorted(why) == [5, 7, 8, 10, 11, 12]
+    assert why[5].startswith("name:") and why[7] == "phone: 79000000001 repeats line 2"
     assert why[8] == "phone: 79000000009 is already a client"
     assert why[10].startswith("is an empty row") and why[11] == "has 2 fields, expected 8"
     assert why[12].startswith("tz:")
