@@ -22,7 +22,9 @@ same statuses with its own JSON.
 Faults are applied only to authenticated, well-formed requests; each is
 counted in ``stats()["faults"]`` under its name:
 
-``outage``    503 during the ``outages`` windows (seconds after start).
+``outage``    503 during the ``outages`` windows (seconds after start); with
+              ``retry_after_503`` a 503 (here and from ``error``) carries
+              ``Retry-After`` as a 429 does.
 ``rejected``  400 "number blocked" for the ``reject_phones``, every time.
 ``timeout``   hang ``hang`` seconds, then close without an answer.
 ``error``     500 or 503.
@@ -43,7 +45,8 @@ counted in ``stats()["faults"]`` under its name:
 
 ``latency`` delays every answer but ``timeout``; an accepted message is logged
 when its answer starts, ``received_at`` being its arrival.  ``begin(mode, s)``
-forces one fault on every valid request for the next ``s`` seconds.
+forces one fault on every valid request for the next ``s`` seconds;
+``end()`` ends them all (outage windows included).
 
 Random faults are deterministic for a given seed: every decision is drawn from
 ``random.Random(f"{seed}:{key}:{attempt}")`` where ``key`` is the msgId (for
@@ -486,17 +489,18 @@ class _Handler(BaseHTTPRequestHandler):
             sim._stop_event.wait(delay)
         if kind == "ok":
             self._send(200, sim.protocol.ok(sim._accept(msg, arrived, time.time())))
-        elif kind == "outage":
-            self._send(503, err(503, "service unavailable"))
+        elif kind == "outage" or (kind == "error" and extra == 503):
+            now = time.time()
+            later = (("Retry-After", sim.retry_after_value(now)),) if sim.retry_after_503 else ()
+            self._send(503, err(503, "service unavailable"), headers=later, now=now)
         elif kind == "rejected":
             self._send(400, err(400, "number blocked"))
         elif kind == "error":
-            self._send(extra, err(extra, "internal error" if extra == 500 else "service unavailable"))
+            self._send(extra, err(extra, "internal error"))
         elif kind == "throttle":
             now = time.time()  # the same instant for Date and a date-form Retry-After
-            retry = (formatdate(now + sim.retry_after, usegmt=True) if sim.retry_after_date
-                     else str(sim.retry_after))
-            self._send(429, err(429, "too many requests"), headers=(("Retry-After", retry),), now=now)
+            self._send(429, err(429, "too many requests"), headers=(("Retry-After", sim.retry_after_value(now)),),
+                       now=now)
         elif kind == "garbage":
             body, ctype = sim.protocol.garbage[extra]
             self._send(200, body, ctype)
@@ -586,7 +590,7 @@ class GatewaySimulator:
                  reject_phones=(), log_path=None, seed=None, trickle_rate=0.0, trickle_interval=3.0,
                  redirect_rate=0.0, redirect_status=302, reset_rate=0.0, half_rate=0.0, huge_rate=0.0,
                  huge_bytes=DEFAULT_HUGE_BYTES, retry_after_date=False, protocol="probe",
-                 email=DEFAULT_EMAIL):
+                 email=DEFAULT_EMAIL, retry_after_503=False):
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         self.protocol = PROTOCOLS[protocol]
@@ -617,6 +621,7 @@ class GatewaySimulator:
         self.huge_rate = _rate("huge_rate", huge_rate)
         self.huge_bytes = _huge_bytes(huge_bytes)
         self.retry_after_date = bool(retry_after_date)
+        self.retry_after_503 = bool(retry_after_503)
         self.retry_after = int(retry_after)
         if self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
@@ -697,6 +702,11 @@ class GatewaySimulator:
                 self._log_file.close()
                 self._log_file = None
 
+    def retry_after_value(self, now):
+        """A Retry-After header's value answered at `now`: seconds, or the HTTP date they end at."""
+        return (formatdate(now + self.retry_after, usegmt=True) if self.retry_after_date
+                else str(self.retry_after))
+
     def begin(self, mode, seconds):
         """For `seconds` from now, give every valid request the fault `mode`, whatever the rates
         (tests switch a fault on at a chosen moment).  An outage window wins over the others;
@@ -712,6 +722,10 @@ class GatewaySimulator:
             self.outages = self.outages + ((elapsed, elapsed + seconds),)
         else:
             self._forced = self._forced + ((elapsed, elapsed + seconds, mode),)
+
+    def end(self):
+        """End now every fault begun with begin() and every outage window."""
+        self._forced, self.outages = (), ()
 
     def begin_outage(self, seconds):
         """From now on, answer 503 for `seconds` (tests start an outage at a chosen moment)."""
@@ -906,6 +920,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer 400 'number blocked' for this phone (repeatable)")
     p.add_argument("--retry-after-date", action="store_true",
                    help="send Retry-After for 429 as an HTTP date instead of seconds")
+    p.add_argument("--retry-after-503", action="store_true",
+                   help="send Retry-After with every 503 (outages and errors) too, as for 429")
     p.add_argument("--trickle-rate", type=_arg(lambda s: _rate("--trickle-rate", s)), default=0.0,
                    metavar="F", help="fraction accepted, then answered one byte at a time")
     p.add_argument("--trickle-interval", type=_arg(lambda s: _seconds("--trickle-interval", s)), default=3.0,
@@ -947,7 +963,7 @@ def main(argv=None) -> int:
             redirect_rate=args.redirect_rate, redirect_status=args.redirect_status,
             reset_rate=args.reset_rate, half_rate=args.half_rate, huge_rate=args.huge_rate,
             huge_bytes=args.huge_bytes, retry_after_date=args.retry_after_date, protocol=args.protocol,
-            email=args.email)
+            email=args.email, retry_after_503=args.retry_after_503)
     except ValueError as exc:
         parser.error(str(exc))
 
