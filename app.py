@@ -28,7 +28,7 @@ from domain import settings as _settings
 from domain.audience import Filter
 from domain.times import describe_time, operator_zone, utcnow
 from domain.validation import ValidationError, foreign_digit_note, quote_value
-from domain.vocabulary import MESSAGE_STATUSES, status_label
+from domain.vocabulary import CONSOLE, MESSAGE_STATUSES, PROBE, status_label
 from domain.windows import format_window
 
 EXIT_INVALID, EXIT_DATABASE, EXIT_PARTIAL = 2, 3, 1
@@ -352,7 +352,8 @@ def cmd_health(args):
               "beat_at": describe_time(h.beat_at), "alive": h.owner in fresh} for h in rows]
     alive = [b for b in beats if b["alive"]]
     emit(args, {"alive": len(alive), "consumers": beats},
-         "\n".join(f"{'alive' if b['alive'] else 'stale'}  {b['owner']}  {b['gateway']}  last beat {b['beat_at']}"
+         "\n".join(f"{'alive' if b['alive'] else 'stale'}  {b['owner']}  gateway: {b['gateway'] or '-'}  "
+                   f"last beat {b['beat_at']}"
                    for b in beats) or "no consumer has ever run")
     return 0 if alive else 1
 
@@ -439,7 +440,7 @@ class GatewayOnFirstUse:
 
     def __call__(self, msg_id, phone, text):
         if self._gateway is None:
-            from engine.gateway import gateway_from_settings
+            from engine.gateways import gateway_from_settings
             self._gateway = gateway_from_settings(_settings.current(), pool_size=1)
         return self._gateway.send(msg_id, phone, text)
 
@@ -472,15 +473,19 @@ def _die_with_parent():
 
 
 def cmd_run(args):
-    """The console in front, a consumer (and without a token, the gateway simulator) beside it."""
-    from engine.gateway import check_token
+    """The console in front, a consumer (and for the probe gateway without a token, the gateway
+    simulator) beside it."""
+    from engine.gateways import gateway_from_settings
     settings = _settings.current()
-    check_token(settings.token)  # refused here, not in the consumer's log
+    gateway_from_settings(settings, pool_size=1)  # credentials refused here, not in the consumer's log
     env = dict(os.environ)
     data_dir = Path(models.sqlite_path(settings.db_url) or "data/mailer.db").parent
     data_dir.mkdir(parents=True, exist_ok=True)
     children = []  # (role, process, log), for the console to watch
-    if not env.get("PROBE_TOKEN"):
+    if settings.gateway == CONSOLE:
+        print(f"MAILER_GATEWAY=console: each message is written to the consumer's log "
+              f"({data_dir / 'consumer.log'}) and counted as sent; nothing leaves this machine.", flush=True)
+    if settings.gateway == PROBE and not env.get("PROBE_TOKEN"):
         port, token = _free_port(), "sim-" + secrets.token_hex(12)
         env.update(PROBE_URL=f"http://127.0.0.1:{port}/v1", PROBE_TOKEN=token)
         sim_log = open(data_dir / "gateway-sim.log", "ab")
@@ -798,7 +803,7 @@ def build_parser():
     p = add(sub, "run", cmd_run, "console with a consumer beside it (the default)", json_flag=False)
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
     p.add_argument("--headless", action="store_true", help="no console: consumer (and simulator) only")
-    p = add(sub, "gateway-sim", cmd_gateway_sim, "a probe-compatible gateway simulator on 127.0.0.1",
+    p = add(sub, "gateway-sim", cmd_gateway_sim, "a gateway simulator on 127.0.0.1 (--protocol probe or smsaero)",
             json_flag=False)
     p.add_argument("sim_args", nargs=argparse.REMAINDER, help="see mailer gateway-sim -- --help")
     return parser

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 from domain import rates
 from domain.validation import ValidationError, validate_tz
-from domain.vocabulary import HOLD, IN_DOUBT_POLICIES
+from domain.vocabulary import GATEWAY_BACKENDS, HOLD, IN_DOUBT_POLICIES, PROBE, RETRY_IN_DOUBT, SMSAERO
 
 DEFAULT_GATEWAY_URL = "https://probe.fbrq.cloud/v1"
+DEFAULT_SMSAERO_URL = "https://gate.smsaero.ru/v2"
+DEFAULT_SMSAERO_SIGN = "SMS Aero"  # the sender name every SMS Aero account may use
 
 
 def _number(kind, low=None, high=None):
@@ -97,7 +99,7 @@ def _window(text):
 
 def _raw(text):
     # A secret is taken as given: white space around a token is refused where it is checked
-    # (engine.gateway.check_token), not silently cut off.
+    # (engine.gateways.base.check_token), not silently cut off.
     return text
 
 
@@ -119,9 +121,14 @@ class Settings:
     theme: str = var("MAILER_THEME", "dark", _choice("dark", "light"))
     keymap: str = var("MAILER_KEYMAP", "")  # a file rebinding the console's keys by binding id
     export_dir: str = var("MAILER_EXPORT_DIR", "")  # the console's CSV exports; empty: beside the database
-    # The gateway
+    # The gateway: which backend (engine.gateways), and each one's own variables
+    gateway: str = var("MAILER_GATEWAY", PROBE, _choice(*GATEWAY_BACKENDS))
     gateway_url: str = var("PROBE_URL", DEFAULT_GATEWAY_URL, _http_url)
     token: str = var("PROBE_TOKEN", "", secret=True)
+    smsaero_url: str = var("SMSAERO_URL", DEFAULT_SMSAERO_URL, _http_url)
+    smsaero_email: str = var("SMSAERO_EMAIL", "")
+    smsaero_api_key: str = var("SMSAERO_API_KEY", "", secret=True)
+    smsaero_sign: str = var("SMSAERO_SIGN", DEFAULT_SMSAERO_SIGN)
     connect_timeout: float = var("MAILER_CONNECT_TIMEOUT", 3.05, _number(float, 0.01))
     read_timeout: float = var("MAILER_READ_TIMEOUT", 10.0, _number(float, 0.01))
     # The consumer and its dispatchers
@@ -195,7 +202,23 @@ class Settings:
                 errors[name] = why
         if errors:
             raise ValidationError(errors)
-        return cls(**values)
+        settings = cls(**values)
+        conflicts = settings.conflicts()
+        if conflicts:
+            raise ValidationError(conflicts)
+        return settings
+
+    def conflicts(self):
+        """Values each fine alone that do not go together: {variable: why}."""
+        conflicts = {}
+        if self.gateway == SMSAERO and self.in_doubt == RETRY_IN_DOUBT:
+            # `retry` is for gateways that de-duplicate by msgId; SMS Aero's /sms/send takes no key of
+            # ours, so every re-sent attempt in doubt could reach the phone twice (and be paid twice).
+            conflicts["MAILER_IN_DOUBT"] = ("retry is refused with MAILER_GATEWAY=smsaero: SMS Aero cannot "
+                                            "tell a re-sent message from a new one, so an attempt in doubt "
+                                            "sent again may be delivered twice; use hold (the default) and "
+                                            "resend in-doubt messages by hand after checking them")
+        return conflicts
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

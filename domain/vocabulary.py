@@ -44,3 +44,16 @@ VERDICTS = (SENT, RETRY, FAILED, DOUBT)
 # What an attempt in doubt becomes (MAILER_IN_DOUBT).
 HOLD, RETRY_IN_DOUBT = "hold", "retry"
 IN_DOUBT_POLICIES = (HOLD, RETRY_IN_DOUBT)
+
+# The gateway backends (MAILER_GATEWAY; engine.gateways).
+PROBE, CONSOLE, SMSAERO = "probe", "console", "smsaero"
+GATEWAY_BACKENDS = (PROBE, CONSOLE, SMSAERO)
+# Said by the description of every backend that sends nowhere (the console backend, a local
+# simulator): the dashboard tells a dry run from real sending by it.
+LOCAL_ONLY = "nothing leaves this machine"
+
+
+def is_local_gateway(description):
+    """Whether a consumer's gateway description (its heartbeat's) is one that sends nowhere; a
+    consumer of an earlier version said `local simulator …`."""
+    return LOCAL_ONLY in description or description.startswith("local simulator")

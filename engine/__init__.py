@@ -4,7 +4,7 @@ tasks and the consumer drive it, and the engine tests drive it in process.
 storage     transactions, what a failing database raises, and waiting for it to come back
 dispatcher  claims due messages, marks them on the wire, posts them and settles the answers
 liveness    heartbeats, taking dead consumers for dead without comparing clocks, and taking over
-gateway     the probe gateway client (urllib3): one POST per attempt and a verdict on each answer
+gateways    the gateway backends (probe, console, smsaero): one attempt each and a verdict on its answer
 """
 import os
 import socket

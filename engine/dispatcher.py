@@ -222,7 +222,7 @@ def settle(results, live, gateway=None, owner=OWNER, settings=None):
         journal.append(entry)
         logged.append(_attempt_record(wire, verdict, entry, gateway))
     _write_settled(updates, journal)
-    _react_to_failures(results, settings)
+    _react_to_failures(results, settings, gateway)
     return logged, [(j[4], j[6], wire.text) for j, (wire, _) in zip(journal, results)]
 
 
@@ -241,15 +241,15 @@ def _settled_row(wire, verdict, live, owner, settings):
 
 
 def _attempt_record(wire, verdict, entry, gateway):
-    """The log record of one attempt: what was sent where (the token masked), and what came of it."""
+    """The log record of one attempt: what was sent where (credentials masked), what came of it, and
+    the gateway's own id of the message when it gave one (the place SMS Aero's id is kept)."""
     row = wire.row
     return ("attempt", {
         "mailing_id": row.mailing_id, "message_id": row.id, "client_id": row.client_id,
         "outcome": entry[4], "http_status": verdict.http_status, "latency_ms": verdict.latency_ms,
-        "error": entry[7][:200] or None,
-        "request": {"method": "POST", "url": f"{gateway.url}/send/{row.id}" if gateway else None,
-                    "authorization": f"Bearer {gateway.masked_token}" if gateway else None,
-                    "json": {"id": row.id, "phone": int(wire.phone), "text": wire.text}}})
+        "error": entry[7][:200] or None, "gateway_id": verdict.ref or None,
+        "request": (gateway.request_record(row.id, wire.phone, wire.text) if gateway else
+                    {"json": {"id": row.id, "phone": int(wire.phone), "text": wire.text}})})
 
 
 def _write_settled(updates, journal):
@@ -275,11 +275,11 @@ def _write_settled(updates, journal):
                        f"http_status, latency_ms, error, owner) VALUES ({placeholders(9)})", journal)
 
 
-def _react_to_failures(results, settings):
+def _react_to_failures(results, settings, gateway=None):
     """A gateway that refuses us as a whole pauses everyone; a mailing that mostly fails pauses."""
     halted = [v for _, v in results if v.halt]
     if halted:
-        pause_gateway(halted[0], settings)
+        pause_gateway(halted[0], settings, gateway)
     for mailing_id in {w.row.mailing_id for w, v in results if v.outcome == FAILED}:
         states.pause_if_failing(mailing_id, settings)
 
@@ -296,12 +296,13 @@ def gateway_paused():
     return pause is not None and pause[0] > utcnow()
 
 
-def pause_gateway(verdict, settings=None):
+def pause_gateway(verdict, settings=None, gateway=None):
     settings = settings or _settings.current()
     until = utcnow() + dt.timedelta(seconds=settings.auth_pause)
-    if verdict.http_status == 401:
-        reason = (f"the gateway refused the token ({verdict.error}); sending is paused "
-                  f"for everyone: set a valid PROBE_TOKEN and restart the consumer")
+    if not 300 <= (verdict.http_status or 0) < 400:
+        refused, fix = (gateway.refused, gateway.credentials) if gateway else ("the token", "PROBE_TOKEN")
+        reason = (f"the gateway refused {refused} ({verdict.error}); sending is paused "
+                  f"for everyone: set a valid {fix} and restart the consumer")
     else:
         reason = f"the gateway answered with a redirect ({verdict.error}); sending is paused for everyone"
     states.set_gateway_pause(until, reason)

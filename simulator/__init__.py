@@ -1,19 +1,30 @@
-"""Gateway simulator: a probe-compatible HTTP server bound to 127.0.0.1 only.
+"""Gateway simulator: an HTTP server bound to 127.0.0.1 only that speaks one gateway's protocol
+(``protocol``, simulator/protocols.py):
 
-Implements the contract in ``/work/shared/probe-api.md``::
+``probe`` (the default) implements the contract in ``/work/shared/probe-api.md``::
 
     POST {base}/send/{msgId}      Authorization: Bearer <token>
     body {"id": int, "phone": int, "text": str}   (id must equal msgId)
     200 {"code": 0, "message": "OK"} on success
 
+``smsaero`` is SMS Aero's API v2, its credentials the ``email`` and the API key (``token``)::
+
+    POST {base}/sms/send          Authorization: Basic base64(email:api_key)
+    body {"number": int, "text": str, "sign": str}
+    200 {"success": true, "data": {"id": N, ...}, "message": null} on success
+
 plus ``GET {base}/_sim/stats`` (no auth) for counters.  ``{base}`` is either
-empty or ``/v1``, so both ``/send/1`` and ``/v1/send/1`` work; ``url`` is the
-``/v1`` form, the same shape as the production base URL.
+empty or the protocol's (``/v1``, ``/v2``), so both ``/send/1`` and
+``/v1/send/1`` work; ``url`` is the based form, the same shape as the
+production base URL.  The answers below are the probe's; SMS Aero's carry the
+same statuses with its own JSON.
 
 Faults are applied only to authenticated, well-formed requests; each is
 counted in ``stats()["faults"]`` under its name:
 
-``outage``    503 during the ``outages`` windows (seconds after start).
+``outage``    503 during the ``outages`` windows (seconds after start); with
+              ``retry_after_503`` a 503 (here and from ``error``) carries
+              ``Retry-After`` as a 429 does.
 ``rejected``  400 "number blocked" for the ``reject_phones``, every time.
 ``timeout``   hang ``hang`` seconds, then close without an answer.
 ``error``     500 or 503.
@@ -34,12 +45,20 @@ counted in ``stats()["faults"]`` under its name:
 
 ``latency`` delays every answer but ``timeout``; an accepted message is logged
 when its answer starts, ``received_at`` being its arrival.  ``begin(mode, s)``
-forces one fault on every valid request for the next ``s`` seconds.
+forces one fault on every valid request for the next ``s`` seconds;
+``end()`` ends them all (outage windows included).
 
 Random faults are deterministic for a given seed: every decision is drawn from
-``random.Random(f"{seed}:{msgId}:{attempt}")`` where ``attempt`` counts the
-valid requests seen so far for that msgId, so the outcome does not depend on
+``random.Random(f"{seed}:{key}:{attempt}")`` where ``key`` is the msgId (for
+SMS Aero, which gets no id of ours, the phone) and ``attempt`` counts the
+valid requests seen so far for that key, so the outcome does not depend on
 the interleaving of concurrent requests.
+
+The accepted log (``--log``, JSON lines) has one line per accepted message:
+``id`` (the probe's msgId; for SMS Aero the id the simulator gave it),
+``phone``, ``text`` (and SMS Aero's ``sign``), ``received_at`` and
+``answered_at``.  Duplicates are counted by msgId, and for SMS Aero by
+(phone, text): a test judging duplicates gives each mailing its own text.
 
 The random faults share one uniform draw, tested in this order:
 timeout, error, throttle, garbage, trickle, redirect, reset, half, huge.  With
@@ -53,10 +72,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hmac
 import json
 import random
-import re
 import secrets
 import signal
 import socket
@@ -69,6 +86,8 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from simulator.protocols import PROTOCOLS, BadRequest as _BadRequest
+
 __all__ = ["GatewaySimulator", "build_parser", "main", "read_log"]
 
 HOST = "127.0.0.1"
@@ -76,26 +95,16 @@ DEFAULT_PORT = 8090
 MAX_BODY = 64 * 1024          # larger bodies get 413 and the connection is closed
 IDLE_TIMEOUT = 300.0          # idle keep-alive connections are dropped after this
 
-_SEND_RE = re.compile(r"^(?:/v1)?/send/([^/]*)$")
-_INT_RE = re.compile(r"^-?[0-9]+$")
-_STATS_PATHS = frozenset({"/_sim/stats", "/v1/_sim/stats"})
-_ELSEWHERE_PATHS = frozenset({"/elsewhere", "/v1/elsewhere"})
-_GARBAGE = (
-    (b"<html>oops", "text/html"),
-    (b'{"code": 1, "message": "busy"}', "application/json"),
-    (b"", "application/json"),
-)
 _FAULT_NAMES = ("outage", "rejected", "error", "throttle", "garbage", "timeout",
                 "trickle", "redirect", "reset", "half", "huge")
 _BEGIN_MODES = ("outage", "trickle", "redirect", "reset", "half", "huge", "error", "garbage",
                 "timeout", "throttle")
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_HUGE_BYTES = 4 * 1024 * 1024
+DEFAULT_EMAIL = "mailer@example.com"  # the SMS Aero account the smsaero protocol takes
 # A cut inside the header block: no blank line ever comes, so no parser can take it whole.
 _HALF_HEAD = b"HTTP/1.1 200 OK\r\nServer: gateway-sim\r\nContent-Type: application/json\r\nContent-Len"
-_HUGE_PREFIX = b'{"code": 0, "message": "'
-_HUGE_SUFFIX = b'"}'
-_HUGE_MIN = len(_HUGE_PREFIX) + len(_HUGE_SUFFIX)
+_HUGE_MIN = max(p.huge_min() for p in PROTOCOLS.values())
 # One shared chunk for every huge body: memory stays flat however many are in flight.
 _PAD = memoryview(b"x" * (64 * 1024))
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
@@ -210,13 +219,6 @@ def _err(code: int, message: str) -> bytes:
     return json.dumps({"code": code, "message": message}).encode()
 
 
-_OK_BODY = b'{"code": 0, "message": "OK"}'
-
-
-class _BadRequest(Exception):
-    def __init__(self, status, message, close=False):
-        super().__init__(message)
-        self.status, self.message, self.close = status, message, close
 
 
 # --------------------------------------------------------------------------- server
@@ -422,20 +424,20 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except _BadRequest as exc:
             self.close_connection = self.close_connection or exc.close
-            return self._send(exc.status, _err(exc.status, exc.message))
+            return self._send(exc.status, sim.protocol.error(exc.status, exc.message))
         path = self.path.split("?", 1)[0]
-        if path in _ELSEWHERE_PATHS:  # a client that re-POSTs after a 307/308 lands here
+        if path in sim.elsewhere_paths:  # a client that re-POSTs after a 307/308 lands here
             return self._elsewhere(sim)
-        m = _SEND_RE.match(path)
-        if m is None:
-            return self._send(404, _err(404, "not found"))
+        which = sim.protocol.send_path(path)
+        if which is None:
+            return self._send(404, sim.protocol.error(404, "not found"))
         try:
-            token_ok = self._check_auth(sim)
-            if token_ok is not True:
-                return self._send(401, _err(401, token_ok))
-            msg = self._validate(m.group(1), body)
+            auth = sim.protocol.check_auth(self.headers, sim)
+            if auth is not True:
+                return self._send(401, sim.protocol.error(401, auth))
+            msg = sim.protocol.validate(which, body, self.headers)
         except _BadRequest as exc:
-            return self._send(exc.status, _err(exc.status, exc.message))
+            return self._send(exc.status, sim.protocol.error(exc.status, exc.message))
         self._answer(sim, msg, arrived, arrived_mono)
 
     def do_GET(self):
@@ -446,11 +448,11 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             sim._count("requests")
             self.close_connection = True
-            return self._send(exc.status, _err(exc.status, exc.message))
-        if path in _STATS_PATHS:
+            return self._send(exc.status, sim.protocol.error(exc.status, exc.message))
+        if path in sim.stats_paths:
             body = json.dumps(sim.stats()).encode()
             return self._send(200, body, count=False)
-        if path in _ELSEWHERE_PATHS:
+        if path in sim.elsewhere_paths:
             sim._count("requests")
             return self._elsewhere(sim)
         self._other(read=False)
@@ -458,7 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _elsewhere(self, sim):
         """The redirect target: it says success, but nothing sent here is ever accepted."""
         sim._count("elsewhere")
-        self._send(200, _OK_BODY)
+        self._send(200, sim.protocol.ok({"id": 0, "phone": 0, "text": "", "sign": "", "received_at": 0}))
 
     def _other(self, read=True):
         self.server.sim._count("requests")
@@ -467,50 +469,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._read_body()
             except _BadRequest as exc:
                 self.close_connection = True
-                return self._send(exc.status, _err(exc.status, exc.message))
-        if _SEND_RE.match(self.path.split("?", 1)[0]):
-            return self._send(405, _err(405, "method not allowed"), headers=(("Allow", "POST"),))
-        self._send(404, _err(404, "not found"))
+                return self._send(exc.status, self.server.sim.protocol.error(exc.status, exc.message))
+        protocol = self.server.sim.protocol
+        if protocol.send_path(self.path.split("?", 1)[0]) is not None:
+            return self._send(405, protocol.error(405, "method not allowed"), headers=(("Allow", "POST"),))
+        self._send(404, protocol.error(404, "not found"))
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other
 
     # -- send logic
-    def _check_auth(self, sim):
-        header = self.headers.get("authorization")
-        if not header:
-            return "missing bearer token"
-        scheme, _, cred = header.strip().partition(" ")
-        cred = cred.strip()
-        if scheme.lower() != "bearer" or not cred:
-            return "missing bearer token"
-        if not hmac.compare_digest(cred.encode("utf-8", "replace"), sim._token_bytes):
-            return "invalid token"
-        if sim._token_exp is not None and time.time() >= sim._token_exp:
-            return "token expired"
-        return True
-
-    @staticmethod
-    def _validate(raw_id, body):
-        if not _INT_RE.match(raw_id):
-            raise _BadRequest(400, "msgId must be an integer")
-        msg_id = int(raw_id)
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
-            raise _BadRequest(400, "invalid JSON") from None
-        if not isinstance(data, dict):
-            raise _BadRequest(400, "body must be a JSON object")
-        for field, typ in (("id", int), ("phone", int), ("text", str)):
-            if field not in data:
-                raise _BadRequest(400, f"missing field '{field}'")
-            if type(data[field]) is not typ:  # bool is not int
-                raise _BadRequest(400, f"field '{field}' must be {'an integer' if typ is int else 'a string'}")
-        if data["id"] != msg_id:
-            raise _BadRequest(400, "id does not match msgId")
-        return data
-
     def _answer(self, sim, msg, arrived, arrived_mono):
-        kind, delay, extra = sim._decide(msg["id"], msg["phone"], arrived_mono)
+        kind, delay, extra = sim._decide(msg["key"], msg["phone"], arrived_mono)
+        err = sim.protocol.error
         if kind == "timeout":
             sim._stop_event.wait(sim.hang)
             self.close_connection = True  # close without an answer
@@ -518,32 +488,32 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             sim._stop_event.wait(delay)
         if kind == "ok":
-            sim._accept(msg, arrived, time.time())
-            self._send(200, _OK_BODY)
-        elif kind == "outage":
-            self._send(503, _err(503, "service unavailable"))
+            self._send(200, sim.protocol.ok(sim._accept(msg, arrived, time.time())))
+        elif kind == "outage" or (kind == "error" and extra == 503):
+            now = time.time()
+            later = (("Retry-After", sim.retry_after_value(now)),) if sim.retry_after_503 else ()
+            self._send(503, err(503, "service unavailable"), headers=later, now=now)
         elif kind == "rejected":
-            self._send(400, _err(400, "number blocked"))
+            self._send(400, err(400, "number blocked"))
         elif kind == "error":
-            self._send(extra, _err(extra, "internal error" if extra == 500 else "service unavailable"))
+            self._send(extra, err(extra, "internal error"))
         elif kind == "throttle":
             now = time.time()  # the same instant for Date and a date-form Retry-After
-            retry = (formatdate(now + sim.retry_after, usegmt=True) if sim.retry_after_date
-                     else str(sim.retry_after))
-            self._send(429, _err(429, "too many requests"), headers=(("Retry-After", retry),), now=now)
+            self._send(429, err(429, "too many requests"), headers=(("Retry-After", sim.retry_after_value(now)),),
+                       now=now)
         elif kind == "garbage":
-            body, ctype = _GARBAGE[extra]
+            body, ctype = sim.protocol.garbage[extra]
             self._send(200, body, ctype)
         elif kind == "redirect":
             status = sim.redirect_status
-            base = "/v1" if self.path.startswith("/v1/") else ""
+            base = sim.protocol.base if self.path.startswith(sim.protocol.base + "/") else ""
             location = f"http://{HOST}:{sim.port}{base}/elsewhere"
-            self._send(status, _err(status, _PHRASES[status]), headers=(("Location", location),))
+            self._send(status, err(status, _PHRASES[status]), headers=(("Location", location),))
         elif kind == "reset":
             self._reset()  # its msgId was recorded by _decide
         else:  # trickle, half, huge: the gateway takes the message, the answer is what breaks
-            sim._accept(msg, arrived, time.time())
-            getattr(self, "_" + kind)(sim)
+            entry = sim._accept(msg, arrived, time.time())
+            getattr(self, "_" + kind)(sim, entry)
 
     # -- broken answers
     def _reset(self):
@@ -560,10 +530,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.close()
         conn.close()
 
-    def _trickle(self, sim):
+    def _trickle(self, sim, entry):
         """The whole answer, one byte per write and ``trickle_interval`` apart: each read gets a
         byte before any per-read timeout (Nagle is off, so every byte leaves at once)."""
-        data = self._head(200, len(_OK_BODY)) + _OK_BODY
+        body = sim.protocol.ok(entry)
+        data = self._head(200, len(body)) + body
         sim._count_status(200)
         try:
             for i in range(len(data)):
@@ -574,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _half(self, sim):
+    def _half(self, sim, entry):
         """The status line and part of the headers, then an orderly close.  Not counted in
         ``by_status``: no complete answer was sent."""
         self.close_connection = True
@@ -583,13 +554,14 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _huge(self, sim):
+    def _huge(self, sim, entry):
         """A 200 whose body is ``huge_bytes`` of valid JSON meaning success, written from the
         one shared padding chunk."""
-        pad = sim.huge_bytes - _HUGE_MIN
+        prefix, suffix = sim.protocol.huge_prefix(entry), sim.protocol.huge_suffix
+        pad = sim.huge_bytes - len(prefix) - len(suffix)
         sim._count_status(200)
         try:
-            self.wfile.write(self._head(200, sim.huge_bytes) + _HUGE_PREFIX)
+            self.wfile.write(self._head(200, sim.huge_bytes) + prefix)
             while pad > 0:
                 if sim._stop_event.is_set():
                     self.close_connection = True
@@ -597,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
                 n = min(pad, len(_PAD))
                 self.wfile.write(_PAD[:n])
                 pad -= n
-            self.wfile.write(_HUGE_SUFFIX)
+            self.wfile.write(suffix)
         except OSError:
             self.close_connection = True
 
@@ -607,7 +579,9 @@ class _Handler(BaseHTTPRequestHandler):
 class GatewaySimulator:
     """In-process gateway simulator.  ``latency`` is in milliseconds, ``hang``,
     ``trickle_interval`` and ``outages`` (list of ``(a, b)``, relative to ``start()``) in
-    seconds, ``huge_bytes`` in bytes.  The fault modes are listed in the module docstring."""
+    seconds, ``huge_bytes`` in bytes.  The fault modes are listed in the module docstring.
+    ``protocol`` is ``probe`` or ``smsaero``; with ``smsaero`` the credentials are ``email``
+    and ``token`` (the API key)."""
 
     host = HOST
 
@@ -615,7 +589,17 @@ class GatewaySimulator:
                  throttle_rate=0.0, retry_after=1, timeout_rate=0.0, hang=30.0, outages=(),
                  reject_phones=(), log_path=None, seed=None, trickle_rate=0.0, trickle_interval=3.0,
                  redirect_rate=0.0, redirect_status=302, reset_rate=0.0, half_rate=0.0, huge_rate=0.0,
-                 huge_bytes=DEFAULT_HUGE_BYTES, retry_after_date=False):
+                 huge_bytes=DEFAULT_HUGE_BYTES, retry_after_date=False, protocol="probe",
+                 email=DEFAULT_EMAIL, retry_after_503=False):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        self.protocol = PROTOCOLS[protocol]
+        self.email = str(email)
+        if not self.email or any(c.isspace() or c == ":" for c in self.email):
+            raise ValueError("email must be non-empty, without whitespace or a colon")
+        base = self.protocol.base
+        self.stats_paths = frozenset({"/_sim/stats", f"{base}/_sim/stats"})
+        self.elsewhere_paths = frozenset({"/elsewhere", f"{base}/elsewhere"})
         self.port = int(port)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {port!r}")
@@ -637,6 +621,7 @@ class GatewaySimulator:
         self.huge_rate = _rate("huge_rate", huge_rate)
         self.huge_bytes = _huge_bytes(huge_bytes)
         self.retry_after_date = bool(retry_after_date)
+        self.retry_after_503 = bool(retry_after_503)
         self.retry_after = int(retry_after)
         if self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
@@ -668,6 +653,7 @@ class GatewaySimulator:
         self._accepted = []
         self._accept_counts = {}
         self._attempts = {}
+        self._next_id = 1000  # SMS Aero's message ids, one per accepted message
         self._counters = {"requests": 0, "connections": 0, "elsewhere": 0}
         self._reset_ids = []
         self._by_status = {}
@@ -676,7 +662,7 @@ class GatewaySimulator:
     # -- lifecycle
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
+        return f"http://{HOST}:{self.port}{self.protocol.base}"
 
     @property
     def bound_address(self):
@@ -716,6 +702,11 @@ class GatewaySimulator:
                 self._log_file.close()
                 self._log_file = None
 
+    def retry_after_value(self, now):
+        """A Retry-After header's value answered at `now`: seconds, or the HTTP date they end at."""
+        return (formatdate(now + self.retry_after, usegmt=True) if self.retry_after_date
+                else str(self.retry_after))
+
     def begin(self, mode, seconds):
         """For `seconds` from now, give every valid request the fault `mode`, whatever the rates
         (tests switch a fault on at a chosen moment).  An outage window wins over the others;
@@ -732,6 +723,10 @@ class GatewaySimulator:
         else:
             self._forced = self._forced + ((elapsed, elapsed + seconds, mode),)
 
+    def end(self):
+        """End now every fault begun with begin() and every outage window."""
+        self._forced, self.outages = (), ()
+
     def begin_outage(self, seconds):
         """From now on, answer 503 for `seconds` (tests start an outage at a chosen moment)."""
         self.begin("outage", seconds)
@@ -744,7 +739,7 @@ class GatewaySimulator:
 
     def listening_line(self) -> str:
         shown = self.token if self.token_generated else self.token[:6] + "\u2026"
-        return f"gateway-sim listening on {self.url} token={shown}"
+        return self.protocol.listening(self, shown)
 
     def __repr__(self):
         return f"<GatewaySimulator {self.url} token={self.token[:6]}\u2026>"
@@ -828,7 +823,7 @@ class GatewaySimulator:
             rng = rng or random.Random(f"{self.seed}:{msg_id}:{attempt}")
             extra = rng.choice((500, 503))
         elif kind == "garbage":
-            extra = (msg_id + attempt) % len(_GARBAGE)   # rotates across retries
+            extra = (msg_id + attempt) % len(self.protocol.garbage)   # rotates across retries
         if kind != "ok":
             with self._lock:
                 self._faults[kind] += 1
@@ -837,17 +832,21 @@ class GatewaySimulator:
         return kind, delay, extra
 
     def _accept(self, msg, received_at, answered_at):
-        entry = {"id": msg["id"], "phone": msg["phone"], "text": msg["text"],
-                 "received_at": received_at, "answered_at": answered_at}
+        """Log and count an accepted message; -> its log entry (what its answer says of it)."""
+        with self._lock:
+            gateway_id, self._next_id = self._next_id, self._next_id + 1
+        entry = self.protocol.entry(msg, received_at, answered_at, gateway_id)
         if self._log_file is not None:
             line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
             with self._log_lock:
                 if self._log_file is not None:
                     self._log_file.write(line)
                     self._log_file.flush()
+        key = self.protocol.duplicate_key(msg)
         with self._lock:
             self._accepted.append(entry)
-            self._accept_counts[msg["id"]] = self._accept_counts.get(msg["id"], 0) + 1
+            self._accept_counts[key] = self._accept_counts.get(key, 0) + 1
+        return entry
 
 
 def read_log(path) -> list:
@@ -893,9 +892,16 @@ def _arg(fn):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m simulator",
-        description="Probe-compatible gateway simulator (binds 127.0.0.1 only).")
+        description="Gateway simulator speaking the probe's or SMS Aero's protocol (binds 127.0.0.1 only).")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="probe",
+                   help="the gateway to be: probe (the default; POST /v1/send/{msgId}, bearer token) or "
+                        "smsaero (SMS Aero's API v2: POST /v2/sms/send, Basic auth with --email and --api-key)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8090; 0 = pick a free one)")
-    p.add_argument("--token", default=None, help="bearer token to require (default: generate and print one)")
+    p.add_argument("--token", "--api-key", dest="token", default=None,
+                   help="the probe's bearer token, or SMS Aero's API key, to require "
+                        "(default: generate and print one)")
+    p.add_argument("--email", default=DEFAULT_EMAIL,
+                   help=f"smsaero: the account's e-mail to require (default {DEFAULT_EMAIL})")
     p.add_argument("--latency", type=_arg(_parse_latency), default=(0.0, 0.0), metavar="MS[-MS]",
                    help="delay before answering, fixed or uniform range, in milliseconds")
     p.add_argument("--error-rate", type=_arg(lambda s: _rate("--error-rate", s)), default=0.0, metavar="F",
@@ -914,6 +920,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer 400 'number blocked' for this phone (repeatable)")
     p.add_argument("--retry-after-date", action="store_true",
                    help="send Retry-After for 429 as an HTTP date instead of seconds")
+    p.add_argument("--retry-after-503", action="store_true",
+                   help="send Retry-After with every 503 (outages and errors) too, as for 429")
     p.add_argument("--trickle-rate", type=_arg(lambda s: _rate("--trickle-rate", s)), default=0.0,
                    metavar="F", help="fraction accepted, then answered one byte at a time")
     p.add_argument("--trickle-interval", type=_arg(lambda s: _seconds("--trickle-interval", s)), default=3.0,
@@ -954,7 +962,8 @@ def main(argv=None) -> int:
             trickle_rate=args.trickle_rate, trickle_interval=args.trickle_interval,
             redirect_rate=args.redirect_rate, redirect_status=args.redirect_status,
             reset_rate=args.reset_rate, half_rate=args.half_rate, huge_rate=args.huge_rate,
-            huge_bytes=args.huge_bytes, retry_after_date=args.retry_after_date)
+            huge_bytes=args.huge_bytes, retry_after_date=args.retry_after_date, protocol=args.protocol,
+            email=args.email, retry_after_503=args.retry_after_503)
     except ValueError as exc:
         parser.error(str(exc))
 

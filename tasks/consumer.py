@@ -9,7 +9,7 @@ import tasks
 from domain import settings as _settings
 from domain import states, stats
 from domain.times import utcnow
-from engine import OWNER, dispatcher, gateway as gateway_client, liveness
+from engine import OWNER, dispatcher, gateways, liveness
 from engine.storage import STORAGE_ERRORS
 from ops import metrics
 from tasks import huey, sweep, wake
@@ -23,7 +23,7 @@ def gateway():
     global _gateway
     if _gateway is None:
         settings = _settings.current()
-        _gateway = gateway_client.gateway_from_settings(
+        _gateway = gateways.gateway_from_settings(
             settings, pool_size=settings.dispatchers * settings.concurrency)
     return _gateway
 
@@ -114,7 +114,7 @@ def run_consumer(workers=None):
     """Run the consumer in this (main) thread until SIGTERM/SIGINT."""
     settings = _settings.current()
     workers = workers or settings.workers
-    gateway()  # a token that cannot be sent is refused here, before anything starts
+    gateway()  # credentials missing or that cannot be sent are refused here, before anything starts
     consumer = huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True,
         # An idle consumer polls the queue at least every 0.25 s, so new work starts within a second.

@@ -61,7 +61,7 @@ class Env:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.db_path = tmp_path / "mailer.db"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "PROBE_"))}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "PROBE_", "SMSAERO_"))}
         self.env.update(MAILER_DB_URL=f"sqlite:///{self.db_path}",
                         MAILER_QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
                         MAILER_TZ="Europe/Moscow", MAILER_RETRY_BASE="0.5", MAILER_RETRY_CAP="2",
@@ -72,7 +72,12 @@ class Env:
         self.prefix = []  # e.g. faketime for clock-shifted runs
 
     def use_gateway(self, sim):
-        self.env.update(PROBE_URL=sim.url, PROBE_TOKEN=sim.token)
+        """Send through this simulator, with the backend of its protocol."""
+        if sim.protocol.name == "smsaero":
+            self.env.update(MAILER_GATEWAY="smsaero", SMSAERO_URL=sim.url, SMSAERO_EMAIL=sim.email,
+                            SMSAERO_API_KEY=sim.token)
+        else:
+            self.env.update(PROBE_URL=sim.url, PROBE_TOKEN=sim.token)
 
     def mailer(self, *args, check=True):
         result = subprocess.run(self.prefix + MAILER + [str(a) for a in args], env=self.env, cwd=ROOT,

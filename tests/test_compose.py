@@ -28,7 +28,8 @@ def test_consumer(compose):
     assert "command" not in consumer  # the image's CMD: mailer consumer
     assert "data:/data" in consumer["volumes"]
     env = consumer["environment"]
-    for name in ("PROBE_URL", "PROBE_TOKEN", "MAILER_SMTP_PASSWORD", "MAILER_TZ"):
+    for name in ("MAILER_GATEWAY", "PROBE_URL", "PROBE_TOKEN", "SMSAERO_EMAIL", "SMSAERO_API_KEY",
+                 "SMSAERO_URL", "SMSAERO_SIGN", "MAILER_SMTP_PASSWORD", "MAILER_TZ"):
         assert name in env and env[name] is None  # passed through from the host, never written here
     assert env["MAILER_METRICS_PORT"] == "9100" and env["MAILER_METRICS_ADDR"] == "0.0.0.0"
     assert "9100" in consumer["expose"]

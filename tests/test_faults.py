@@ -603,7 +603,7 @@ def test_the_operator_resends_what_is_in_doubt(world, simulator):
 def test_the_scrubber_never_makes_a_piece_of_the_token():
     """A JWT's pieces around a cut: what stands in for the token must not join the text beside it
     into a new piece of it (an earlier mask of the first 6 characters after 'CJ9.' made 'CJ9.eyJ')."""
-    from engine.gateway import scrub
+    from engine.gateways.base import scrub
     token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.SIGNATUREabcd"
     for text in (f"bad token ...CJ9.{token[37:]}", f"got {token}", f"got {token[:30]}…",
                  f"{token[20:40]} and {token[-12:]}"):

@@ -1,7 +1,7 @@
 """The layers' import contract, read from the source (every module of each package, imports inside
 functions included), and three imports that must stay light, run in fresh interpreters.
 
-A layer is named by the top-level name it imports: `from engine.gateway import Verdict` imports
+A layer is named by the top-level name it imports: `from engine.gateways.base import Verdict` imports
 `engine`; `import urllib3.exceptions` imports `urllib3`."""
 import ast
 import os

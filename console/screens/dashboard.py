@@ -18,7 +18,7 @@ from console.screens.mailing_detail import MailingDetailScreen
 from console.widgets import MailingTable, KeyFooter
 from console.workers import db_work, deliver
 from domain import rates, stats
-from domain.vocabulary import status_label
+from domain.vocabulary import is_local_gateway, status_label
 
 # The mailings screen's columns but the filter (the dashboard has room for more of the text), and a
 # running mailing's expected finish, kept when compact (it is what the dashboard is for).
@@ -155,11 +155,11 @@ class DashboardScreen(Screen):
                         f"log {child.log})\n", style="bold yellow")
         if alive:
             for g in sorted({b.gateway for b in alive}):
-                simulated = g.startswith("local simulator")
-                text.append("local simulator: nothing leaves this machine\n" if simulated
+                local = is_local_gateway(g)
+                text.append("LOCAL gateway: nothing leaves this machine\n" if local
                             else "REAL gateway: messages are delivered\n",
-                            style="yellow" if simulated else "bold red")
-                text.append(g + "\n")
+                            style="yellow" if local else "bold red")
+                text.append(f"gateway: {g}\n")
             if not health.failing:
                 if health.ok_at is not None:
                     text.append(f"✔ gateway answering: last answer {local_time(health.ok_at, fmt='%H:%M:%S')}",

@@ -70,9 +70,10 @@ def table_rows(table):
 
 def send_in_process(sim, budget=3.0):
     """Let the engine's dispatcher send what is due now, through the simulator (no consumer)."""
-    from engine import dispatcher, gateway as probe
+    from engine import dispatcher
+    from engine.gateways.probe import ProbeGateway
 
-    return dispatcher.dispatch(probe.Gateway(sim.url, sim.token), budget=budget)
+    return dispatcher.dispatch(ProbeGateway(sim.url, sim.token), budget=budget)
 
 
 async def open_screen(pilot, key, screen):

@@ -10,7 +10,8 @@ import pytest
 import service
 from domain.times import utcnow
 from domain.vocabulary import CANCELLED, EXPIRED, PENDING, SENT
-from engine import dispatcher, gateway as gateway_client, liveness
+from engine import dispatcher, liveness
+from engine.gateways.probe import ProbeGateway
 from models import Attempt, Mailing, Message
 from simulator import read_log
 
@@ -37,7 +38,7 @@ def statuses(mailing_id):
 
 def send_all(sim, timeout=30.0):
     """Dispatch until nothing is left to wait for (bounded): what a consumer's dispatcher loop does."""
-    client = gateway_client.Gateway(sim.url, sim.token)
+    client = ProbeGateway(sim.url, sim.token)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if dispatcher.dispatch(client, budget=2.0):
@@ -84,7 +85,7 @@ def test_a_mailing_cancelled_after_the_claim_posts_nothing(backend, simulator):
     assert len(claimed) == 30
     service.set_mailing_state(mailing.id, "cancel")
     with ThreadPoolExecutor(4) as pool:
-        dispatcher.send_batch(claimed, gateway_client.Gateway(sim.url, sim.token), pool)
+        dispatcher.send_batch(claimed, ProbeGateway(sim.url, sim.token), pool)
     assert read_log(sim.log_path) == []
     assert statuses(mailing.id)[CANCELLED] == 30
 
@@ -98,7 +99,7 @@ def test_nothing_is_posted_within_the_end_guard(backend, simulator):
     Message.update(next_attempt_at=utcnow()).execute()
     Mailing.update(end_at=utcnow() + dt.timedelta(seconds=0.2)).where(Mailing.id == mailing.id).execute()
     with ThreadPoolExecutor(4) as pool:
-        dispatcher.send_batch(claimed, gateway_client.Gateway(sim.url, sim.token), pool)
+        dispatcher.send_batch(claimed, ProbeGateway(sim.url, sim.token), pool)
     assert read_log(sim.log_path) == []
     assert statuses(mailing.id)[EXPIRED] == 20
     # Nothing was posted: no attempt counted, no journal row (a decision is not an attempt).
@@ -141,7 +142,7 @@ def test_the_heartbeat_carries_the_gateways_health_as_the_attempts_found_it(back
     from domain import stats
 
     sim = simulator()
-    client = gateway_client.Gateway(sim.url, sim.token)
+    client = ProbeGateway(sim.url, sim.token)
     clients(5)
     running_mailing("while the gateway answers")
     assert dispatcher.dispatch(client, budget=2.0) == 5

@@ -11,7 +11,7 @@ from domain.settings import Settings
 from domain.vocabulary import (CANCELLED, DOUBT, EXPIRED, FAILED, HOLD, PENDING, RETRY, RETRY_IN_DOUBT,
                                RUNNING, SENT, UNKNOWN)
 from domain.windows import parse_window
-from engine.gateway import Verdict
+from engine.gateways.base import Verdict
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,8 @@ import email.utils
 import pytest
 
 from domain.validation import ValidationError
-from engine.gateway import MAX_RETRY_AFTER, TOKEN_MARK, check_token, mask, retry_after_seconds, scrub
+from engine.gateways.base import TOKEN_MARK, check_token, mask, scrub
+from engine.gateways.http import MAX_RETRY_AFTER, retry_after_seconds
 
 pytestmark = pytest.mark.unit
 

@@ -79,11 +79,11 @@ def test_several_consumers_fail_when_any_does_with_the_latest_cause():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_the_engines_tracker_folds_verdicts_as_the_rule_does(seed):
-    """engine.gateway.Health defers answers while all is well (the send path's fast path): whatever
+    """engine.gateways.base.Health defers answers while all is well (the send path's fast path): whatever
     the order verdicts come in, it ends where folding each by the rule ends."""
     import random
 
-    from engine.gateway import Health, Verdict, _utc
+    from engine.gateways.base import Health, Verdict, _utc
 
     rng = random.Random(seed)
     base = 1_800_000_000.0

@@ -2,8 +2,8 @@
 out of repr; and README.md documents exactly the variables there are.
 
 The README check: every variable in VARIABLES is named in the first cell of a row of one of the
-README's tables (a `| Variable | Default | Meaning |` table), and every MAILER_*/PROBE_* name the
-README mentions anywhere exists. A name written as a family, `PROBE_*`, must be the prefix of at
+README's tables (a `| Variable | Default | Meaning |` table), and every MAILER_*/PROBE_*/SMSAERO_* name
+the README mentions anywhere exists. A name written as a family, `PROBE_*`, must be the prefix of at
 least one variable."""
 import dataclasses
 import re
@@ -17,7 +17,7 @@ from domain.validation import ValidationError
 pytestmark = pytest.mark.unit
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-NAME = re.compile(r"\b(?:MAILER|PROBE)_[A-Z0-9_]*[A-Z0-9](?:_\*)?|\b(?:MAILER|PROBE)_\*")
+NAME = re.compile(r"\b(?:MAILER|PROBE|SMSAERO)_[A-Z0-9_]*[A-Z0-9](?:_\*)?|\b(?:MAILER|PROBE|SMSAERO)_\*")
 
 
 def test_an_empty_environment_gives_the_defaults():
@@ -78,8 +78,41 @@ def test_secrets_are_not_in_repr():
     assert s.token == "tok-SECRET-123" and s.smtp_password == "pw-SECRET-456"
 
 
-def test_only_the_token_and_the_smtp_password_are_secret():
-    assert sorted(n for n, f in VARIABLES.items() if f.metadata["secret"]) == ["MAILER_SMTP_PASSWORD", "PROBE_TOKEN"]
+def test_only_the_gateways_keys_and_the_smtp_password_are_secret():
+    assert sorted(n for n, f in VARIABLES.items() if f.metadata["secret"]) == [
+        "MAILER_SMTP_PASSWORD", "PROBE_TOKEN", "SMSAERO_API_KEY"]
+
+
+def test_the_gateway_backend_and_sms_aeros_variables():
+    s = Settings.from_env({})
+    assert (s.gateway, s.smsaero_url, s.smsaero_sign, s.smsaero_email, s.smsaero_api_key) == (
+        "probe", "https://gate.smsaero.ru/v2", "SMS Aero", "", "")
+    s = Settings.from_env({"MAILER_GATEWAY": " SMSAero ", "SMSAERO_EMAIL": "ops@example.com",
+                           "SMSAERO_API_KEY": "key-SECRET-0123456789", "SMSAERO_URL": "http://127.0.0.1:9/v2/",
+                           "SMSAERO_SIGN": " Shop "})
+    assert (s.gateway, s.smsaero_email, s.smsaero_url, s.smsaero_sign) == (
+        "smsaero", "ops@example.com", "http://127.0.0.1:9/v2", "Shop")
+    assert "SECRET" not in repr(s) and s.smsaero_api_key == "key-SECRET-0123456789"
+    assert Settings.from_env({"MAILER_GATEWAY": "console"}).gateway == "console"
+
+
+def test_an_unknown_gateway_backend_is_refused():
+    with pytest.raises(ValidationError) as refusal:
+        Settings.from_env({"MAILER_GATEWAY": "twilio"})
+    assert refusal.value.errors == {"MAILER_GATEWAY": "must be probe or console or smsaero"}
+
+
+def test_retrying_attempts_in_doubt_is_refused_with_sms_aero():
+    """SMS Aero cannot de-duplicate a re-sent message: `retry` could deliver an SMS twice."""
+    with pytest.raises(ValidationError) as refusal:
+        Settings.from_env({"MAILER_GATEWAY": "smsaero", "MAILER_IN_DOUBT": "retry"})
+    why = refusal.value.errors["MAILER_IN_DOUBT"]
+    assert list(refusal.value.errors) == ["MAILER_IN_DOUBT"]
+    assert why.startswith("retry is refused with MAILER_GATEWAY=smsaero") and "delivered twice" in why
+    # the other backends keep the choice; hold stays the default with SMS Aero
+    assert Settings.from_env({"MAILER_GATEWAY": "probe", "MAILER_IN_DOUBT": "retry"}).in_doubt == "retry"
+    assert Settings.from_env({"MAILER_GATEWAY": "console", "MAILER_IN_DOUBT": "retry"}).in_doubt == "retry"
+    assert Settings.from_env({"MAILER_GATEWAY": "smsaero"}).in_doubt == "hold"
 
 
 def test_settings_are_frozen_and_replace_makes_a_new_one():

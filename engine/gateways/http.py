@@ -1,115 +1,41 @@
-"""The probe gateway client: one urllib3 connection pool per process, one POST per attempt, and a
-verdict on each answer that the dispatcher turns into a message's next state.
+"""What the HTTP backends share: one urllib3 connection pool per process, one POST per attempt, and
+the parts of an answer that mean the same whatever the gateway; each backend reads its own 200s and
+refusals (probe.py, smsaero.py).
 
 What the gateway received is what matters, so every way an attempt can end is sorted by it:
-- `sent`: HTTP 200 with `{"code": 0}`, read whole within the deadline.
-- `retry`: the gateway certainly did not take the message (refused or timed-out connect, 5xx, 408,
-  429, a 200 that says no); `halt` marks answers about the gateway as a whole (401, a redirect),
-  which pause sending for everyone.
-- `failed`: refused for good (another 4xx).
-- `doubt`: the request may have reached the gateway but no valid answer came back (read timeout or
-  deadline, reset or closed after the request was written, an unreadable 200); MAILER_IN_DOUBT
-  decides what happens next.
+- `retry`: the gateway certainly did not take the message: a refused or timed-out connect, 5xx, 408,
+  429 (after its Retry-After); `halt` marks answers about the gateway as a whole (a redirect, and
+  each backend's refused credentials), which pause sending for everyone.
+- `doubt`: the request may have reached the gateway but no valid answer came back: a read timeout or
+  the deadline, a reset or close after the request was written, only an interim 1xx, a 200 cut off,
+  over the size cap or unreadable; MAILER_IN_DOUBT decides what happens next.
+- `sent` and `failed`: what the backend makes of a 200 read whole and of the other 4xx.
 
 urllib3 is used directly (requests is built on it) because the send path needs what requests hides:
 redirects never followed, a body read only up to a cap, and a total deadline on the answer.
 """
 import datetime as dt
 import email.utils
-import json
 import logging
 import socket
 import ssl
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 
 import urllib3
 from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError,
                                 SSLError)
 
-from domain.settings import DEFAULT_GATEWAY_URL
-from domain.stats import GatewayHealth, gateway_answered
-from domain.validation import ValidationError
-from domain.vocabulary import DOUBT, FAILED, RETRY, SENT
+from domain.vocabulary import DOUBT, FAILED, RETRY
+from engine.gateways.base import ERROR_CAP, Gateway, Verdict, scrub
 
 # A malformed header block is a verdict of ours (in doubt), not a traceback in urllib3's log.
 logging.getLogger("urllib3.connection").setLevel(logging.ERROR)
 
-DEFAULT_URL = DEFAULT_GATEWAY_URL
 RETRYABLE_STATUS = {408, 429}
-BODY_CAP = 8192  # bytes of an answer read at most: the probe's answers are tens of bytes
+BODY_CAP = 8192  # bytes of an answer read at most: the gateways' answers are hundreds of bytes
 MAX_RETRY_AFTER = 3600.0
-ERROR_CAP = 500  # characters of an error kept (after the token is scrubbed from it)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: str  # sent, retry, failed or doubt
-    http_status: int | None = None
-    latency_ms: float | None = None
-    error: str = ""
-    retry_after: float | None = None
-    at: float = 0.0  # epoch seconds the answer (or the error) came
-    halt: bool = False  # the gateway refuses us as a whole: pause sending for everyone
-
-
-def mask(token):
-    """What may be shown of a secret: its first characters."""
-    if not token:
-        return "(none)"
-    return token[:6] + "…"
-
-
-SCRUB_PIECE = 7  # any run of this many characters of the token is taken for a piece of it
-# What stands where the token was: not the token's first characters, which could join the text around
-# them into a new piece of it.
-TOKEN_MARK = "[token]"
-
-
-def scrub(text, token):
-    """`text` with the token, and every piece of it of SCRUB_PIECE characters or more, masked. A
-    gateway that echoes a request, or an error cut in the middle of the token, must not leak it."""
-    if not token or not text or len(token) < SCRUB_PIECE:
-        return text.replace(token, TOKEN_MARK) if token and text else text
-    covered = bytearray(len(text))
-    for i in range(len(token) - SCRUB_PIECE + 1):
-        piece = token[i:i + SCRUB_PIECE]
-        at = text.find(piece)
-        while at != -1:
-            covered[at:at + SCRUB_PIECE] = b"\x01" * SCRUB_PIECE
-            at = text.find(piece, at + 1)
-    if not any(covered):
-        return text
-    out, i = [], 0
-    while i < len(text):
-        if covered[i]:
-            while i < len(text) and covered[i]:
-                i += 1
-            out.append(TOKEN_MARK)
-        else:
-            out.append(text[i])
-            i += 1
-    scrubbed = "".join(out)
-    if any(token[j:j + SCRUB_PIECE] in scrubbed for j in range(len(token) - SCRUB_PIECE + 1)):
-        return "(an error that quoted the gateway token; withheld)"
-    return scrubbed
-
-
-def check_token(token):
-    """A token that cannot go into a header is an operator's mistake to show at start-up, not a
-    header error (which would print part of it) at the first send."""
-    if not token:
-        return token
-    if token != token.strip():
-        raise ValidationError({"PROBE_TOKEN": "has white space around it (a line end from a "
-                                                     "CRLF env file?); remove it"})
-    bad = next((i for i, c in enumerate(token) if not "\x21" <= c <= "\x7e"), None)
-    if bad is not None:
-        raise ValidationError({"PROBE_TOKEN": f"has a character that cannot be sent in a "
-                                                     f"header at position {bad + 1}"})
-    return token
 
 
 def retry_after_seconds(value, date_header=None, now=None):
@@ -229,7 +155,7 @@ def _tls_context():
     return context
 
 
-def _is_loopback(url):
+def is_loopback(url):
     return url.startswith(("http://127.", "http://localhost", "https://127.", "https://localhost"))
 
 
@@ -239,7 +165,7 @@ def _pool_manager(url, pool_size):
     if url.startswith("https://"):
         options["ssl_context"] = _tls_context()
     proxy = None
-    if not _is_loopback(url):
+    if not is_loopback(url):
         scheme = url.split("://", 1)[0]
         host = urllib3.util.parse_url(url).host or ""
         proxy = urllib.request.getproxies().get(scheme)
@@ -250,89 +176,51 @@ def _pool_manager(url, pool_size):
     return manager
 
 
-class Health:
-    """The gateway's health as this process's attempts find it (domain.stats.GatewayHealth): folded
-    from every verdict by the sending threads, read by the heartbeat, which writes it with each beat.
-    Nothing more goes to the database per message, and nothing is sent to find out.
+class HttpGateway(Gateway):
+    """A backend that POSTs each message to `url` (a base URL): the transport, the deadline, and the
+    statuses every HTTP gateway means alike. A subclass builds the request (`_request`) and reads a
+    whole 200 (`_answer_200`) and a 4xx (`_refusal`)."""
+    url_variable = ""  # the variable an operator checks after a redirect
 
-    Kept on the verdicts' own epoch seconds; an answer while all is well only moves the last answer
-    forward (about a microsecond: the send path is CPU-bound), folded in when next needed."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._health = GatewayHealth()
-        self._ok_at = None  # the last answer not yet folded in (only while not failing)
-
-    def note(self, verdict):
-        at = verdict.at or time.time()
-        answered = gateway_answered(verdict.outcome, verdict.http_status)
-        with self._lock:
-            if answered and not self._health.failing:
-                if self._ok_at is None or at > self._ok_at:
-                    self._ok_at = at
-                return
-            self._health = self._folded().noted(answered, at, "" if answered else verdict.error)
-
-    def _folded(self):
-        if self._ok_at is not None:
-            self._health, self._ok_at = self._health.noted(True, self._ok_at), None
-        return self._health
-
-    def current(self):
-        """The health now, its times as naive UTC datetimes."""
-        with self._lock:
-            health = self._folded()
-        return GatewayHealth(*(_utc(t) for t in (health.ok_at, health.failing_since, health.failed_at)),
-                             health.cause)
-
-
-def _utc(epoch):
-    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
-
-
-class Gateway:
-    """POST {url}/send/{msgId} with a bearer token; classify whatever comes back. `health` is what
-    the answers say of the gateway as a whole."""
-
-    def __init__(self, url, token, connect_timeout=3.05, read_timeout=10.0, pool_size=64):
+    def __init__(self, url, connect_timeout=3.05, read_timeout=10.0, pool_size=64):
+        super().__init__()
         self.url = url.rstrip("/")
-        self._token = check_token(token or "")
+        self.local = is_loopback(self.url)
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         # The whole answer must come within this many seconds of the request's start.
         self.deadline = max(connect_timeout, read_timeout)
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.pools = _pool_manager(self.url, pool_size)
-        self.headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
-                        "Accept": "application/json", "User-Agent": "mailer"}
-        self.health = Health()
 
-    @property
-    def masked_token(self):
-        return mask(self._token)
+    def _secrets(self):
+        """What every error is scrubbed of before it is kept, logged or shown."""
+        return ()
 
-    def describe(self):
-        kind = "local simulator" if _is_loopback(self.url) else "gateway"
-        return f"{kind} {self.url} token {mask(self._token)}"
+    def _request(self, msg_id, phone, text):
+        """-> (url, body bytes, headers) of one attempt."""
+        raise NotImplementedError
 
-    def send(self, msg_id, phone, text, send_by=None):
-        """POST one message; None if it could not leave before `send_by` (monotonic): then nothing
-        was written."""
-        verdict = self._post(msg_id, phone, text, send_by)
-        if verdict is not None:
-            self.health.note(verdict)
-        return verdict
+    def _answer_200(self, text, started):
+        """The verdict on a 200 read whole (its body decoded)."""
+        raise NotImplementedError
 
-    def _post(self, msg_id, phone, text, send_by):
+    def _refusal(self, status, error, started):
+        """The verdict on a 4xx other than 408 and 429: refused for good, unless it is about us."""
+        if status == 401:
+            # Expired credentials are the operator's to fix, not the message's fault: keep it pending.
+            return self._verdict(RETRY, status, started, error, halt=True)
+        return self._verdict(FAILED, status, started, error)
+
+    def _send(self, msg_id, phone, text, send_by):
         started = time.monotonic()
-        body = json.dumps({"id": int(msg_id), "phone": int(phone), "text": text},
-                          ensure_ascii=False).encode("utf-8")
+        url, body, headers = self._request(msg_id, phone, text)
         _deadline.at = started + self.deadline
         _deadline.send_by, _deadline.late_reads = send_by, 0
         response = None
         try:
             try:
                 response = self.pools.urlopen(
-                    "POST", f"{self.url}/send/{msg_id}", body=body, headers=self.headers,
+                    "POST", url, body=body, headers=headers,
                     redirect=False, retries=False, timeout=self.timeout, preload_content=False,
                     assert_same_host=False)
             except (NewConnectionError, ConnectTimeoutError, SSLError, ProxyError) as exc:
@@ -364,14 +252,7 @@ class Gateway:
         if status == 200:
             if not whole:
                 return self._verdict(DOUBT, status, started, f"in doubt: HTTP 200 but {cut}: {text}")
-            try:
-                answer = json.loads(text)
-            except ValueError:
-                return self._verdict(DOUBT, status, started, f"in doubt: unreadable HTTP 200 answer: {text}")
-            if isinstance(answer, dict) and answer.get("code") == 0 and not isinstance(answer.get("code"), bool):
-                return self._verdict(SENT, status, started)
-            # A readable answer that is not a success: the gateway says it did not take it.
-            return self._verdict(RETRY, status, started, f"HTTP 200 with an unexpected answer: {text}")
+            return self._answer_200(text, started)
         error = f"HTTP {status}: {text}"
         if status < 200:
             # An interim answer (103 Early Hints, say) where the final one should be: what the gateway
@@ -383,22 +264,29 @@ class Gateway:
             where = response.headers.get("Location", "")
             return self._verdict(RETRY, status, started,
                                  f"HTTP {status} redirect to {where!r}, not followed: the gateway "
-                                 f"URL may have moved (check PROBE_URL)", halt=True)
+                                 f"URL may have moved (check {self.url_variable})", halt=True)
         if status >= 500 or status in RETRYABLE_STATUS:
             return self._verdict(RETRY, status, started, error,
                                  retry_after_seconds(response.headers.get("Retry-After"),
                                                      response.headers.get("Date")))
-        if status == 401:
-            # An expired token is the operator's to fix, not the message's fault: keep it pending.
-            return self._verdict(RETRY, status, started, error, halt=True)
-        return self._verdict(FAILED, status, started, error)
+        return self._refusal(status, error, started)
 
-    def _verdict(self, outcome, status, started, error="", retry_after=None, halt=False):
-        error = scrub(error, self._token)
+    def _verdict(self, outcome, status, started, error="", retry_after=None, halt=False, ref=""):
+        for secret in self._secrets():
+            error = scrub(error, secret)
         if len(error) > ERROR_CAP:
             error = error[:ERROR_CAP] + "…"
         return Verdict(outcome, status, round((time.monotonic() - started) * 1000, 2), error,
-                       retry_after, time.time(), halt)
+                       retry_after, time.time(), halt, ref)
+
+    def where(self):
+        """The gateway as the operator knows it: its host (and path) for a real one, the whole URL
+        for the local simulator."""
+        if self.local:
+            return f"local simulator {self.url}"
+        parsed = urllib3.util.parse_url(self.url)
+        return f"{parsed.host}{parsed.path or ''}" if parsed.host else self.url
+
 
 
 def _describe(exc):
@@ -408,8 +296,3 @@ def _describe(exc):
         inner = inner.reason
     name = type(exc).__name__ if inner is exc else f"{type(exc).__name__}: {type(inner).__name__}"
     return f"{name}: {inner}"
-
-
-def gateway_from_settings(settings, pool_size=64):
-    return Gateway(settings.gateway_url, settings.token, connect_timeout=settings.connect_timeout,
-                   read_timeout=settings.read_timeout, pool_size=pool_size)
