@@ -21,7 +21,7 @@ def mailing_json(mailing):
     return stats.mailing_as_dict(mailing)
 
 
-@router.get("/mailings", dependencies=READS, response_model=schemas.MailingPage,
+@router.get("/mailings", dependencies=READS, response_model=schemas.MailingPage, response_model_exclude_unset=True,
             summary="List mailings with their counts, newest first")
 def list_mailings(archived: bool = Query(False, description="archived mailings too"),
                   limit: Limit = 50, offset: Offset = 0):
@@ -29,7 +29,7 @@ def list_mailings(archived: bool = Query(False, description="archived mailings t
     return {"items": [r.as_dict() for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/mailings/{id}", dependencies=READS, response_model=schemas.MailingDetail,
+@router.get("/mailings/{id}", dependencies=READS, response_model=schemas.MailingDetail, response_model_exclude_unset=True,
             summary="A mailing and its counts")
 def get_mailing(id: Id):
     return {"mailing": mailing_json(mailings.get_mailing(id)), "stats": stats.mailing_row(id).as_dict()}

@@ -164,6 +164,7 @@ MailingStats = create_model(
     window=(str | None, ...), days=(str | None, ...), spread=(bool, ...), start=(str, ...), end=(str, ...),
     reason=(str, ...), archived=(bool, ...), cloned_from=(int | None, ...), only=(list[str] | None, ...),
     encoding=(str, ...), parts_per_message=(int, ...), parts_sent=(int, ...), parts_total=(int, ...),
+    # only with MAILER_SEGMENT_PRICE set (left out of the answer otherwise, as the command line does)
     cost_sent=(str | None, None), cost_total=(str | None, None), currency=(str | None, None),
 )
 

@@ -17,13 +17,13 @@ def stats_summary():
     return {"messages": messages, "mailings": mailings}
 
 
-@router.get("/stats/mailings", dependencies=READS, response_model=list[schemas.MailingStats],
+@router.get("/stats/mailings", dependencies=READS, response_model=list[schemas.MailingStats], response_model_exclude_unset=True,
             summary="Every mailing's statistics (what `mailer stats` prints), oldest first")
 def stats_of_mailings():
     return stats.mailing_stats()
 
 
-@router.get("/stats/mailings/{id}", dependencies=READS, response_model=schemas.MailingStats,
+@router.get("/stats/mailings/{id}", dependencies=READS, response_model=schemas.MailingStats, response_model_exclude_unset=True,
             summary="One mailing's statistics (what `mailer stats ID` prints)")
 def stats_of_mailing(id: Id):
     return stats.mailing_stats(id)[0]
