@@ -26,6 +26,8 @@ Refusals are `{"errors": {"<field>": "<why>"}}`, in the command line's words: 42
 an id that names nothing, 401 without a valid token, 403 for a token whose scope does not cover the route.
 """
 
+ROUTERS = (clients.router, mailings.router, stop_list.router, system.router)
+
 
 def create_app():
     # Operation ids are the route functions' names (list_clients, pause_mailing): what Postman and
@@ -33,7 +35,7 @@ def create_app():
     app = FastAPIOffline(title=TITLE, version="1", description=DESCRIPTION, redoc_url=None,
                          generate_unique_id_function=lambda route: route.name,
                          responses={status: {"model": Errors} for status in (401, 403, 404, 422)})
-    for module in (clients, mailings, stop_list, system):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     errors.install(app)
     return app
