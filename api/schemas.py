@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from domain.api_tokens import SCOPES
 from domain.vocabulary import MAILING_STATES, MESSAGE_STATUSES
 
 MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
@@ -298,7 +297,3 @@ class Inbound(Body):
 class InboundResult(BaseModel):
     opted_out: bool = Field(description="the reply was STOP or СТОП: the phone is on the stop list")
     added: int = Field(description="1 when the phone was not on the list before")
-
-
-class TokenScope(BaseModel):
-    scope: Literal[SCOPES]  # type: ignore[valid-type]

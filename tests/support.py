@@ -186,8 +186,9 @@ class ApiServer:
                                      stdout=log, stderr=subprocess.STDOUT)
         import requests
         self.http = requests.Session()
-        wait_for(lambda: self.proc.poll() is not None or self.http.get(self.url + "/openapi.json", timeout=2).ok,
-                 timeout=30, errors=(requests.ConnectionError,), message="the API server")
+        # Timeouts count as "not yet": the first /openapi.json builds the document, slow on a busy machine.
+        wait_for(lambda: self.proc.poll() is not None or self.http.get(self.url + "/openapi.json", timeout=10).ok,
+                 timeout=60, errors=(requests.ConnectionError, requests.Timeout), message="the API server")
         assert self.proc.poll() is None, self.log_path.read_text()
 
     def call(self, method, path, scope="operator", token=None, **kwargs):

@@ -48,8 +48,9 @@ def test_mailer_run_api_serves_the_api_beside_its_consumer_and_stops_with_it(wor
     url, auth = f"http://{HOST}:{port}", {"Authorization": f"Bearer {token}"}
     try:
         # Without PROBE_TOKEN `mailer run` starts the simulator too: the mailing goes there.
-        wait_for(lambda: requests.get(url + "/health", headers=auth, timeout=2).json()["alive"] == 1, timeout=40,
-                 errors=(requests.ConnectionError,), message="the API, and the consumer's heartbeat through it")
+        wait_for(lambda: requests.get(url + "/health", headers=auth, timeout=10).json()["alive"] == 1, timeout=60,
+                 errors=(requests.ConnectionError, requests.Timeout),
+                 message="the API, and the consumer's heartbeat through it")
         requests.post(url + "/clients", json={"phone": "79001234567"}, headers=auth, timeout=10).raise_for_status()
         mailing = requests.post(url + "/mailings", json={"text": "hi", "start": "now", "end": "+1m", "window": "any"},
                                 headers=auth, timeout=10).json()
