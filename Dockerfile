@@ -17,6 +17,7 @@ COPY engine ./engine
 COPY tasks ./tasks
 COPY ops ./ops
 COPY console ./console
+COPY api ./api
 COPY simulator ./simulator
 # The project itself, with its PostgreSQL/Redis drivers; versions are bounded in pyproject.toml.
 # hadolint ignore=DL3013
@@ -26,7 +27,8 @@ RUN pip install ".[scale]" \
     && chown mailer:mailer /data
 
 USER 10001
-EXPOSE 9100
+# 9100: the consumer's metrics; 8000: the HTTP API (`mailer api`, the compose file's api service)
+EXPOSE 9100 8000
 VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["mailer", "health"]
 CMD ["mailer", "consumer"]

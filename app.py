@@ -23,11 +23,11 @@ import peewee as pw
 
 import models
 import service
-from domain import clients, export, mailings, opt_outs, rates, segments, stats, templates
+from domain import api_tokens, clients, export, mailings, opt_outs, rates, segments, stats, templates
 from domain import settings as _settings
 from domain.audience import Filter
-from domain.times import describe_time, operator_zone, utcnow
-from domain.validation import ValidationError, foreign_digit_note, quote_value
+from domain.times import describe_time, operator_zone
+from domain.validation import MAX_ID, ValidationError, quote_value, whole_number_error
 from domain.vocabulary import CONSOLE, MESSAGE_STATUSES, PROBE, status_label
 from domain.windows import format_window
 
@@ -346,10 +346,8 @@ def cmd_stats(args):
 
 def cmd_health(args):
     """Exit 0 when a consumer has written its heartbeat recently (the container health check)."""
-    rows = list(models.Heartbeat.select().order_by(models.Heartbeat.beat_at.desc()))
-    fresh = {h.owner for h in stats.alive(rows, utcnow())}
     beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "gateway": h.gateway,
-              "beat_at": describe_time(h.beat_at), "alive": h.owner in fresh} for h in rows]
+              "beat_at": describe_time(h.beat_at), "alive": alive} for h, alive in stats.consumers()]
     alive = [b for b in beats if b["alive"]]
     emit(args, {"alive": len(alive), "consumers": beats},
          "\n".join(f"{'alive' if b['alive'] else 'stale'}  {b['owner']}  gateway: {b['gateway'] or '-'}  "
@@ -399,6 +397,46 @@ def local_stamp(iso):
     zone = operator_zone()
     local = when.astimezone(zoneinfo.ZoneInfo(zone))
     return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {zone}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the HTTP API
+
+
+def cmd_api(args):
+    """The HTTP API (api/) served by uvicorn: one process, plain `def` routes in its thread pool."""
+    import uvicorn
+    from api import create_app
+    print(f"the HTTP API on http://{args.host}:{args.port} (documentation: /docs, /openapi.json); "
+          f"Ctrl+C stops", flush=True)
+    # uvicorn's access log says the request line and status, never a header: no token reaches it.
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", server_header=False,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_api_token_create(args):
+    row, token = service.create_api_token(args.scope, args.name or "")
+    if args.json:
+        emit(args, {**api_tokens.as_dict(row), "token": token})
+    else:
+        print(token)  # alone on stdout: TOKEN=$(mailer api-token create --scope read)
+        print(f"API token {row.id} ({row.scope}{', ' + row.name if row.name else ''}): shown this once; "
+              f"only its hash is kept", file=sys.stderr)
+
+
+def cmd_api_token_list(args):
+    rows = [api_tokens.as_dict(r) for r in api_tokens.tokens()]
+    lines = [{**r, "created_at": describe_time(parse_iso(r["created_at"])),
+              "last_used_at": describe_time(parse_iso(r["last_used_at"])) if r["last_used_at"] else "never",
+              "revoked_at": describe_time(parse_iso(r["revoked_at"])) if r["revoked_at"] else "-"} for r in rows]
+    emit(args, rows, table(lines, ["id", "name", "scope", "created_at", "last_used_at", "revoked_at"])
+         if rows else "no API token yet (mailer api-token create --scope read|operator|inbound)")
+
+
+def cmd_api_token_revoke(args):
+    row = service.revoke_api_token(args.id)
+    emit(args, api_tokens.as_dict(row), f"API token {row.id} revoked")
 
 
 def cmd_demo(args):
@@ -505,6 +543,14 @@ def cmd_run(args):
                                                   preexec_fn=_die_with_parent),
                      str(data_dir / "consumer.log")))
     print(f"consumer started (log: {data_dir / 'consumer.log'})", flush=True)
+    if args.api:
+        api_log = open(data_dir / "api.log", "ab")
+        children.append(("api", subprocess.Popen(
+            [sys.executable, "-m", "app", "api", "--host", args.api_host, "--port", str(args.api_port)],
+            env=env, stdout=api_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent),
+            str(data_dir / "api.log")))
+        print(f"HTTP API started on http://{args.api_host}:{args.api_port} (log: {data_dir / 'api.log'})",
+              flush=True)
     for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops the children too
         signal.signal(signum, lambda *_: sys.exit(0))
     try:
@@ -537,18 +583,12 @@ def cmd_run(args):
 # parser
 
 
-MAX_ID = 2 ** 63 - 1  # the largest id SQLite and PostgreSQL store
-
-
 def whole_number(minimum, maximum=MAX_ID):
-    """An argument type: a whole number written in the digits 0-9, from minimum to maximum (an id
-    beyond 64 bits would overflow the database driver; a negative limit means no limit to SQLite)."""
+    """An argument type: a whole number written in the digits 0-9, from minimum to maximum."""
     def parse(text):
-        if (not re.fullmatch(r"[0-9]+", text) or len(text.lstrip("0")) > len(str(maximum))
-                or not minimum <= int(text) <= maximum):
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number from {minimum} to {maximum}; got {quote_value(text)}"
-                f"{foreign_digit_note(text)}")
+        why = whole_number_error(text, minimum, maximum)
+        if why:
+            raise argparse.ArgumentTypeError(why)
         return int(text)
     return parse
 
@@ -616,6 +656,12 @@ class IntermixedParser(Parser):
 def paging(p):
     p.add_argument("--limit", type=COUNT, default=50, help="show at most this many rows (default 50)")
     p.add_argument("--offset", type=COUNT, default=0, help="skip this many rows first (default 0)")
+
+
+def api_address(p, host_flag, port_flag):
+    p.add_argument(host_flag, type=utf8_text, default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument(port_flag, type=whole_number(1, 65535), default=8000, help="the port (default 8000)")
 
 
 def build_parser():
@@ -803,6 +849,18 @@ def build_parser():
     p = add(sub, "run", cmd_run, "console with a consumer beside it (the default)", json_flag=False)
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
     p.add_argument("--headless", action="store_true", help="no console: consumer (and simulator) only")
+    p.add_argument("--api", action="store_true", help="the HTTP API beside them (mailer api)")
+    api_address(p, "--api-host", "--api-port")
+    p = add(sub, "api", cmd_api, "serve the HTTP API (JSON; documentation at /docs)", json_flag=False)
+    api_address(p, "--host", "--port")
+    tokens = sub.add_parser("api-token", help="tokens of the HTTP API").add_subparsers(dest="action", required=True)
+    p = add(tokens, "create", cmd_api_token_create, "make a token; prints it once (only its hash is kept)")
+    p.add_argument("--scope", type=utf8_text, required=True,
+                   help="read (reads), operator (reads and changes) or inbound (only POST /inbound)")
+    p.add_argument("--name", type=utf8_text, help="what it is for, e.g. crm")
+    add(tokens, "list", cmd_api_token_list, "the tokens: id, name, scope, when made, last used, revoked")
+    p = add(tokens, "revoke", cmd_api_token_revoke, "revoke a token: refused from now on")
+    p.add_argument("id", type=ID)
     p = add(sub, "gateway-sim", cmd_gateway_sim, "a gateway simulator on 127.0.0.1 (--protocol probe or smsaero)",
             json_flag=False)
     p.add_argument("sim_args", nargs=argparse.REMAINDER, help="see mailer gateway-sim -- --help")
@@ -813,7 +871,7 @@ def build_parser():
 # from another folder, is said, not answered from a fresh empty database.
 READS_ONLY = {("clients", "list"), ("clients", "export"), ("mailings", "list"), ("mailings", "show"),
               ("mailings", "export"),
-              ("optout", "list"),
+              ("optout", "list"), ("api-token", "list"),
               ("stats", None), ("logs", None), ("report", None)}
 
 
@@ -855,7 +913,8 @@ def main(argv=None):
             return 1
         models.open_database(read_only=read_only)
         from ops import logs
-        logs.setup({"consumer": "consumer", "console": "console", "run": "console"}.get(args.command, "cli"))
+        logs.setup({"consumer": "consumer", "console": "console", "run": "console", "api": "api"}
+                   .get(args.command, "cli"))
         if args.command not in ("consumer", "gateway-sim"):
             # The command line and the console tell the consumers through the queue.
             service.use_waker(QueueWakerOnFirstUse())

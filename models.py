@@ -277,7 +277,21 @@ class RateBucket(BaseModel):
         table_name = "rate_bucket"
 
 
-MODELS = (Client, ClientTag, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend, RateBucket)
+class ApiToken(BaseModel):
+    """A token of the HTTP API (migration 0014): its SHA-256 only (domain.api_tokens), never the token."""
+    name = pw.CharField(default="")
+    scope = pw.CharField()  # domain.api_tokens.SCOPES
+    hash = pw.CharField(max_length=64, unique=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_token"
+
+
+MODELS = (Client, ClientTag, Mailing, Message, Attempt, Heartbeat, GatewayStatus, OptOut, TestSend, RateBucket,
+          ApiToken)
 GATEWAY = "probe"  # the GatewayStatus row of the one gateway
 
 

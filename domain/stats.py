@@ -380,6 +380,10 @@ class MessageRow:
     next_attempt_at: dt.datetime | None = None  # when a pending one is tried next
 
 
+def message_exists(message_id):
+    return Message.select().where(Message.id == message_id).exists()
+
+
 def message_count(mailing_id, status=None, phone="", message=None):
     return message_query(mailing_id, status, phone, message).order_by().count()
 
@@ -536,6 +540,14 @@ def alive(beats, now):
     """The heartbeats written within HEARTBEAT_STALE of `now`: what an operator is shown as alive.
     (Taking a consumer for dead is stricter, and uses no clock but the watcher's: engine.liveness.)"""
     return [b for b in beats if now - b.beat_at <= HEARTBEAT_STALE]
+
+
+def consumers(now=None):
+    """Every consumer's heartbeat row, the newest first, each with whether it is alive at `now`
+    (`mailer health` and the API's GET /health): [(Heartbeat, alive)]."""
+    rows = list(Heartbeat.select().order_by(Heartbeat.beat_at.desc()))
+    fresh = {h.owner for h in alive(rows, now or utcnow())}
+    return [(h, h.owner in fresh) for h in rows]
 
 
 def live_consumers(now=None):

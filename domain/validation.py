@@ -33,6 +33,21 @@ def foreign_digit_note(value):
     return "" if c is None else f"; only the digits 0-9 are accepted, not {c!r} (U+{ord(c):04X})"
 
 
+MAX_ID = 2 ** 63 - 1  # the largest id SQLite and PostgreSQL store
+
+
+def whole_number_error(text, minimum, maximum=MAX_ID):
+    """Why `text` is not a whole number written in the digits 0-9 from minimum to maximum (an id
+    beyond 64 bits would overflow the database driver; a negative limit means no limit to SQLite),
+    or None. One text for the command line's arguments and the HTTP API's parameters."""
+    text = str(text)
+    if (not re.fullmatch(r"[0-9]+", text) or len(text.lstrip("0")) > len(str(maximum))
+            or not minimum <= int(text) <= maximum):
+        return (f"must be a whole number from {minimum} to {maximum}; got {quote_value(text)}"
+                f"{foreign_digit_note(text)}")
+    return None
+
+
 def unreadable(value):
     """Why value cannot be stored: a lone surrogate (bytes that were not UTF-8, as argv delivers them)
     or a control character other than a newline (NUL, tab, escape sequences, C1 codes); else None."""

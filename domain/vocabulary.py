@@ -33,8 +33,9 @@ ATTEMPT_OUTCOMES = (SENT, RETRY, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED
 REQUEST_OUTCOMES = (SENT, RETRY, FAILED, UNKNOWN)
 DECISIONS = (EXPIRED, CANCELLED, SUPPRESSED)
 
-# Where an opt-out came from (OptOut.source).
-OPT_OUT_SOURCES = ("cli", "console", "import", "reply")
+# Where an opt-out came from (OptOut.source): `reply` a STOP the client answered (POST /inbound),
+# `api` an entry added over the HTTP API.
+OPT_OUT_SOURCES = ("cli", "console", "import", "reply", "api")
 
 # What the gateway's answer says, before the policy turns it into a status: sent, retry later, failed
 # for good, or in doubt (the request may have reached it; no valid answer came back).

@@ -1,11 +1,11 @@
-"""Every change an operator makes, through the command line, the console or (later) an HTTP API: the
+"""Every change an operator makes, through the command line, the console or the HTTP API (api/): the
 only writer of clients and mailings. Each operation applies the domain's rule, writes its audit
 event, and tells the waker, which the process that runs the service injects (`use_waker`): the
 command line and the console get a queue waker from `tasks`, so nothing here imports huey.
 """
 import os
 
-from domain import client_import, clients, mailings, opt_outs, states, test_sends
+from domain import api_tokens, client_import, clients, mailings, opt_outs, states, test_sends
 from domain.audit import event
 from domain.validation import ValidationError
 from domain.vocabulary import RUNNING
@@ -185,3 +185,24 @@ def send_test(mailing_id, phones=None):
     event("test sent", mailing_id=mailing_id, numbers=len(rows),
           outcomes=sorted({r.outcome for r in rows}))
     return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP API tokens
+
+
+def create_api_token(scope, name=""):
+    """-> (its row, the token): the token is shown once by the caller and stored nowhere."""
+    row, token = api_tokens.create_token(scope, name)
+    event("api token created", token_id=row.id, scope=row.scope, name=row.name or None)
+    return row, token
+
+
+def revoke_api_token(token_id):
+    row = api_tokens.revoke(token_id)
+    event("api token revoked", token_id=row.id, scope=row.scope)
+    return row
+
+
+def api_token_used(row):
+    api_tokens.note_used(row)

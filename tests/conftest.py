@@ -19,7 +19,7 @@ import service
 import tasks
 from domain import settings
 import servers
-from support import TOKEN, Env, open_database, phones
+from support import TOKEN, ApiServer, Env, open_database, phones
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +81,14 @@ def running_mailing(world):
         mailing = world.mailer_json("mailings", "create", "--text", text, "--start", "now", "--end", end)
         return mailing, procs
     return start
+
+
+@pytest.fixture
+def api_server(world):
+    """`mailer api` (support.ApiServer) on this test's world, stopped after it."""
+    server = ApiServer(world)
+    yield server
+    server.stop()
 
 
 def unavailable(what):

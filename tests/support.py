@@ -171,3 +171,54 @@ class Env:
 
 def phones(count, start=0, prefix="7900"):
     return [f"{prefix}{i:07d}" for i in range(start, start + count)]
+
+
+class ApiServer:
+    """`mailer api` on a free 127.0.0.1 port in one test's world, with a token of each scope made by
+    `mailer api-token create`; its stdout and stderr (uvicorn's access log) go to `log_path`."""
+
+    def __init__(self, world):
+        self.world = world
+        scopes = ("read", "operator", "inbound")
+        made = world.mailer_batch([("api-token", "create", "--scope", s, "--name", f"test-{s}", "--json")
+                                   for s in scopes])
+        self.tokens = {scope: json.loads(r.stdout)["token"] for scope, r in zip(scopes, made)}
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = world.dir / "api.log"
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(MAILER + ["api", "--port", str(self.port)], env=world.env, cwd=ROOT,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        import requests
+        self.http = requests.Session()
+        # Timeouts count as "not yet": the first /openapi.json builds the document, slow on a busy machine.
+        wait_for(lambda: self.proc.poll() is not None or self.http.get(self.url + "/openapi.json", timeout=10).ok,
+                 timeout=60, errors=(requests.ConnectionError, requests.Timeout), message="the API server")
+        assert self.proc.poll() is None, self.log_path.read_text()
+
+    def call(self, method, path, scope="operator", token=None, **kwargs):
+        """One request with the token of `scope` (scope=None: no token; token=: that one)."""
+        token = token if token is not None else self.tokens.get(scope) if scope else None
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def json(self, method, path, status=200, **kwargs):
+        """The JSON of a request that must answer `status`."""
+        response = self.call(method, path, **kwargs)
+        assert response.status_code == status, (method, path, response.status_code, response.text)
+        return response.json()
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.http.close()

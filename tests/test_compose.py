@@ -16,7 +16,8 @@ def compose():
 
 def test_services_and_profiles(compose):
     services = compose["services"]
-    assert set(services) == {"consumer", "console", "postgres", "redis"}
+    assert set(services) == {"consumer", "api", "console", "postgres", "redis"}
+    assert "profiles" not in services["api"]  # `docker compose up` starts the API too
     assert "profiles" not in services["consumer"]  # `docker compose up` starts it
     assert services["console"]["profiles"] == ["console"]  # ... and not the console
     assert services["postgres"]["profiles"] == ["scale"] and services["redis"]["profiles"] == ["scale"]
@@ -51,6 +52,21 @@ def test_console_shares_image_and_volume(compose):
     assert "MAILER_METRICS_PORT" not in console["environment"]
     assert console["healthcheck"] == {"disable": True}
     assert "data" in compose["volumes"]
+
+
+def test_api_shares_image_and_volume_and_listens_on_loopback_of_the_host(compose):
+    consumer, api = compose["services"]["consumer"], compose["services"]["api"]
+    assert api["command"] == ["mailer", "api", "--host", "0.0.0.0", "--port", "8000"]
+    assert api["image"] == consumer["image"] and api["build"] == consumer["build"]
+    assert api["volumes"] == ["data:/data"]
+    assert api["environment"]["MAILER_DB_URL"] == consumer["environment"]["MAILER_DB_URL"]
+    assert api["environment"]["PROBE_TOKEN"] is None  # test sends go through the configured gateway
+    assert "8000" in api["expose"]
+    assert api["ports"] == ["127.0.0.1:${MAILER_API_HOST_PORT:-8000}:8000"]
+    assert "/openapi.json" in " ".join(api["healthcheck"]["test"])
+    for name in ("postgres", "redis"):
+        assert api["depends_on"][name] == {"condition": "service_healthy", "required": False}
+    assert "COPY api ./api" in (ROOT / "Dockerfile").read_text()
 
 
 def test_scale_profile(compose):

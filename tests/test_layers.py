@@ -20,7 +20,12 @@ FORBIDDEN = {
     "console": {"huey", "tasks", "engine"},
     "service": {"textual", "huey", "tasks", "engine", "console"},
     "ops": {"textual", "console"},
+    # The HTTP API calls the service and reads the domain: no queue, engine, console or ops of its own
+    # (the process that serves it, app.py, wires the waker and the gateway in).
+    "api": {"textual", "huey", "tasks", "engine", "console", "ops", "models", "app"},
 }
+# Only the command line serves the API: nothing else imports it.
+IMPORTERS_OF_API = {"app.py"}
 
 
 def _modules(package, root=ROOT):
@@ -66,6 +71,18 @@ def test_the_scan_sees_imports_inside_functions_and_relative_ones(tmp_path):
 def test_layer_imports_nothing_it_must_not(package):
     assert _modules(package), f"no modules found under {package}/"
     assert violations(package, FORBIDDEN[package]) == []
+
+
+def test_nothing_but_the_command_line_imports_the_api():
+    sources = [p for p in ROOT.glob("*.py")] + [p for package in ("domain", "service", "engine", "tasks", "ops",
+                                                                 "console", "simulator", "migrations")
+                                               for p in _modules(package)]
+    importers = sorted(str(p.relative_to(ROOT)) for p in sources if any(name == "api" for name, _ in imports(p)))
+    assert set(importers) <= IMPORTERS_OF_API and importers == ["app.py"]
+
+
+def test_the_api_writes_through_the_service_only():
+    assert [w for path in _modules("api") for w in model_writes(path)] == []
 
 
 def test_simulator_imports_only_the_standard_library():

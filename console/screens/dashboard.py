@@ -27,7 +27,8 @@ COLUMNS = ("id", "state", "progress", "failed", "start", "end", "finish", "text"
 WINDOW = stats.RATE_WINDOW  # seconds of sends in the sparkline
 TOTALS_EVERY = 15  # seconds between reads of the failed total (a scan of the messages)
 MAILINGS_TITLE = "Mailings running and scheduled"
-CHILD_NAMES = {"simulator": "the local simulator", "consumer": "the consumer `mailer run` started"}
+CHILD_NAMES = {"simulator": "the local simulator", "consumer": "the consumer `mailer run` started",
+               "api": "the HTTP API `mailer run --api` started"}
 
 
 def exit_status(code):
