@@ -91,11 +91,11 @@ def test_every_route_with_an_operator_token(world, api_with_gateway):
                                                                   "messages": 0}
     assert hit(api, "DELETE", "/mailings/{id}", values=mailing) == {"id": mailing["id"], "outcome": "archived",
                                                                     "messages": 3}
-    assert hit(api, "GET", "/mailings", params={"archived": "true"})["total"] == 1
+    assert hit(api, "GET", "/mailings", params={"archived": "true"})["total"] == 2
     assert hit(api, "GET", "/mailings")["total"] == 0
 
     # Statistics
-    assert hit(api, "GET", "/stats") == {"messages": {"cancelled": 3}, "mailings": {"cancelled": 1}}
+    assert hit(api, "GET", "/stats") == {"messages": {"cancelled": 3}, "mailings": {"cancelled": 1, "scheduled": 1}}
     every = hit(api, "GET", "/stats/mailings")
     assert every == json.loads(world.mailer("stats").stdout)
     assert hit(api, "GET", "/stats/mailings/{id}", values=mailing) == every[0]
