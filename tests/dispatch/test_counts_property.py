@@ -11,7 +11,7 @@ import time
 from collections import deque
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 import service
 from domain import counts, states
@@ -78,8 +78,11 @@ def create_mailing(c):
     kind = ("now", "spread", "later", "resend")[c.number(0, 3)]
     if kind == "resend":
         source = c.pick(_mailing_ids())
-        if source is not None:
-            service.clone_mailing(source, only="failed,expired,cancelled", start="now", end="+10m")
+        try:
+            if source is not None:
+                service.clone_mailing(source, only="failed,expired,cancelled", start="now", end="+10m")
+        except ValidationError:
+            pass  # its original never started: nothing to resend
         return
     service.create_mailing(text="counts", start="+1h" if kind == "later" else "now", end="+3h",
                            spread=kind == "spread")
@@ -187,7 +190,9 @@ def assert_counters_equal_a_full_count():
     assert counts.status_totals() == totals
 
 
-@settings(max_examples=30, deadline=None,
+# No shrinking: the database outlives an example, so a failing one does not fail the same way again,
+# and hypothesis would spend minutes trying; the first falsifying steps are reported as drawn.
+@settings(max_examples=30, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.sampled_from(OPERATIONS), Choices.SHAPE), min_size=8, max_size=40))
 def test_counters_equal_a_full_count_after_every_operation(backend, steps):
