@@ -8,6 +8,7 @@ rows in `message_count_delta`, summed here, and `fold` replaces a mailing's many
 two."""
 import peewee as pw
 
+from domain.vocabulary import PENDING
 from models import Message, db
 
 IN_CHUNK = 500  # ids per IN (...) list
@@ -91,3 +92,29 @@ def fold(at=FOLD_AT):
             "  RETURNING 1) "
             "SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM summed)", (at,))
         return cursor.fetchone()[0]
+
+
+INSERT_TRIGGER = "message_counts_insert"
+
+
+def inserting_pending(mailing_id, insert):
+    """Run `insert()`, one statement adding messages of `mailing_id` all pending (an audience's
+    INSERT ... SELECT) that returns how many it added, and count them as one addition. On SQLite the
+    row trigger would cost a million trigger runs at a million clients (and make SQLite copy the
+    SELECT's rows to a temporary table first): 1.2 s more on a 1.7 s mailing start. So the trigger is
+    dropped and created again around the statement, in its transaction (a savepoint: a failure puts it
+    back), where no other connection sees it gone: SQLite has one writer at a time. PostgreSQL's
+    statement trigger counts the whole statement once: nothing to do there."""
+    if _postgres():
+        return insert()
+    with db.atomic():
+        (trigger,) = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                                    (INSERT_TRIGGER,)).fetchone()
+        db.execute_sql(f"DROP TRIGGER {INSERT_TRIGGER}")
+        added = insert()
+        db.execute_sql(trigger)
+        if added:
+            db.execute_sql("INSERT INTO message_counts (mailing_id, status, n) VALUES (?, ?, ?) "
+                           "ON CONFLICT (mailing_id, status) DO UPDATE SET n = n + excluded.n",
+                           (mailing_id, PENDING, added))
+    return added
