@@ -4,7 +4,7 @@ import datetime as dt
 
 import peewee as pw
 
-from domain import rates, segments, settings, spread as spreading, templates
+from domain import counts, rates, segments, settings, spread as spreading, templates
 from domain.audience import Filter, clean_filter, format_duration
 from domain.times import parse_when, to_naive_utc, utcnow
 from domain.validation import ValidationError, validate_text
@@ -374,8 +374,8 @@ def materialize(mailing, now, client_cond=None):
     if client_cond is not None:
         cond &= client_cond
     if mailing.spread and client_cond is None:  # its start: the due times in the same statement
-        added = spreading.insert_spread(mailing, now, Client.select(Client.id, Client.phone, Client.tz)
-                                        .where(cond).order_by(Client.id))
+        audience = Client.select(Client.id, Client.phone, Client.tz).where(cond).order_by(Client.id)
+        added = counts.inserting_pending(mailing.id, lambda: spreading.insert_spread(mailing, now, audience))
         if added is not None:
             return added
     # In client id order: the (mailing, client) index then grows at its end. Unordered, SQLite reads
@@ -390,7 +390,8 @@ def materialize(mailing, now, client_cond=None):
     after = None
     if mailing.spread:
         after = Message.select(pw.fn.MAX(Message.id)).scalar() or 0
-    added = Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute()
+    added = counts.inserting_pending(
+        mailing.id, lambda: Message.insert_from(select, columns).on_conflict_ignore().as_rowcount().execute())
     if mailing.spread and added:
         spreading.spread_pending(mailing, now, after_id=after)
     return added

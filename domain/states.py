@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import peewee as pw
 
+from domain import counts
 from domain.audit import event
 from domain.mailings import get_mailing, locked_mailings, materialize
 from domain.spread import spread_pending
@@ -196,8 +197,8 @@ def delete_mailing(mailing_id, now=None):
         if mailing.archived_at is not None:
             raise ValidationError({"id": f"mailing {mailing.id} is archived already"})
         Mailing.update(archived_at=now).where(Mailing.id == mailing.id).execute()
-        return Deleted(mailing.id, "archived", Message.select().where(Message.mailing == mailing.id).count(),
-                       tests)
+        messages = counts.status_counts([mailing.id]).get(mailing.id, {})
+        return Deleted(mailing.id, "archived", sum(messages.values()), tests)
 
 
 def pause_if_failing(mailing_id, settings):

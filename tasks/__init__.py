@@ -150,7 +150,9 @@ def settle_overdue():
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
-    """Repair what lost tasks would have done: dead consumers' leases, due starts and ends."""
+    """Repair what lost tasks would have done: dead consumers' leases, due starts and ends; and fold
+    the statistics' counters (PostgreSQL's delta rows) so that reading them stays a few rows."""
+    from domain import counts
     from engine import dispatcher, liveness
     liveness.recover()
     liveness.settle_overdue()
@@ -161,6 +163,7 @@ def sweep():
         states.start_if_due(mailing_id)
     if dispatcher.due_soon() is not None:
         wake()
+    storage_retrying(counts.fold)
 
 
 # Checked every minute; the once-a-day rule is ops.report_mail.report_due's.
