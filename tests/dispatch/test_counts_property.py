@@ -19,7 +19,7 @@ from domain.times import utcnow
 from domain.validation import ValidationError
 from domain.vocabulary import DOUBT, FAILED, RETRY, SENT
 from engine import dispatcher, liveness
-from engine.gateway import Verdict
+from engine.gateways.base import Verdict
 from models import Client, Mailing, Message
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("engine")]
