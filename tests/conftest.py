@@ -133,3 +133,14 @@ def pytest_collection_modifyitems(items):
         parts = item.path.parts
         tier = "unit" if "unit" in parts else "engine" if "dispatch" in parts else "system"
         item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """No *_PROXY from the environment for requests made here: requests honours them even for
+    127.0.0.1."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

@@ -21,14 +21,8 @@ from support import ROOT, TOKEN, wait_for
 PHONE = 79001234567
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    # requests honours *_PROXY from the environment, even for 127.0.0.1
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.lower(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+# requests honours *_PROXY from the environment, even for 127.0.0.1 (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture

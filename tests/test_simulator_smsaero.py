@@ -16,11 +16,8 @@ EMAIL, KEY = "ops@example.com", "aero-key-0123456789abcdef"
 PHONE = 79001234567
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.lower(), raising=False)
+# requests honours *_PROXY from the environment, even for 127.0.0.1 (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture
