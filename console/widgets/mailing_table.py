@@ -276,6 +276,7 @@ class MailingTable(PagedTable):
         if page == self.page and cursor not in ("top", "bottom") and self._update_in_place(rows):
             if total is not None:
                 self.total = total
+            self._target, self._moving = page, None
             key = None if cursor == "keep" else str(cursor)
             if key in self.records and key != self.current_key():
                 self.move_cursor(row=self.get_row_index(key), animate=False)

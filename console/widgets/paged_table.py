@@ -51,6 +51,9 @@ class PageSource(abc.ABC):
         return self.sort or (self.sorts.default if self.sorts is not None else None)
 
 
+REFRESH_CURSORS = ("keep", "same")  # a reload that only reads the rows again, moving nothing
+
+
 @dataclass
 class _Request:
     page: int
@@ -101,6 +104,7 @@ class PagedTable(KeyedTable):
         self.total = None
         self.records = {}
         self._target = 0  # the page asked for last (a page may still be loading)
+        self._moving = None  # the _Request of a move (g/G, a page, a row) still loading, if any
 
     def on_mount(self):
         for spec in self._column_spec:
@@ -129,9 +133,17 @@ class PagedTable(KeyedTable):
     def reload(self, page=None, cursor="keep", recount=True):
         if self.source is None:
             return
+        refresh = page is None and cursor in REFRESH_CURSORS
+        if refresh and self._moving is not None:
+            # A periodic refresh while the operator's move is loading: the refresh's worker cancels
+            # the move's (one loader per table), so it carries the move's cursor (G kept its row).
+            cursor, recount = self._moving.cursor, recount or self._moving.recount
+            refresh = False
         page = self._target if page is None else page
         self._target = page
-        self._load(self.source, _Request(page, cursor, recount))
+        request = _Request(page, cursor, recount)
+        self._moving = None if refresh else request
+        self._load(self.source, request)
 
     @db_work(group="paged-table")
     def _load(self, source, request):
@@ -162,7 +174,7 @@ class PagedTable(KeyedTable):
         if source is not self.source or not self.is_attached:
             return
         old_row = self.cursor_row
-        self.page, self._target = page, page
+        self.page, self._target, self._moving = page, page, None
         if total is not None:
             self.total = total
         self.clear()

@@ -197,6 +197,33 @@ async def test_j_k_g_G_home_end_in_the_tables():
             await wait_for(pilot, lambda: table.cursor_row == 0, what="first row by home")
 
 
+async def test_a_refresh_while_G_loads_does_not_take_the_cursor_back():
+    """The screens refresh their table on a timer; a refresh's loader replaces a loading one, and once
+    put the cursor back where it was when G's page was still on its way (CI saw it under load)."""
+    for i in range(5):
+        service.create_client(phone=f"7900123456{i}")
+    for i in range(3):
+        service.create_mailing(text=f"m{i}", start="+1h", end="+2h")
+    app = MailerApp()
+    async with app.run_test(size=SIZE) as pilot:
+        for key, screen, table_id, rows in (("2", ClientsScreen, "#clients-table", 5),
+                                            ("3", MailingsScreen, "#mailings-table", 3)):
+            await open_screen(pilot, key, screen)
+            table = app.screen.query_one(table_id)
+            await wait_for(pilot, lambda: table.row_count == rows and table.total == rows, what="counted")
+            await settle(pilot)
+            await pilot.press("j")
+            assert table.cursor_row == 1
+            table.action_last_row()  # G: a page to load, with the cursor on its last row
+            app.screen.reload()  # the timer's refresh, before that page is shown
+            await settle(pilot)
+            assert table.cursor_row == rows - 1
+            table.action_first_row()
+            table.reload(recount=False)  # a refresh that keeps the row (the clients screen's kind)
+            await settle(pilot)
+            assert table.cursor_row == 0
+
+
 async def test_pgdn_moves_by_the_rows_on_screen_and_G_goes_to_the_last_of_all(env):
     from console_testkit import bulk_clients
 
