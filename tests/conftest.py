@@ -12,6 +12,7 @@ another on one worker, never two of its tests at once, while the other tests run
 Without `-n` (or with `-n 0`) everything runs in one process, as before."""
 import os
 import signal
+import uuid
 
 import pytest
 
@@ -83,8 +84,22 @@ def running_mailing(world):
     return start
 
 
+# The API's tests run on both databases; on PostgreSQL in the group that starts it anyway.
+API_DATABASES = [pytest.param("sqlite", id="sqlite"),
+                 pytest.param("postgresql", id="postgresql", marks=pytest.mark.xdist_group("heavy"))]
+
+
+@pytest.fixture(params=API_DATABASES)
+def api_database(request, world):
+    """The database of an API test's world: its SQLite file, or a fresh database on PostgreSQL."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        world.use_database(server.create_database(f"api_{uuid.uuid4().hex[:12]}"))
+    return request.param
+
+
 @pytest.fixture
-def api_server(world):
+def api_server(world, api_database):
     """`mailer api` (support.ApiServer) on this test's world, stopped after it."""
     server = ApiServer(world)
     yield server

@@ -25,7 +25,7 @@ def documented_routes(server):
 
 
 @pytest.fixture
-def api_with_gateway(world, simulator):
+def api_with_gateway(world, api_database, simulator):
     """The API server of a world whose gateway is the simulator (test sends reach it)."""
     sim = simulator()
     world.use_gateway(sim)
