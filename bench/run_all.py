@@ -26,6 +26,8 @@ BENCHMARKS = [
      ["bench/storage.py"], 600),
     ("import-wide", "3. import of 1,000,000 clients with a name, 3 attributes and 0-3 more tags",
      ["bench/storage.py", "--import-only", "--tags", "--personal"], 600),
+    ("cap", "5. two consumers on SQLite under MAILER_RATE=200, over a minute at nginx's clock",
+     ["bench/cap.py", "--rate", "200", "--seconds", "60"], 400),
     ("scale-out", "6. one consumer against two on PostgreSQL + Redis, nginx as the gateway",
      ["bench/scale_out.py", "--clients", "20000"], 600),
 ]
