@@ -346,7 +346,7 @@ def cmd_stats(args):
 
 def cmd_health(args):
     """Exit 0 when a consumer has written its heartbeat recently (the container health check)."""
-    beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "gateway": h.gateway,
+    beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "backend": h.backend, "gateway": h.gateway,
               "beat_at": describe_time(h.beat_at), "alive": alive} for h, alive in stats.consumers()]
     alive = [b for b in beats if b["alive"]]
     emit(args, {"alive": len(alive), "consumers": beats},

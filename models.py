@@ -215,6 +215,12 @@ class Heartbeat(BaseModel):
     gateway_failed_at = UTCDateTimeField(null=True)
     gateway_error = pw.TextField(default="")
 
+    @property
+    def backend(self):
+        """The gateway backend this consumer sends through (MAILER_GATEWAY): the first word of its
+        description (each backend's describe() starts with its name); None before a first beat."""
+        return self.gateway.split(" ", 1)[0] or None
+
 
 class GatewayStatus(BaseModel):
     """Why sending is paused for every mailing (an expired token), and until when."""

@@ -278,6 +278,7 @@ class Consumer(BaseModel):
     owner: str
     host: str
     pid: int
+    backend: str | None = Field(description="MAILER_GATEWAY of that consumer: probe, console, smsaero")
     gateway: str
     beat_at: str
     alive: bool

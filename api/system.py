@@ -32,6 +32,6 @@ def stats_of_mailing(id: Id):
 @router.get("/health", dependencies=READS, response_model=schemas.Health,
             summary="Is a consumer alive? (what `mailer health` reads)")
 def health():
-    beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "gateway": h.gateway,
+    beats = [{"owner": h.owner, "host": h.host, "pid": h.pid, "backend": h.backend, "gateway": h.gateway,
               "beat_at": stats.iso(h.beat_at), "alive": alive} for h, alive in stats.consumers()]
     return {"alive": sum(b["alive"] for b in beats), "consumers": beats}

@@ -58,6 +58,7 @@ def test_console_writes_each_message_to_the_consumers_output_and_log_and_posts_n
     assert witness.stats()["requests"] == 0
     health = world.mailer("health").stdout
     assert "gateway: console (nothing leaves this machine" in health, health
+    assert [c["backend"] for c in world.mailer_json("health")["consumers"]] == ["console"]
 
 
 @pytest.mark.xdist_group("timing")
@@ -114,6 +115,7 @@ def test_smsaero_delivers_each_message_with_its_sign_and_logs_sms_aeros_id(world
     health = world.mailer("health")
     assert f"gateway: smsaero (local simulator {sim.url}, sign 'Shop', key {KEY[:6]}…" in health.stdout
     assert KEY not in health.stdout
+    assert [c["backend"] for c in world.mailer_json("health")["consumers"]] == ["smsaero"]
 
 
 def test_smsaero_refusing_the_key_pauses_sending_for_everyone(world, simulator):
