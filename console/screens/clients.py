@@ -16,7 +16,7 @@ from console.screens.import_csv import ImportScreen
 from console.widgets import FilterBar, PagedTable, PageSource, KeyFooter
 from console.workers import db_work, deliver, notify_literal
 
-COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tag", "tag"),
+COLUMNS = [("ID", "id"), ("Phone", "phone"), ("Operator", "operator"), ("Tags", "tag"),
            ("Time zone", "tz"), ("Stop list", "stop"), ("Name", "name")]
 OPTED_OUT = Text("⊘ opted out", style="bold red")
 
