@@ -100,10 +100,12 @@ class Filter:
 
     # -- the SQL ------------------------------------------------------------------------------------
 
-    def cond(self, now=None):
+    def cond(self, now=None, besides=None):
         """The condition on `client` (peewee): operators by the (operator, tag) index, tags any of from
         the (tag, client_id) index, all of as clients holding every one (GROUP BY ... HAVING), none of
-        and the frequency cap as NOT EXISTS probes by the client's id."""
+        and the frequency cap as NOT EXISTS probes by the client's id. The cap leaves out the messages
+        of mailing `besides` (a resend's original: its messages are what the resend sends again, so
+        counting them would leave a resend of those in doubt with nobody)."""
         from models import Attempt, Client, ClientTag
         cond = pw.SQL("1 = 1")
         if self.operators:
@@ -126,6 +128,8 @@ class Filter:
             since = (now or utcnow()) - dt.timedelta(seconds=self.skip_recent)
             messaged = Attempt.select(pw.SQL("1")).where(
                 (Attempt.client_id == Client.id) & (Attempt.at >= since) & Attempt.outcome.in_(list(MESSAGED)))
+            if besides is not None:
+                messaged = messaged.where(Attempt.mailing_id != besides)
             cond &= ~pw.fn.EXISTS(messaged)
         return cond
 

@@ -18,8 +18,9 @@ def audience_filter(flt=None, source=None, now=None):
     """The clients a mailing's audience is made of: those its filter (an audience.Filter; None: every
     client) matches, its frequency cap judged at `now`; for a resend (`source`: (original's id,
     statuses), Mailing.source), only the clients of the original's messages in those statuses (still
-    in the directory: a deleted client's message has no client left)."""
-    cond = (flt or Filter()).cond(now)
+    in the directory: a deleted client's message has no client left); its frequency cap does not
+    count the original's own messages."""
+    cond = (flt or Filter()).cond(now, besides=source[0] if source else None)
     if source:
         source_id, statuses = source
         cond &= Client.id.in_(Message.select(Message.client_id).where(

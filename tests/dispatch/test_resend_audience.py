@@ -10,7 +10,7 @@ import pytest
 import service
 from domain import stats
 from domain.vocabulary import FAILED, SENT, UNKNOWN
-from models import Client, Mailing, Message
+from models import Attempt, Client, Mailing, Message
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("engine")]
 
@@ -41,6 +41,25 @@ def test_a_resend_reaches_the_clients_of_the_messages_named_and_no_one_else(back
     assert all(m.next_attempt_at is not None for m in rows)
     both = service.clone_mailing(source.id, only="failed,unknown")
     assert Message.select().where(Message.mailing == both.id).count() == 3
+
+
+def test_a_resend_inheriting_a_frequency_cap_does_not_count_its_originals_messages(backend):
+    """A resend of messages in doubt, its original capped to one message a day: the original's own
+    attempts are what it sends again, not a recent message from another campaign."""
+    add_clients(3)
+    source = service.create_mailing(text="x", start="now", end="+1h", window="any", skip_recent="24h")
+    other = service.create_mailing(text="y", start="+1h", end="+2h", window="any")
+    messages = list(Message.select().where(Message.mailing == source.id).order_by(Message.phone))
+    for message in messages:
+        Message.update(status=UNKNOWN).where(Message.id == message.id).execute()
+        Attempt.create(message=message.id, mailing_id=source.id, client_id=message.client_id, outcome=UNKNOWN)
+    # The third client got another campaign's message an hour ago: the cap still leaves it out.
+    Attempt.create(message=messages[2].id, mailing_id=other.id, client_id=messages[2].client_id, outcome=SENT)
+    service.set_mailing_state(source.id, "cancel")
+    resend = service.clone_mailing(source.id, only="unknown")
+    assert stats.mailing_as_dict(Mailing.get_by_id(resend.id))["filter"]["skip_recent"] == "24h"
+    reached = [m.phone for m in Message.select().where(Message.mailing == resend.id).order_by(Message.phone)]
+    assert reached == [messages[0].phone, messages[1].phone]
 
 
 def test_delete_goes_or_archives_and_the_lists_leave_archived_out(backend):
