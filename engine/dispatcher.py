@@ -300,9 +300,9 @@ def pause_gateway(verdict, settings=None, gateway=None):
     settings = settings or _settings.current()
     until = utcnow() + dt.timedelta(seconds=settings.auth_pause)
     if not 300 <= (verdict.http_status or 0) < 400:
-        refused, fix = (gateway.refused, gateway.credentials) if gateway else ("the token", "PROBE_TOKEN")
-        reason = (f"the gateway refused {refused} ({verdict.error}); sending is paused "
-                  f"for everyone: set a valid {fix} and restart the consumer")
+        reason = (gateway.pause_reason(verdict) if gateway else
+                  f"the gateway refused the token ({verdict.error}); sending is paused for everyone: "
+                  f"set a valid PROBE_TOKEN and restart the consumer")
     else:
         reason = f"the gateway answered with a redirect ({verdict.error}); sending is paused for everyone"
     states.set_gateway_pause(until, reason)

@@ -154,6 +154,12 @@ class Gateway:
         """Whether the verdict shows the gateway answering (None: as an HTTP answer would)."""
         return None
 
+    def pause_reason(self, verdict):
+        """What the dashboard and the log say when this halting answer pauses sending for everyone:
+        what the gateway refused and what the operator fixes."""
+        return (f"the gateway refused {self.refused} ({verdict.error}); sending is paused for everyone: "
+                f"set a valid {self.credentials} and restart the consumer")
+
     def _send(self, msg_id, phone, text, send_by):
         raise NotImplementedError
 

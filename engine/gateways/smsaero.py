@@ -92,6 +92,12 @@ class SmsAeroGateway(HttpGateway):
             return self._verdict(DOUBT, 200, started, f"in doubt: HTTP 200 success without a message id: {text}")
         return self._verdict(SENT, 200, started, ref=str(ref))
 
+    def pause_reason(self, verdict):
+        if verdict.http_status == 402:  # the account, not its credentials: nothing to set or restart
+            return (f"the gateway refused to send ({verdict.error}); sending is paused for everyone: "
+                    f"top up the SMS Aero account; sending tries again after MAILER_AUTH_PAUSE")
+        return super().pause_reason(verdict)
+
     def _refusal(self, status, error, started):
         if status in ACCOUNT_REFUSALS:
             return self._verdict(RETRY, status, started, f"{ACCOUNT_REFUSALS[status]}: {error}", halt=True)

@@ -51,6 +51,17 @@ def test_sms_aeros_refusals(status, outcome, halt):
     assert (verdict.outcome, verdict.http_status, verdict.halt) == (outcome, status, halt)
 
 
+def test_the_pause_says_what_the_operator_fixes():
+    """No money is not a credentials problem: the pause asks for a top-up, not for new keys."""
+    gateway = aero()
+    broke = gateway.pause_reason(gateway._refusal(402, "HTTP 402: {}", time.monotonic()))
+    assert "top up the SMS Aero account" in broke and "SMSAERO_API_KEY" not in broke
+    refused = gateway.pause_reason(gateway._refusal(401, "HTTP 401: {}", time.monotonic()))
+    assert "set a valid SMSAERO_EMAIL and SMSAERO_API_KEY" in refused and "credentials refused" in refused
+    probe = ProbeGateway("http://127.0.0.1:9/v1", "token-0123456789")
+    assert "set a valid PROBE_TOKEN" in probe.pause_reason(gateway._refusal(401, "HTTP 401", time.monotonic()))
+
+
 def test_sms_aeros_key_is_scrubbed_from_errors_and_masked_where_shown():
     import base64
     gateway = aero()
