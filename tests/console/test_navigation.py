@@ -320,7 +320,7 @@ async def test_clients_order_by_indexed_columns_at_any_size_and_by_zone_only_whe
         assert header(table, "id") == "ID▼"  # the default order, newest first
         order = "SELECT id FROM client ORDER BY {} LIMIT 100"
         for key, want_header, by in (("o", "Phone▲", "phone"), ("O", "Phone▼", "phone DESC"),
-                                     ("o", "Operator▲", "operator, id"), ("o", "Tag▲", "tag, id"),
+                                     ("o", "Operator▲", "operator, id"), ("o", "Tags▲", "tag, id"),
                                      ("o", "ID▲", "id")):  # the zone skipped: 21,100 clients
             await pilot.press(key)
             want = [r[0] for r in sql(env, order.format(by))]
@@ -329,19 +329,19 @@ async def test_clients_order_by_indexed_columns_at_any_size_and_by_zone_only_whe
             assert header(table, table.source.order[0]) == want_header
             assert [header(table, k) for k in table.columns if k != table.source.order[0]] == [
                 label for label, k in (("ID", "id"), ("Phone", "phone"), ("Operator", "operator"),
-                                       ("Tag", "tag"), ("Time zone", "tz"), ("Stop list", "stop"),
+                                       ("Tags", "tag"), ("Time zone", "tz"), ("Stop list", "stop"),
                                        ("Name", "name"))
                 if k != table.source.order[0]]
         await click_header(pilot, table, "tag")
-        await wait_for(pilot, lambda: header(table, "tag") == "Tag▲", what="ordered by a click")
+        await wait_for(pilot, lambda: header(table, "tag") == "Tags▲", what="ordered by a click")
         await click_header(pilot, table, "tag")  # again: reversed
         want = [r[0] for r in sql(env, order.format("tag DESC, id DESC"))]
-        await wait_for(pilot, lambda: header(table, "tag") == "Tag▼"
+        await wait_for(pilot, lambda: header(table, "tag") == "Tags▼"
                        and [int(i) for i in column(table, "id")] == want, what="reversed by a click")
         await click_header(pilot, table, "tz")  # no index, and too many clients
         await wait_for(pilot, lambda: any("Time zone has no index" in n and "21,100" in n for n in notes(app)),
                        what="the refusal")
-        assert header(table, "tag") == "Tag▼" and header(table, "tz") == "Time zone"
+        assert header(table, "tag") == "Tags▼" and header(table, "tz") == "Time zone"
         # a filter narrows them: the zone orders them (the order is kept across filters)
         await pilot.press("slash")
         await type_text(pilot, "Tokyo")

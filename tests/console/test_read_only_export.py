@@ -198,7 +198,7 @@ async def test_clients_export_writes_the_whole_filtered_view_over_many_pages(env
         screen = await open_screen(pilot, "2", ClientsScreen)
         await wait_for(pilot, lambda: screen.table.total == 17_001, what="every client counted")
         path, rows = await export_view(pilot)  # no filter: every client
-        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tag", "Time zone", "Stop list",
+        assert len(rows) == 17_002 and rows[0] == ["ID", "Phone", "Operator", "Tags", "Time zone", "Stop list",
                                                   "Name"]
         assert rows[1][3] == "'=HYPERLINK(\"http://evil\")"  # newest first; shown as text, never run
         await pilot.press("slash")
